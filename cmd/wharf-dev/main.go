@@ -1,0 +1,219 @@
+// Command wharf-dev runs a complete local cloudspace named "local" for development:
+// Consul, Vault, the image registry and Nomad (internal/devstack), then wharfd against
+// them. It prints how to reach everything and runs until Ctrl-C, when it stops all it
+// started, in order. Its data directory survives, so running it again resumes.
+//
+// `make dev` builds the binaries and runs this; it is not part of a deployment.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/wharf-platform/wharf/internal/devstack"
+)
+
+// The local cloudspace's ports: the agents' usual ports plus 10000, so that agents a
+// developer runs on the usual ports are left alone.
+var ports = devstack.Ports{
+	ConsulHTTP: 18500, ConsulSerfLAN: 18301, ConsulSerfWAN: 18302, ConsulServer: 18300,
+	VaultAPI: 18200, VaultCluster: 18201,
+	NomadHTTP: 14646, NomadRPC: 14647, NomadSerf: 14648,
+	Registry: 15000,
+}
+
+const wharfdAddr = "127.0.0.1:18080"
+
+func main() {
+	home, _ := os.UserHomeDir()
+	dataDir := flag.String("data", filepath.Join(home, ".local", "share", "wharf", "dev"), "data directory (kept across runs)")
+	binDir := flag.String("bin-dir", os.Getenv("WHARF_BIN_DIR"), "directory of the built agents (default ~/.cache/wharf/bin)")
+	wharfd := flag.String("wharfd", "bin/wharfd", "the wharfd binary")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *dataDir, *binDir, *wharfd); err != nil {
+		fmt.Fprintf(os.Stderr, "wharf-dev: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
+	if err := os.MkdirAll(filepath.Join(dataDir, "logs"), 0o700); err != nil {
+		return err
+	}
+	unlock, err := lockDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	logs := &logFiles{dir: filepath.Join(dataDir, "logs"), files: map[string]*os.File{}}
+	defer logs.Close()
+
+	fmt.Printf("Starting the local cloudspace in %s (agent logs in %s)\n", dataDir, logs.dir)
+	stack, err := devstack.Start(devstack.Config{
+		Binaries: devstack.DefaultBinaries(binDir),
+		DataDir:  dataDir,
+		Region:   "local",
+		Name:     "wharf-local",
+		Ports:    ports,
+		Log:      logs.Write,
+	})
+	if err != nil {
+		return fmt.Errorf("%w (agent logs: %s)", err, logs.dir)
+	}
+	defer func() {
+		fmt.Println("Stopping the local cloudspace...")
+		if err := stack.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "wharf-dev: stop: %v\n", err)
+		}
+		fmt.Println("Stopped. Run `make dev` again to resume with the same data.")
+	}()
+
+	conf, err := writeWharfdConfig(dataDir, stack)
+	if err != nil {
+		return err
+	}
+	wd, err := devstack.StartProcess("wharfd", func(_, line string) { fmt.Println("wharfd: " + line) },
+		wharfdBin, []string{"-config", conf, "-log-format", "text"}, nil)
+	if err != nil {
+		return err
+	}
+	defer wd.Stop(20 * time.Second)
+	if err := waitHTTP(ctx, "http://"+wharfdAddr+"/v1/version", wd.Exited()); err != nil {
+		return fmt.Errorf("wharfd: %w", err)
+	}
+
+	fmt.Printf(`
+The local cloudspace is running (region "local"):
+  API             http://%[1]s/v1   (health: curl http://%[1]s/v1/health)
+  Control Panel   http://%[1]s/
+  Consul          http://%[2]s/ui
+  Nomad           %[3]s
+  Vault           %[4]s   (root token in %[5]s)
+  Registry        %[6]s
+Press Ctrl-C to stop everything.
+`, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
+		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-wd.Exited():
+		return errors.New("wharfd exited")
+	case <-stack.Consul.Exited():
+		return errors.New("consul exited")
+	case <-stack.Vault.Exited():
+		return errors.New("vault exited")
+	case <-stack.Nomad.Exited():
+		return errors.New("nomad exited")
+	case <-stack.Registry.Exited():
+		return errors.New("registry exited")
+	}
+}
+
+// writeWharfdConfig writes wharfd's HCL configuration and its Vault token (0600, never
+// in the configuration itself) and returns the configuration's path.
+func writeWharfdConfig(dataDir string, s *devstack.Stack) (string, error) {
+	tokenFile := filepath.Join(dataDir, "wharfd-vault-token")
+	if err := os.WriteFile(tokenFile, []byte(s.Vault.WharfdToken), 0o600); err != nil {
+		return "", err
+	}
+	f := hclwrite.NewEmptyFile()
+	b := f.Body()
+	b.SetAttributeValue("listen", cty.StringVal(wharfdAddr))
+	b.AppendNewBlock("consul", nil).Body().SetAttributeValue("address", cty.StringVal(s.Consul.Addr))
+	nb := b.AppendNewBlock("nomad", nil).Body()
+	nb.SetAttributeValue("address", cty.StringVal(s.Nomad.Addr))
+	nb.SetAttributeValue("region", cty.StringVal(s.Nomad.Region))
+	vb := b.AppendNewBlock("vault", nil).Body()
+	vb.SetAttributeValue("address", cty.StringVal(s.Vault.Addr))
+	vb.SetAttributeValue("token_file", cty.StringVal(tokenFile))
+	b.AppendNewBlock("registry", nil).Body().SetAttributeValue("address", cty.StringVal(s.Registry.Addr))
+	path := filepath.Join(dataDir, "wharfd.hcl")
+	return path, os.WriteFile(path, f.Bytes(), 0o600)
+}
+
+func waitHTTP(ctx context.Context, url string, exited <-chan struct{}) error {
+	for i := 0; ; i++ {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return errors.New("exited before it answered")
+		case <-time.After(200 * time.Millisecond):
+		}
+		if i > 150 {
+			return fmt.Errorf("no answer at %s: %w", url, err)
+		}
+	}
+}
+
+// lockDir takes an exclusive lock on the data directory, so two stacks never share it.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s is in use by another `make dev`", dir)
+	}
+	return func() { f.Close() }, nil
+}
+
+// logFiles appends each agent's lines to logs/<agent>.log.
+type logFiles struct {
+	dir   string
+	mu    sync.Mutex
+	files map[string]*os.File
+}
+
+func (l *logFiles) Write(agent, line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.files[agent]
+	if !ok {
+		var err error
+		f, err = os.OpenFile(filepath.Join(l.dir, agent+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			log.Printf("open %s log: %v", agent, err)
+			f = nil
+		}
+		l.files[agent] = f
+	}
+	if f != nil {
+		io.WriteString(f, line+"\n")
+	}
+}
+
+func (l *logFiles) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}

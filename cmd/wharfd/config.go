@@ -1,0 +1,243 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclsimple"
+
+	"github.com/wharf-platform/wharf/platform"
+)
+
+// Config is wharfd's configuration. It comes from, in rising precedence: defaults, an HCL
+// file (-config or WHARF_CONFIG), WHARF_* environment variables, and flags.
+type Config struct {
+	Listen    string
+	AddrFile  string // when set, the bound address is written here once listening
+	LogLevel  slog.Level
+	LogFormat string // json or text
+
+	ConsulAddr  string
+	ConsulToken platform.Secret
+	NomadAddr   string
+	NomadRegion string
+	NomadToken  platform.Secret
+	VaultAddr   string
+	VaultToken  platform.Secret
+	// VaultTokenFile is read at start when VaultToken is empty.
+	VaultTokenFile string
+	RegistryAddr   string
+}
+
+func defaultConfig() Config {
+	return Config{
+		Listen:       "127.0.0.1:8080",
+		LogLevel:     slog.LevelInfo,
+		LogFormat:    "json",
+		ConsulAddr:   "127.0.0.1:8500",
+		NomadAddr:    "http://127.0.0.1:4646",
+		NomadRegion:  "local",
+		VaultAddr:    "http://127.0.0.1:8200",
+		RegistryAddr: "127.0.0.1:5000",
+	}
+}
+
+// fileConfig is the HCL file's shape:
+//
+//	listen    = "127.0.0.1:8080"
+//	log_level = "info"
+//	consul   { address = "127.0.0.1:8500" }
+//	nomad    { address = "http://127.0.0.1:4646"  region = "local" }
+//	vault    { address = "http://127.0.0.1:8200"  token_file = "/etc/wharf/vault-token" }
+//	registry { address = "127.0.0.1:5000" }
+type fileConfig struct {
+	Listen    *string `hcl:"listen,optional"`
+	LogLevel  *string `hcl:"log_level,optional"`
+	LogFormat *string `hcl:"log_format,optional"`
+	Consul    *struct {
+		Address *string `hcl:"address,optional"`
+		Token   *string `hcl:"token,optional"`
+	} `hcl:"consul,block"`
+	Nomad *struct {
+		Address *string `hcl:"address,optional"`
+		Region  *string `hcl:"region,optional"`
+		Token   *string `hcl:"token,optional"`
+	} `hcl:"nomad,block"`
+	Vault *struct {
+		Address   *string `hcl:"address,optional"`
+		Token     *string `hcl:"token,optional"`
+		TokenFile *string `hcl:"token_file,optional"`
+	} `hcl:"vault,block"`
+	Registry *struct {
+		Address *string `hcl:"address,optional"`
+	} `hcl:"registry,block"`
+}
+
+// setting is one option: where the environment and flags name it, and how to apply a
+// value to a Config.
+type setting struct {
+	env, flag, usage string
+	apply            func(*Config, string) error
+}
+
+func str(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func secret(p func(*Config) *platform.Secret) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = platform.Secret(v); return nil }
+}
+
+// settings lists every option. Tokens have no flag: a flag shows in the process list.
+var settings = []setting{
+	{"WHARF_LISTEN", "listen", "address to serve the API on (host:port; port 0 picks one)", str(func(c *Config) *string { return &c.Listen })},
+	{"", "addr-file", "write the bound address to this file once listening", str(func(c *Config) *string { return &c.AddrFile })},
+	{"WHARF_LOG_LEVEL", "log-level", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{"WHARF_LOG_FORMAT", "log-format", "json or text", func(c *Config, v string) error {
+		if v != "json" && v != "text" {
+			return fmt.Errorf("log format %q is neither json nor text", v)
+		}
+		c.LogFormat = v
+		return nil
+	}},
+	{"WHARF_CONSUL_ADDR", "consul-addr", "Consul HTTP address (host:port)", str(func(c *Config) *string { return &c.ConsulAddr })},
+	{"WHARF_CONSUL_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.ConsulToken })},
+	{"WHARF_NOMAD_ADDR", "nomad-addr", "Nomad HTTP address (URL)", str(func(c *Config) *string { return &c.NomadAddr })},
+	{"WHARF_NOMAD_REGION", "nomad-region", "Nomad region of the local cloudspace", str(func(c *Config) *string { return &c.NomadRegion })},
+	{"WHARF_NOMAD_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.NomadToken })},
+	{"WHARF_VAULT_ADDR", "vault-addr", "Vault address (URL)", str(func(c *Config) *string { return &c.VaultAddr })},
+	{"WHARF_VAULT_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.VaultToken })},
+	{"WHARF_VAULT_TOKEN_FILE", "vault-token-file", "file holding wharfd's Vault token", str(func(c *Config) *string { return &c.VaultTokenFile })},
+	{"WHARF_REGISTRY_ADDR", "registry-addr", "image registry address (host:port)", str(func(c *Config) *string { return &c.RegistryAddr })},
+}
+
+// errHelp is returned when -h was asked for; usage has been printed.
+var errHelp = flag.ErrHelp
+
+// loadConfig builds the configuration from arguments and the environment (as
+// os.Environ gives it), reading the HCL file they name. It returns a readable error for
+// any bad value.
+func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
+	cfg := defaultConfig()
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+
+	fs := flag.NewFlagSet("wharfd", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	configFile := fs.String("config", env["WHARF_CONFIG"], "HCL configuration file (WHARF_CONFIG)")
+	flagValues := map[string]*string{}
+	for _, s := range settings {
+		if s.flag != "" {
+			help := s.usage
+			if s.env != "" {
+				help += " (" + s.env + ")"
+			}
+			flagValues[s.flag] = fs.String(s.flag, "", help)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	if *configFile != "" {
+		if err := applyFile(&cfg, *configFile); err != nil {
+			return cfg, err
+		}
+	}
+	for _, s := range settings {
+		if v, ok := env[s.env]; ok && s.env != "" && v != "" {
+			if err := s.apply(&cfg, v); err != nil {
+				return cfg, fmt.Errorf("%s: %w", s.env, err)
+			}
+		}
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range settings {
+			if s.flag == f.Name && err == nil {
+				if e := s.apply(&cfg, *flagValues[f.Name]); e != nil {
+					err = fmt.Errorf("-%s: %w", f.Name, e)
+				}
+			}
+		}
+	})
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.VaultToken == "" && cfg.VaultTokenFile != "" {
+		b, err := os.ReadFile(cfg.VaultTokenFile)
+		if err != nil {
+			return cfg, fmt.Errorf("vault token file: %w", err)
+		}
+		cfg.VaultToken = platform.Secret(strings.TrimSpace(string(b)))
+	}
+	return cfg, cfg.validate()
+}
+
+func applyFile(cfg *Config, path string) error {
+	var f fileConfig
+	if err := hclsimple.DecodeFile(path, nil, &f); err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	type pair struct {
+		v     *string
+		apply func(*Config, string) error
+	}
+	byEnv := map[string]func(*Config, string) error{}
+	for _, s := range settings {
+		if s.env != "" {
+			byEnv[s.env] = s.apply
+		}
+	}
+	pairs := []pair{
+		{f.Listen, byEnv["WHARF_LISTEN"]},
+		{f.LogLevel, byEnv["WHARF_LOG_LEVEL"]},
+		{f.LogFormat, byEnv["WHARF_LOG_FORMAT"]},
+	}
+	if c := f.Consul; c != nil {
+		pairs = append(pairs, pair{c.Address, byEnv["WHARF_CONSUL_ADDR"]}, pair{c.Token, byEnv["WHARF_CONSUL_TOKEN"]})
+	}
+	if n := f.Nomad; n != nil {
+		pairs = append(pairs, pair{n.Address, byEnv["WHARF_NOMAD_ADDR"]}, pair{n.Region, byEnv["WHARF_NOMAD_REGION"]}, pair{n.Token, byEnv["WHARF_NOMAD_TOKEN"]})
+	}
+	if v := f.Vault; v != nil {
+		pairs = append(pairs, pair{v.Address, byEnv["WHARF_VAULT_ADDR"]}, pair{v.Token, byEnv["WHARF_VAULT_TOKEN"]}, pair{v.TokenFile, byEnv["WHARF_VAULT_TOKEN_FILE"]})
+	}
+	if r := f.Registry; r != nil {
+		pairs = append(pairs, pair{r.Address, byEnv["WHARF_REGISTRY_ADDR"]})
+	}
+	for _, p := range pairs {
+		if p.v != nil {
+			if err := p.apply(cfg, *p.v); err != nil {
+				return fmt.Errorf("config file %s: %w", path, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen address %q: %w", c.Listen, err))
+	}
+	for name, v := range map[string]string{"consul address": c.ConsulAddr, "nomad address": c.NomadAddr, "vault address": c.VaultAddr, "registry address": c.RegistryAddr, "nomad region": c.NomadRegion} {
+		if strings.TrimSpace(v) == "" {
+			errs = append(errs, fmt.Errorf("%s is empty", name))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wharf-platform/wharf/platform"
+)
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "wharfd.hcl")
+	os.WriteFile(file, []byte(`
+listen    = "127.0.0.1:9000"
+log_level = "debug"
+consul { address = "127.0.0.1:18500" }
+nomad  {
+  address = "http://127.0.0.1:14646"
+  region  = "eu-west"
+}
+vault  { token_file = "`+filepath.Join(dir, "token")+`" }
+`), 0o600)
+	os.WriteFile(filepath.Join(dir, "token"), []byte("s.fromfile\n"), 0o600)
+	bad := filepath.Join(dir, "bad.hcl")
+	os.WriteFile(bad, []byte(`listen = `), 0o600)
+
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, c Config) {
+			if c.Listen != "127.0.0.1:8080" || c.NomadRegion != "local" || c.LogLevel != slog.LevelInfo {
+				t.Errorf("defaults = %+v", c)
+			}
+		}},
+		{name: "file", args: []string{"-config", file}, check: func(t *testing.T, c Config) {
+			if c.Listen != "127.0.0.1:9000" || c.ConsulAddr != "127.0.0.1:18500" || c.NomadRegion != "eu-west" || c.LogLevel != slog.LevelDebug {
+				t.Errorf("from file = %+v", c)
+			}
+			if c.VaultToken.Reveal() != "s.fromfile" {
+				t.Errorf("vault token from token_file = %q", c.VaultToken.Reveal())
+			}
+			if c.VaultAddr != "http://127.0.0.1:8200" {
+				t.Errorf("unset values keep their defaults, got vault %q", c.VaultAddr)
+			}
+		}},
+		{name: "file named by env", env: []string{"WHARF_CONFIG=" + file}, check: func(t *testing.T, c Config) {
+			if c.Listen != "127.0.0.1:9000" {
+				t.Errorf("Listen = %q", c.Listen)
+			}
+		}},
+		{name: "env beats file", args: []string{"-config", file}, env: []string{"WHARF_LISTEN=127.0.0.1:9100", "WHARF_VAULT_TOKEN=s.env"}, check: func(t *testing.T, c Config) {
+			if c.Listen != "127.0.0.1:9100" {
+				t.Errorf("Listen = %q", c.Listen)
+			}
+			if c.VaultToken.Reveal() != "s.env" {
+				t.Errorf("a token in the environment wins over the token file, got %q", c.VaultToken.Reveal())
+			}
+		}},
+		{name: "flags beat env", args: []string{"-config", file, "-listen", "127.0.0.1:0", "-nomad-region", "local"}, env: []string{"WHARF_LISTEN=127.0.0.1:9100"}, check: func(t *testing.T, c Config) {
+			if c.Listen != "127.0.0.1:0" || c.NomadRegion != "local" {
+				t.Errorf("Listen = %q, region %q", c.Listen, c.NomadRegion)
+			}
+		}},
+		{name: "empty env ignored", env: []string{"WHARF_LISTEN="}, check: func(t *testing.T, c Config) {
+			if c.Listen != "127.0.0.1:8080" {
+				t.Errorf("Listen = %q", c.Listen)
+			}
+		}},
+		{name: "bad log level", env: []string{"WHARF_LOG_LEVEL=loud"}, wantErr: "WHARF_LOG_LEVEL"},
+		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "-log-format"},
+		{name: "bad listen", args: []string{"-listen", "nowhere"}, wantErr: "listen address"},
+		{name: "unknown flag", args: []string{"-frobnicate"}, wantErr: "frobnicate"},
+		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected argument"},
+		{name: "missing file", args: []string{"-config", filepath.Join(dir, "none.hcl")}, wantErr: "config file"},
+		{name: "malformed file", args: []string{"-config", bad}, wantErr: "config file"},
+		{name: "missing token file", env: []string{"WHARF_VAULT_TOKEN_FILE=" + filepath.Join(dir, "none")}, wantErr: "vault token file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(tt.args, tt.env, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestSecretsAreRedactedInLogs(t *testing.T) {
+	var b strings.Builder
+	log := slog.New(slog.NewJSONHandler(&b, nil))
+	c := Config{VaultToken: platform.Secret("s.topsecret")}
+	log.Info("config", "vault_token", c.VaultToken, "config", c)
+	if strings.Contains(b.String(), "topsecret") {
+		t.Fatalf("a secret reached the log: %s", b.String())
+	}
+}

@@ -1,0 +1,131 @@
+// Command wharfd is Wharf's control plane: the HTTP API, the application controllers and
+// the Control Panel. It keeps no state of its own (that lives in Consul KV), so several
+// replicas can run side by side.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wharf-platform/wharf/api"
+	"github.com/wharf-platform/wharf/platform"
+	"github.com/wharf-platform/wharf/platform/consul"
+	"github.com/wharf-platform/wharf/platform/nomad"
+	"github.com/wharf-platform/wharf/platform/registry"
+	"github.com/wharf-platform/wharf/platform/vault"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run is wharfd's whole life, with everything it reads from the outside passed in.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(args, environ, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wharfd: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("wharfd stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serve wires the adapters into the API and serves it until ctx ends, then shuts down
+// gracefully within a deadline.
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	consulClient, err := consul.New(consul.Config{Address: cfg.ConsulAddr, Token: cfg.ConsulToken.Reveal()})
+	if err != nil {
+		return err
+	}
+	nomadClient, err := nomad.New(nomad.Config{Address: cfg.NomadAddr, Region: cfg.NomadRegion, Token: cfg.NomadToken.Reveal()})
+	if err != nil {
+		return err
+	}
+	vaultClient, err := vault.New(vault.Config{Address: cfg.VaultAddr, Token: cfg.VaultToken})
+	if err != nil {
+		return err
+	}
+	health := &platform.HealthChecker{
+		Probers: []platform.Prober{consulClient, nomadClient, vaultClient, registry.New(cfg.RegistryAddr, nil)},
+		Timeout: 3 * time.Second,
+	}
+	e := api.New(api.Config{
+		Logger:  log,
+		Version: api.Version{Version: version, Commit: commit, GoVersion: runtime.Version()},
+		Health:  health,
+	})
+
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.AddrFile != "" {
+		if err := writeFileAtomic(cfg.AddrFile, []byte(l.Addr().String())); err != nil {
+			l.Close()
+			return err
+		}
+	}
+	log.Info("wharfd listening", "addr", l.Addr().String(), "version", version)
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("wharfd shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}
+
+// writeFileAtomic writes b to path through a rename, so a reader never sees half of it.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,119 @@
+// Package agenttest starts real Consul, Vault, Nomad and registry processes for a test,
+// on free loopback ports with their data in the test's temporary directory, wired the
+// same way `make dev` wires them (both go through internal/devstack). Each agent's output
+// goes to t.Log; each is stopped, and its data removed, in t.Cleanup.
+//
+// When an agent binary or the Docker engine is missing, a test skips, unless
+// WHARF_REQUIRE_AGENTS=1 is set (as CI sets it), in which case it fails: a test that
+// silently skips in CI proves nothing.
+package agenttest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/wharf-platform/wharf/internal/devstack"
+)
+
+// Required reports whether missing agents fail tests instead of skipping them.
+func Required() bool { return os.Getenv("WHARF_REQUIRE_AGENTS") == "1" }
+
+// Unavailable skips the test, or fails it when agents are required, with the reason.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("WHARF_REQUIRE_AGENTS=1 but "+format, args...)
+	}
+	t.Skipf(format+" (run make deps)", args...)
+}
+
+// Binaries returns the agent binaries, from WHARF_BIN_DIR or ~/.cache/wharf/bin, or ends
+// the test through Unavailable when one is missing.
+func Binaries(t testing.TB) devstack.Binaries {
+	t.Helper()
+	b := devstack.DefaultBinaries(os.Getenv("WHARF_BIN_DIR"))
+	if missing := b.Missing(); len(missing) > 0 {
+		Unavailable(t, "agent binaries missing: %s", strings.Join(missing, ", "))
+	}
+	return b
+}
+
+// RequireDocker ends the test through Unavailable when the Docker engine does not
+// answer or the local base image is absent.
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	if out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", BaseImage).CombinedOutput(); err != nil {
+		Unavailable(t, "docker engine or base image %s unavailable: %v: %s", BaseImage, err, strings.TrimSpace(string(out)))
+	}
+}
+
+// BaseImage is the local base image scripts/deps.sh builds: scratch plus Debian's
+// static busybox. Its tag is not "latest" because Nomad's docker driver always pulls an
+// image tagged latest, and no image can be pulled here.
+const BaseImage = "wharf/busybox:1"
+
+// logTo returns a LogFunc that writes to t.Log until the test's cleanup has stopped the
+// agents.
+func logTo(t testing.TB) devstack.LogFunc {
+	return func(agent, line string) { t.Logf("%s: %s", agent, line) }
+}
+
+var stacks atomic.Int64
+
+// uniqueName names one stack, unique on this machine while this process runs; it names
+// the Nomad cgroup parent, so two test processes must not share it.
+func uniqueName() string {
+	return fmt.Sprintf("wharftest-%d-%d", os.Getpid(), stacks.Add(1))
+}
+
+// Consul starts a Consul server for the test.
+func Consul(t testing.TB) *devstack.Consul {
+	t.Helper()
+	b := Binaries(t)
+	c, err := devstack.StartConsul(devstack.ConsulConfig{
+		Binary: b.Consul, DataDir: t.TempDir(), Node: uniqueName(), Log: logTo(t),
+	})
+	if err != nil {
+		t.Fatalf("start consul: %v", err)
+	}
+	t.Cleanup(func() { logStop(t, "consul", c.Stop()) })
+	return c
+}
+
+// Vault starts an initialised, unsealed and configured Vault server for the test.
+func Vault(t testing.TB) *devstack.Vault {
+	t.Helper()
+	b := Binaries(t)
+	v, err := devstack.StartVault(devstack.VaultConfig{Binary: b.Vault, DataDir: t.TempDir(), Log: logTo(t)})
+	if err != nil {
+		t.Fatalf("start vault: %v", err)
+	}
+	t.Cleanup(func() { logStop(t, "vault", v.Stop()) })
+	return v
+}
+
+// Stack starts a whole local cloudspace (Consul, Vault, the registry, and Nomad with
+// the docker driver) for the test. Jobs the test leaves behind are stopped with it.
+func Stack(t testing.TB) *devstack.Stack {
+	t.Helper()
+	b := Binaries(t)
+	RequireDocker(t)
+	s, err := devstack.Start(devstack.Config{
+		Binaries: b, DataDir: t.TempDir(), Name: uniqueName(), Log: logTo(t),
+	})
+	if err != nil {
+		t.Fatalf("start local cloudspace: %v", err)
+	}
+	t.Cleanup(func() { logStop(t, "stack", s.Stop()) })
+	return s
+}
+
+func logStop(t testing.TB, what string, err error) {
+	if err != nil {
+		t.Errorf("stop %s: %v", what, err)
+	}
+}

@@ -1,0 +1,197 @@
+package devstack
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// NomadConfig configures one Nomad agent acting as server and client of a one-node
+// region. Zero ports are chosen free.
+type NomadConfig struct {
+	Binary                      string
+	DataDir                     string // its state; kept across restarts
+	Region, Datacenter, Name    string
+	HTTPPort, RPCPort, SerfPort int
+	ConsulAddr                  string // host:port
+	VaultAddr, VaultToken       string // the token is passed in the environment, never written
+	// CgroupParent keeps each agent's cgroups apart, so that several agents on one machine
+	// (make dev beside tests) do not manage each other's.
+	CgroupParent string
+	Log          LogFunc
+}
+
+// Nomad is a running Nomad agent with a ready client node.
+type Nomad struct {
+	Addr    string // http://host:port
+	Region  string
+	NodeID  string
+	dataDir string
+	cgroup  string
+	proc    *Process
+}
+
+// StartNomad starts Nomad and returns once it has a leader and a ready node whose docker
+// driver is healthy.
+func StartNomad(cfg NomadConfig) (*Nomad, error) {
+	if err := freePorts(&cfg.HTTPPort, &cfg.RPCPort, &cfg.SerfPort); err != nil {
+		return nil, err
+	}
+	if cfg.Region == "" {
+		cfg.Region = "local"
+	}
+	if cfg.Datacenter == "" {
+		cfg.Datacenter = "dc1"
+	}
+	if cfg.Name == "" {
+		cfg.Name = "wharf-" + cfg.Region
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "wharf-" + cfg.Region
+	}
+	data := filepath.Join(cfg.DataDir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, err
+	}
+	f := hclwrite.NewEmptyFile()
+	b := f.Body()
+	set(b, map[string]cty.Value{
+		"region":               str(cfg.Region),
+		"datacenter":           str(cfg.Datacenter),
+		"name":                 str(cfg.Name),
+		"data_dir":             str(data),
+		"bind_addr":            str("127.0.0.1"),
+		"disable_update_check": cty.True,
+		"log_level":            str("INFO"),
+	})
+	set(block(b, "advertise"), map[string]cty.Value{
+		"http": str("127.0.0.1"), "rpc": str("127.0.0.1"), "serf": str("127.0.0.1"),
+	})
+	set(block(b, "ports"), map[string]cty.Value{
+		"http": num(cfg.HTTPPort), "rpc": num(cfg.RPCPort), "serf": num(cfg.SerfPort),
+	})
+	set(block(b, "server"), map[string]cty.Value{"enabled": cty.True, "bootstrap_expect": num(1)})
+	set(block(b, "client"), map[string]cty.Value{
+		"enabled":           cty.True,
+		"network_interface": str("lo"),
+		"cgroup_parent":     str(cfg.CgroupParent),
+		"servers":           cty.ListVal([]cty.Value{str(addr(cfg.RPCPort))}),
+	})
+	set(block(b, "consul"), map[string]cty.Value{
+		"address":          str(cfg.ConsulAddr),
+		"server_auto_join": cty.False,
+		"client_auto_join": cty.False,
+	})
+	if cfg.VaultAddr != "" {
+		set(block(b, "vault"), map[string]cty.Value{
+			"enabled":          cty.True,
+			"address":          str(cfg.VaultAddr),
+			"create_from_role": str(NomadTokenRole),
+		})
+	}
+	docker := block(block(b, "plugin", "docker"), "config")
+	set(docker, map[string]cty.Value{"allow_privileged": cty.False})
+	set(block(docker, "volumes"), map[string]cty.Value{"enabled": cty.True})
+	gc := block(docker, "gc")
+	// Base images are built locally and cannot be pulled again: never collect them. Other
+	// Nomad agents may share this Docker engine: never take their containers for ours.
+	set(gc, map[string]cty.Value{"image": cty.False, "container": cty.True})
+	set(block(gc, "dangling_containers"), map[string]cty.Value{"enabled": cty.False})
+	set(block(block(b, "plugin", "raw_exec"), "config"), map[string]cty.Value{"enabled": cty.True})
+
+	conf := filepath.Join(cfg.DataDir, "nomad.hcl")
+	if err := writeHCL(conf, f); err != nil {
+		return nil, err
+	}
+	var env []string
+	if cfg.VaultToken != "" {
+		env = append(env, "VAULT_TOKEN="+cfg.VaultToken)
+	}
+	p, err := StartProcess("nomad", cfg.Log, cfg.Binary, []string{"agent", "-config", conf}, env)
+	if err != nil {
+		return nil, err
+	}
+	n := &Nomad{Addr: "http://" + addr(cfg.HTTPPort), Region: cfg.Region, dataDir: cfg.DataDir, cgroup: cfg.CgroupParent, proc: p}
+	if err := n.waitReady(); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Nomad) waitReady() error {
+	return waitFor("nomad leader and ready node", 90*time.Second, n.proc, func() error {
+		var leader string
+		if err := getJSON(n.Addr+"/v1/status/leader", &leader); err != nil {
+			return err
+		}
+		if leader == "" {
+			return errNotYet
+		}
+		var nodes []struct {
+			ID      string
+			Status  string
+			Drivers map[string]struct{ Detected, Healthy bool }
+		}
+		if err := getJSON(n.Addr+"/v1/nodes?resources=true", &nodes); err != nil {
+			return err
+		}
+		for _, node := range nodes {
+			if node.Status != "ready" {
+				continue
+			}
+			if d := node.Drivers["docker"]; !d.Healthy {
+				return fmt.Errorf("node %s: docker driver not healthy (detected=%v)", node.ID, d.Detected)
+			}
+			n.NodeID = node.ID
+			return nil
+		}
+		return fmt.Errorf("no ready node among %d", len(nodes))
+	})
+}
+
+// Stop stops the agent, unmounts what its client left mounted in the data directory and
+// removes the cgroups it made. Task containers it leaves running are the caller's to
+// remove (see RemoveContainers).
+func (n *Nomad) Stop() error {
+	err := n.proc.Stop(30 * time.Second)
+	unmountUnder(n.dataDir)
+	for _, ctl := range []string{"cpuset", "cpu", "cpuacct", "memory", "pids", "freezer", "blkio", "devices", "systemd", "unified"} {
+		_ = os.Remove(filepath.Join("/sys/fs/cgroup", ctl, n.cgroup, "shared"))
+		_ = os.Remove(filepath.Join("/sys/fs/cgroup", ctl, n.cgroup, "reserved"))
+		_ = os.Remove(filepath.Join("/sys/fs/cgroup", ctl, n.cgroup))
+	}
+	return err
+}
+
+// Exited is closed when the agent has ended.
+func (n *Nomad) Exited() <-chan struct{} { return n.proc.Exited() }
+
+// unmountUnder detaches every mount below dir (the secrets tmpfs Nomad's client makes in
+// each allocation directory), deepest first, so that dir can be removed.
+func unmountUnder(dir string) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	abs, _ := filepath.Abs(dir)
+	var points []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], abs+"/") {
+			points = append(points, fields[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = syscall.Unmount(points[i], syscall.MNT_DETACH)
+	}
+}

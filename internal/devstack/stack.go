@@ -1,0 +1,136 @@
+package devstack
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Ports fixes the stack's ports; a zero port is chosen free.
+type Ports struct {
+	ConsulHTTP, ConsulSerfLAN, ConsulSerfWAN, ConsulServer int
+	VaultAPI, VaultCluster                                 int
+	NomadHTTP, NomadRPC, NomadSerf                         int
+	Registry                                               int
+}
+
+// Config configures a whole local cloudspace.
+type Config struct {
+	Binaries Binaries
+	DataDir  string // one subdirectory per agent
+	Region   string // the cloudspace's Nomad region; "local" by default
+	// Name sets the Consul node name and the Nomad agent and cgroup names; it must differ
+	// between stacks running on one machine at once.
+	Name  string
+	Ports Ports
+	Log   LogFunc
+}
+
+// Stack is a running local cloudspace.
+type Stack struct {
+	Consul   *Consul
+	Vault    *Vault
+	Nomad    *Nomad
+	Registry *Registry
+}
+
+// Start starts Consul, Vault, the registry and Nomad wired together, and returns once
+// each is ready. On failure it stops whatever it had started.
+func Start(cfg Config) (_ *Stack, err error) {
+	if missing := cfg.Binaries.Missing(); len(missing) > 0 {
+		return nil, fmt.Errorf("missing agent binaries (run make deps): %s", strings.Join(missing, ", "))
+	}
+	if cfg.Name == "" {
+		cfg.Name = "wharf-local"
+	}
+	s := &Stack{}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	dir := func(name string) string { return filepath.Join(cfg.DataDir, name) }
+	if s.Consul, err = StartConsul(ConsulConfig{
+		Binary: cfg.Binaries.Consul, DataDir: dir("consul"), Node: cfg.Name, Log: cfg.Log,
+		HTTPPort: cfg.Ports.ConsulHTTP, SerfLANPort: cfg.Ports.ConsulSerfLAN,
+		SerfWANPort: cfg.Ports.ConsulSerfWAN, ServerPort: cfg.Ports.ConsulServer,
+	}); err != nil {
+		return nil, err
+	}
+	if s.Vault, err = StartVault(VaultConfig{
+		Binary: cfg.Binaries.Vault, DataDir: dir("vault"), Log: cfg.Log,
+		Port: cfg.Ports.VaultAPI, ClusterPort: cfg.Ports.VaultCluster,
+	}); err != nil {
+		return nil, err
+	}
+	if s.Registry, err = StartRegistry(RegistryConfig{
+		Binary: cfg.Binaries.Registry, DataDir: dir("registry"), Port: cfg.Ports.Registry, Log: cfg.Log,
+	}); err != nil {
+		return nil, err
+	}
+	if s.Nomad, err = StartNomad(NomadConfig{
+		Binary: cfg.Binaries.Nomad, DataDir: dir("nomad"), Region: cfg.Region,
+		Name: cfg.Name, CgroupParent: cfg.Name, Log: cfg.Log,
+		HTTPPort: cfg.Ports.NomadHTTP, RPCPort: cfg.Ports.NomadRPC, SerfPort: cfg.Ports.NomadSerf,
+		ConsulAddr: s.Consul.Addr, VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken,
+	}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop stops every agent in the reverse order of their start, and removes the task
+// containers Nomad leaves behind when it stops (it keeps them running to reattach on
+// restart, but a stopped stack must leave nothing running). A Nomad restarted on the
+// same data directory restarts its allocations' tasks.
+func (s *Stack) Stop() error {
+	var errs []error
+	if s.Nomad != nil {
+		allocs := s.Nomad.allocIDs()
+		errs = append(errs, s.Nomad.Stop())
+		errs = append(errs, RemoveContainers(allocs))
+	}
+	if s.Registry != nil {
+		errs = append(errs, s.Registry.Stop())
+	}
+	if s.Vault != nil {
+		errs = append(errs, s.Vault.Stop())
+	}
+	if s.Consul != nil {
+		errs = append(errs, s.Consul.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+// allocIDs lists the allocations Nomad has placed on its node, in any state.
+func (n *Nomad) allocIDs() []string {
+	var allocs []struct{ ID string }
+	if n.NodeID == "" || getJSON(n.Addr+"/v1/node/"+n.NodeID+"/allocations", &allocs) != nil {
+		return nil
+	}
+	ids := make([]string, 0, len(allocs))
+	for _, a := range allocs {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// RemoveContainers force-removes the Docker containers of the given Nomad allocations.
+func RemoveContainers(allocIDs []string) error {
+	var errs []error
+	for _, id := range allocIDs {
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.hashicorp.nomad.alloc_id="+id).Output()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list containers of alloc %s: %w", id, err))
+			continue
+		}
+		for _, c := range strings.Fields(string(out)) {
+			if out, err := exec.Command("docker", "rm", "-f", c).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("remove container %s: %v: %s", c, err, out))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,170 @@
+package devstack_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/internal/devstack"
+)
+
+// stackTestJob is an ordinary jobspec: a busybox httpd from the local base image, on the
+// host's network, registered in Consul with an HTTP check, serving a page that a
+// template block rendered from Vault and a file written from an environment variable
+// that another template block took from Vault.
+const stackTestJob = `
+job "wharf-stack-test" {
+  region      = "local"
+  datacenters = ["dc1"]
+
+  group "web" {
+    network {
+      port "http" {}
+    }
+
+    service {
+      name     = "wharf-stack-test"
+      port     = "http"
+      provider = "consul"
+      check {
+        type     = "http"
+        path     = "/"
+        interval = "1s"
+        timeout  = "1s"
+      }
+    }
+
+    task "httpd" {
+      driver = "docker"
+      config {
+        image        = "%s"
+        network_mode = "host"
+        command      = "/bin/sh"
+        args         = ["-c", "mkdir -p /www && cp /local/index.html /www/ && echo \"$GREETING\" > /www/env.txt && exec httpd -f -p ${NOMAD_PORT_http} -h /www"]
+      }
+
+      vault {
+        policies = ["wharf-env-stacktest"]
+      }
+
+      template {
+        data        = "{{ with secret \"secret/data/wharf/stacktest\" }}{{ .Data.data.greeting }}{{ end }}"
+        destination = "local/index.html"
+      }
+
+      template {
+        data        = "GREETING={{ with secret \"secret/data/wharf/stacktest\" }}{{ .Data.data.greeting }}{{ end }}"
+        destination = "secrets/env"
+        env         = true
+      }
+
+      resources {
+        cpu    = 50
+        memory = 32
+      }
+    }
+  }
+}
+`
+
+// TestStackRunsWiredJob proves the local cloudspace is wired the way Wharf needs: a Nomad
+// job on the docker driver passes its Consul check, answers HTTP, and reads a Vault value
+// through a template block, both into a file and into its environment.
+func TestStackRunsWiredJob(t *testing.T) {
+	s := agenttest.Stack(t)
+
+	vc, err := s.Vault.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	greeting := fmt.Sprintf("hello from vault %d", time.Now().UnixNano())
+	if _, err := vc.Logical().Write("secret/data/wharf/stacktest", map[string]any{"data": map[string]any{"greeting": greeting}}); err != nil {
+		t.Fatalf("write secret: %v", err)
+	}
+	if err := vc.Sys().PutPolicy("wharf-env-stacktest", `path "secret/data/wharf/stacktest" { capabilities = ["read"] }`); err != nil {
+		t.Fatalf("write policy: %v", err)
+	}
+
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := nc.Jobs().ParseHCL(fmt.Sprintf(stackTestJob, agenttest.BaseImage), true)
+	if err != nil {
+		t.Fatalf("parse job: %v", err)
+	}
+	if _, _, err := nc.Jobs().Register(job, nil); err != nil {
+		t.Fatalf("register job: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, _, err := nc.Jobs().Deregister(*job.ID, true, nil); err != nil {
+			t.Errorf("deregister: %v", err)
+		}
+	})
+
+	cc, err := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry *consulapi.ServiceEntry
+	deadline := time.Now().Add(2 * time.Minute)
+	for entry == nil {
+		entries, _, err := cc.Health().Service("wharf-stack-test", "", true, nil)
+		if err == nil && len(entries) > 0 {
+			entry = entries[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			allocs, _, _ := nc.Jobs().Allocations(*job.ID, true, nil)
+			for _, a := range allocs {
+				t.Logf("alloc %s: %s %v", a.ID, a.ClientStatus, a.TaskStates)
+			}
+			t.Fatalf("service never passed its check (last error %v)", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	base := fmt.Sprintf("http://%s:%d", entry.Service.Address, entry.Service.Port)
+	t.Logf("service healthy at %s", base)
+
+	for _, path := range []string{"/", "/env.txt"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		if got := strings.TrimSpace(string(body)); got != greeting {
+			t.Errorf("GET %s = %q, want the Vault value %q", path, got, greeting)
+		}
+	}
+}
+
+// TestVersionsMatchBuildScript keeps the pinned versions in Go and in the build script
+// the same.
+func TestVersionsMatchBuildScript(t *testing.T) {
+	b, err := readFile("../../scripts/deps.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"NOMAD_VERSION": devstack.NomadVersion, "CONSUL_VERSION": devstack.ConsulVersion, "VAULT_VERSION": devstack.VaultVersion} {
+		if !strings.Contains(b, "\n"+name+"="+v+"\n") {
+			t.Errorf("scripts/deps.sh does not set %s=%s", name, v)
+		}
+	}
+}
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
