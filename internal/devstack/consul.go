@@ -55,6 +55,7 @@ func StartConsul(cfg ConsulConfig) (*Consul, error) {
 		"http":     num(cfg.HTTPPort),
 		"dns":      num(-1),
 		"grpc":     num(-1),
+		"grpc_tls": num(-1), // 8503 by default: it would clash between agents
 		"serf_lan": num(cfg.SerfLANPort),
 		"serf_wan": num(cfg.SerfWANPort),
 		"server":   num(cfg.ServerPort),

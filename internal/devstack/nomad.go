@@ -2,8 +2,10 @@ package devstack
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,8 +24,8 @@ type NomadConfig struct {
 	HTTPPort, RPCPort, SerfPort int
 	ConsulAddr                  string // host:port
 	VaultAddr, VaultToken       string // the token is passed in the environment, never written
-	// CgroupParent keeps each agent's cgroups apart, so that several agents on one machine
-	// (make dev beside tests) do not manage each other's.
+	// CgroupParent (absolute: "/name") keeps each agent's cgroups apart, so that several
+	// agents on one machine (make dev beside tests) do not manage each other's.
 	CgroupParent string
 	Log          LogFunc
 }
@@ -54,7 +56,7 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 		cfg.Name = "wharf-" + cfg.Region
 	}
 	if cfg.CgroupParent == "" {
-		cfg.CgroupParent = "wharf-" + cfg.Region
+		cfg.CgroupParent = "/wharf-" + cfg.Region
 	}
 	data := filepath.Join(cfg.DataDir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
@@ -157,18 +159,65 @@ func (n *Nomad) waitReady() error {
 	})
 }
 
-// Stop stops the agent, unmounts what its client left mounted in the data directory and
-// removes the cgroups it made. Task containers it leaves running are the caller's to
-// remove (see RemoveContainers).
+// Stop stops the agent and cleans up after it: it removes the task containers the agent
+// leaves running (Nomad keeps them to reattach on restart, but a stopped stack must leave
+// nothing running; a Nomad restarted on the same data directory starts its allocations'
+// tasks again), unmounts what the client left mounted in the data directory, and removes
+// the cgroups it made.
 func (n *Nomad) Stop() error {
-	err := n.proc.Stop(30 * time.Second)
+	allocs := n.allocIDs()
+	errs := []error{n.proc.Stop(30 * time.Second), RemoveContainers(allocs)}
 	unmountUnder(n.dataDir)
 	for _, ctl := range []string{"cpuset", "cpu", "cpuacct", "memory", "pids", "freezer", "blkio", "devices", "systemd", "unified"} {
-		_ = os.Remove(filepath.Join("/sys/fs/cgroup", ctl, n.cgroup, "shared"))
-		_ = os.Remove(filepath.Join("/sys/fs/cgroup", ctl, n.cgroup, "reserved"))
-		_ = os.Remove(filepath.Join("/sys/fs/cgroup", ctl, n.cgroup))
+		removeTree(filepath.Join("/sys/fs/cgroup", ctl, n.cgroup))
 	}
-	return err
+	return errors.Join(errs...)
+}
+
+// removeTree removes the directories below dir and dir itself, deepest first, as a
+// cgroup hierarchy must be removed (rmdir only; cgroup files cannot be unlinked).
+func removeTree(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			removeTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	_ = os.Remove(dir)
+}
+
+// allocIDs lists the allocations Nomad has placed on its node, in any state.
+func (n *Nomad) allocIDs() []string {
+	var allocs []struct{ ID string }
+	if n.NodeID == "" || getJSON(n.Addr+"/v1/node/"+n.NodeID+"/allocations", &allocs) != nil {
+		return nil
+	}
+	ids := make([]string, 0, len(allocs))
+	for _, a := range allocs {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// RemoveContainers force-removes the Docker containers of the given Nomad allocations.
+func RemoveContainers(allocIDs []string) error {
+	var errs []error
+	for _, id := range allocIDs {
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.hashicorp.nomad.alloc_id="+id).Output()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list containers of alloc %s: %w", id, err))
+			continue
+		}
+		for _, c := range strings.Fields(string(out)) {
+			if out, err := exec.Command("docker", "rm", "-f", c).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("remove container %s: %v: %s", c, err, out))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Exited is closed when the agent has ended.

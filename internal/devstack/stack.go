@@ -3,7 +3,6 @@ package devstack
 import (
 	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -72,7 +71,7 @@ func Start(cfg Config) (_ *Stack, err error) {
 	}
 	if s.Nomad, err = StartNomad(NomadConfig{
 		Binary: cfg.Binaries.Nomad, DataDir: dir("nomad"), Region: cfg.Region,
-		Name: cfg.Name, CgroupParent: cfg.Name, Log: cfg.Log,
+		Name: cfg.Name, CgroupParent: "/" + cfg.Name, Log: cfg.Log,
 		HTTPPort: cfg.Ports.NomadHTTP, RPCPort: cfg.Ports.NomadRPC, SerfPort: cfg.Ports.NomadSerf,
 		ConsulAddr: s.Consul.Addr, VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken,
 	}); err != nil {
@@ -81,16 +80,12 @@ func Start(cfg Config) (_ *Stack, err error) {
 	return s, nil
 }
 
-// Stop stops every agent in the reverse order of their start, and removes the task
-// containers Nomad leaves behind when it stops (it keeps them running to reattach on
-// restart, but a stopped stack must leave nothing running). A Nomad restarted on the
-// same data directory restarts its allocations' tasks.
+// Stop stops every agent in the reverse order of their start (see Nomad.Stop for what
+// it cleans up).
 func (s *Stack) Stop() error {
 	var errs []error
 	if s.Nomad != nil {
-		allocs := s.Nomad.allocIDs()
 		errs = append(errs, s.Nomad.Stop())
-		errs = append(errs, RemoveContainers(allocs))
 	}
 	if s.Registry != nil {
 		errs = append(errs, s.Registry.Stop())
@@ -100,37 +95,6 @@ func (s *Stack) Stop() error {
 	}
 	if s.Consul != nil {
 		errs = append(errs, s.Consul.Stop())
-	}
-	return errors.Join(errs...)
-}
-
-// allocIDs lists the allocations Nomad has placed on its node, in any state.
-func (n *Nomad) allocIDs() []string {
-	var allocs []struct{ ID string }
-	if n.NodeID == "" || getJSON(n.Addr+"/v1/node/"+n.NodeID+"/allocations", &allocs) != nil {
-		return nil
-	}
-	ids := make([]string, 0, len(allocs))
-	for _, a := range allocs {
-		ids = append(ids, a.ID)
-	}
-	return ids
-}
-
-// RemoveContainers force-removes the Docker containers of the given Nomad allocations.
-func RemoveContainers(allocIDs []string) error {
-	var errs []error
-	for _, id := range allocIDs {
-		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.hashicorp.nomad.alloc_id="+id).Output()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list containers of alloc %s: %w", id, err))
-			continue
-		}
-		for _, c := range strings.Fields(string(out)) {
-			if out, err := exec.Command("docker", "rm", "-f", c).CombinedOutput(); err != nil {
-				errs = append(errs, fmt.Errorf("remove container %s: %v: %s", c, err, out))
-			}
-		}
 	}
 	return errors.Join(errs...)
 }

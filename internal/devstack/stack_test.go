@@ -79,6 +79,7 @@ job "wharf-stack-test" {
 // job on the docker driver passes its Consul check, answers HTTP, and reads a Vault value
 // through a template block, both into a file and into its environment.
 func TestStackRunsWiredJob(t *testing.T) {
+	t.Parallel()
 	s := agenttest.Stack(t)
 
 	vc, err := s.Vault.Client()

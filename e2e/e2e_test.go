@@ -1,0 +1,110 @@
+// Package e2e runs Wharf's real binaries against real agents, on free loopback ports, as
+// a user or an operator would.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharf-platform/wharf/internal/devstack"
+)
+
+// binDir holds the binaries TestMain built from this checkout.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wharf-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	out, err := exec.Command("go", "build", "-o", dir+"/", "../cmd/...").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build binaries: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// wharfd is a running wharfd process.
+type wharfd struct {
+	URL  string // http://127.0.0.1:port
+	proc *devstack.Process
+}
+
+// startWharfd runs the real wharfd against the stack on a free port and stops it (and
+// checks that it stopped cleanly) when the test ends.
+func startWharfd(t *testing.T, s *devstack.Stack, extraArgs ...string) *wharfd {
+	t.Helper()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "vault-token")
+	if err := os.WriteFile(tokenFile, []byte(s.Vault.WharfdToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addrFile := filepath.Join(dir, "addr")
+	args := append([]string{
+		"-listen", "127.0.0.1:0", "-addr-file", addrFile,
+		"-consul-addr", s.Consul.Addr, "-nomad-addr", s.Nomad.Addr, "-nomad-region", s.Nomad.Region,
+		"-vault-addr", s.Vault.Addr, "-vault-token-file", tokenFile, "-registry-addr", s.Registry.Addr,
+	}, extraArgs...)
+	var logged strings.Builder
+	p, err := devstack.StartProcess("wharfd", func(_, line string) {
+		t.Logf("wharfd: %s", line)
+		logged.WriteString(line + "\n")
+	}, filepath.Join(binDir, "wharfd"), args, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(20 * time.Second); err != nil {
+			t.Errorf("wharfd did not shut down on SIGINT: %v", err)
+		}
+		if strings.Contains(logged.String(), s.Vault.WharfdToken) {
+			t.Errorf("wharfd logged its Vault token")
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			return &wharfd{URL: "http://" + string(b), proc: p}
+		}
+		select {
+		case <-p.Exited():
+			t.Fatal("wharfd exited before it listened")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("wharfd did not listen within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// getJSON GETs path from wharfd and decodes the body; it returns the response.
+func (w *wharfd) getJSON(t *testing.T, path string, v any) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.URL+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: decode: %v", path, err)
+	}
+	return resp
+}
