@@ -1,0 +1,128 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"unicode/utf8"
+)
+
+// ListVariables returns a page of an environment's variables; secret ones without
+// their values.
+func (s *Service) ListVariables(ctx context.Context, p Principal, org, app, env string, pr PageRequest) (Page[Variable], error) {
+	if err := s.authorize(ctx, p, org, app, ActRead); err != nil {
+		return Page[Variable]{}, err
+	}
+	if _, err := load[Environment](ctx, s.KV, envKey(org, app, env), "environment "+env); err != nil {
+		return Page[Variable]{}, err
+	}
+	return loadPage[Variable](ctx, s.KV, varPrefix(org, app, env), pr)
+}
+
+// GetVariable returns one variable; a secret one without its value.
+func (s *Service) GetVariable(ctx context.Context, p Principal, org, app, env, name string) (Variable, error) {
+	if err := s.authorize(ctx, p, org, app, ActRead); err != nil {
+		return Variable{}, err
+	}
+	return load[Variable](ctx, s.KV, varKey(org, app, env, name), "variable "+name)
+}
+
+func (in VariableInput) check(name string) FieldErrors {
+	var fe FieldErrors
+	fe.Check("name", CheckVariableName(name))
+	if len(in.Value) > MaxVariableValue {
+		fe.Add("value", "must be at most %d bytes", MaxVariableValue)
+	}
+	if !utf8.ValidString(in.Value) {
+		fe.Add("value", "must be valid UTF-8")
+	}
+	return fe
+}
+
+// PutVariable sets a variable, creating it when it does not exist (created is then
+// true). A secret value goes to the secret store, with a check-and-set on its version,
+// and only its version reaches the state store. It needs the developer role. ifMatch,
+// when not zero, is the version of the variable the caller read.
+func (s *Service) PutVariable(ctx context.Context, p Principal, org, app, env, name string, in VariableInput, ifMatch uint64) (v Variable, created bool, err error) {
+	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
+		return Variable{}, false, err
+	}
+	if err := in.check(name).Err(); err != nil {
+		return Variable{}, false, err
+	}
+	e, err := load[Environment](ctx, s.KV, envKey(org, app, env), "environment "+env)
+	if err != nil {
+		return Variable{}, false, err
+	}
+	key := varKey(org, app, env, name)
+	path := secretPath(org, app, env, name)
+	cur, err := load[Variable](ctx, s.KV, key, "variable "+name)
+	created = ErrorCode(err) == NotFound
+	if err != nil && !created {
+		return Variable{}, false, err
+	}
+	if created && ifMatch != 0 {
+		return Variable{}, false, Errorf(Conflict, "variable %q was deleted since it was read", name)
+	}
+	next := Variable{Name: name, Secret: in.Secret, Meta: cur.Meta}
+	stamp(&next.Meta, s.now())
+	if in.Secret {
+		expect := cur.Version
+		if !cur.Secret {
+			// A left-over value (say, from a delete that failed half way) is
+			// overwritten, still under check-and-set against concurrent writers.
+			if expect, err = s.Secrets.SecretVersion(ctx, path); err != nil {
+				return Variable{}, false, err
+			}
+		}
+		if next.Version, err = s.Secrets.PutSecret(ctx, path, Secret(in.Value), expect); err != nil {
+			if ErrorCode(err) == Conflict {
+				return Variable{}, false, Wrap(Conflict, err, fmt.Sprintf("variable %q was changed by another request; read it again and retry", name))
+			}
+			return Variable{}, false, err
+		}
+	} else {
+		next.Value = in.Value
+		next.Version = cur.Version + 1
+	}
+	var t txn
+	if created {
+		t.create(key, encode(next))
+	} else {
+		t.update(key, encode(next), casIndex(cur.Index, ifMatch))
+	}
+	t.check(envKey(org, app, env), e.Index)
+	s.audit(&t, p, org, "variable.put", key)
+	if err := s.commit(ctx, &t, "variable "+name); err != nil {
+		return Variable{}, false, err
+	}
+	if cur.Secret && !in.Secret {
+		if err := s.Secrets.DeleteSecret(ctx, path); err != nil {
+			return Variable{}, false, err
+		}
+	}
+	v, err = load[Variable](ctx, s.KV, key, "variable "+name)
+	return v, created, err
+}
+
+// DeleteVariable deletes a variable, and a secret one's value. It needs the developer
+// role.
+func (s *Service) DeleteVariable(ctx context.Context, p Principal, org, app, env, name string, ifMatch uint64) error {
+	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
+		return err
+	}
+	key := varKey(org, app, env, name)
+	cur, err := load[Variable](ctx, s.KV, key, "variable "+name)
+	if err != nil {
+		return err
+	}
+	var t txn
+	t.delete(key, casIndex(cur.Index, ifMatch))
+	s.audit(&t, p, org, "variable.delete", key)
+	if err := s.commit(ctx, &t, "variable "+name); err != nil {
+		return err
+	}
+	if cur.Secret {
+		return s.Secrets.DeleteSecret(ctx, secretPath(org, app, env, name))
+	}
+	return nil
+}
