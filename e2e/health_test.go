@@ -39,7 +39,10 @@ func TestHealthFollowsDependencies(t *testing.T) {
 		}
 	}
 
-	var v struct{ Version, GoVersion string }
+	var v struct {
+		Version   string `json:"version"`
+		GoVersion string `json:"go_version"`
+	}
 	if resp := w.getJSON(t, "/v1/version", &v); resp.StatusCode != http.StatusOK || v.GoVersion == "" {
 		t.Errorf("version = %d %+v", resp.StatusCode, v)
 	}

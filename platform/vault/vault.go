@@ -20,6 +20,8 @@ type Config struct {
 // Client is a connection to Vault.
 type Client struct {
 	api *vaultapi.Client
+	// probe fails at once when Vault does not answer, where api retries.
+	probe *vaultapi.Client
 }
 
 // New returns a client for Vault at cfg.Address. It does not connect.
@@ -31,7 +33,12 @@ func New(cfg Config) (*Client, error) {
 		return nil, platform.Wrap(platform.Invalid, err, "vault client configuration")
 	}
 	c.SetToken(cfg.Token.Reveal())
-	return &Client{api: c}, nil
+	probe, err := c.Clone()
+	if err != nil {
+		return nil, platform.Wrap(platform.Invalid, err, "vault client configuration")
+	}
+	probe.SetMaxRetries(0)
+	return &Client{api: c, probe: probe}, nil
 }
 
 // Name is the component's name in health reports.
@@ -39,7 +46,7 @@ func (c *Client) Name() string { return "vault" }
 
 // Probe reports whether Vault is initialised, unsealed and active.
 func (c *Client) Probe(ctx context.Context) (string, error) {
-	h, err := c.api.Sys().HealthWithContext(ctx)
+	h, err := c.probe.Sys().HealthWithContext(ctx)
 	if err != nil {
 		return "", platform.Wrap(platform.Unavailable, err, "vault unreachable")
 	}
