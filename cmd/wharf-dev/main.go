@@ -112,19 +112,31 @@ Press Ctrl-C to stop everything.
 `, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
 		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr)
 
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-wd.Exited():
-		return errors.New("wharfd exited")
-	case <-stack.Consul.Exited():
-		return errors.New("consul exited")
-	case <-stack.Vault.Exited():
-		return errors.New("vault exited")
-	case <-stack.Nomad.Exited():
-		return errors.New("nomad exited")
-	case <-stack.Registry.Exited():
-		return errors.New("registry exited")
+	// An agent that ends is reported and left down (wharfd's health shows it, as it would
+	// in a real cloudspace); Ctrl-C, or wharfd ending, stops everything.
+	agents := map[string]<-chan struct{}{
+		"consul": stack.Consul.Exited(), "vault": stack.Vault.Exited(),
+		"nomad": stack.Nomad.Exited(), "registry": stack.Registry.Exited(),
+	}
+	for {
+		var exited string
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wd.Exited():
+			return errors.New("wharfd exited")
+		case <-agents["consul"]:
+			exited = "consul"
+		case <-agents["vault"]:
+			exited = "vault"
+		case <-agents["nomad"]:
+			exited = "nomad"
+		case <-agents["registry"]:
+			exited = "registry"
+		}
+		fmt.Printf("wharf-dev: %s exited (its log: %s); Ctrl-C and `make dev` again to restart it\n",
+			exited, filepath.Join(logs.dir, exited+".log"))
+		agents[exited] = nil
 	}
 }
 

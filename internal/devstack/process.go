@@ -60,8 +60,11 @@ func StartProcess(name string, logf LogFunc, bin string, args, env []string) (*P
 func (p *Process) Exited() <-chan struct{} { return p.done }
 
 // Stop asks the process to end with SIGINT and kills it when it has not after timeout.
-// Stopping an ended process does nothing.
+// Then it kills whatever is left in its process group: Nomad leaves its plugins (logmon,
+// docker_logger) running to reattach to on restart, and a stopped stack leaves nothing.
+// Stopping an ended process only does the latter.
 func (p *Process) Stop(timeout time.Duration) error {
+	defer syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	select {
 	case <-p.done:
 		return nil
