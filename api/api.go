@@ -40,6 +40,9 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// BodyLimit caps request bodies; "1M" by default.
 	BodyLimit string
+	// Model serves the resource routes (organisations, applications and the rest);
+	// without it only health, version, metrics and the OpenAPI document are served.
+	Model Model
 }
 
 // MaxRequestBody is the default cap on request bodies.
@@ -77,6 +80,10 @@ func New(cfg Config) *echo.Echo {
 	v1 := e.Group("/v1")
 	v1.GET("/version", func(c echo.Context) error { return c.JSON(http.StatusOK, cfg.Version) })
 	v1.GET("/health", healthHandler(cfg.Health))
+	v1.GET("/openapi.json", openAPIHandler)
+	if cfg.Model != nil {
+		registerResources(v1, cfg.Model)
+	}
 	return e
 }
 

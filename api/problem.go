@@ -25,6 +25,8 @@ type Problem struct {
 	Instance  string        `json:"instance,omitempty"`
 	Code      platform.Code `json:"code"`
 	RequestID string        `json:"request_id,omitempty"`
+	// Errors lists what is wrong with each invalid field of the request.
+	Errors []platform.FieldError `json:"errors,omitempty"`
 }
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -34,8 +36,11 @@ var statusOf = map[platform.Code]int{
 	platform.Forbidden:    http.StatusForbidden,
 	platform.NotFound:     http.StatusNotFound,
 	platform.Conflict:     http.StatusConflict,
-	platform.Unavailable:  http.StatusServiceUnavailable,
-	platform.Internal:     http.StatusInternalServerError,
+	// A plan's limits refuse a request that is well formed: it cannot be processed as
+	// it is, though it could under a larger plan.
+	platform.LimitExceeded: http.StatusUnprocessableEntity,
+	platform.Unavailable:   http.StatusServiceUnavailable,
+	platform.Internal:      http.StatusInternalServerError,
 }
 
 // codeOf maps the statuses Echo itself produces (no route, wrong method, body too large,
@@ -66,6 +71,10 @@ func problemFor(c echo.Context, err error) Problem {
 		}
 		if p.Code != platform.Internal {
 			p.Detail = pe.Message
+		}
+		var fe platform.FieldErrors
+		if errors.As(err, &fe) && p.Code != platform.Internal {
+			p.Errors = fe
 		}
 	case errors.As(err, &he):
 		// Echo's own errors: no route, wrong method, body too large, unreadable body.

@@ -60,48 +60,91 @@ func (s *Service) PutVariable(ctx context.Context, p Principal, org, app, env, n
 	if err != nil && !created {
 		return Variable{}, false, err
 	}
-	if created && ifMatch != 0 {
-		return Variable{}, false, Errorf(Conflict, "variable %q was deleted since it was read", name)
+	if ifMatch != 0 && (created || cur.Index != ifMatch) {
+		return Variable{}, false, Errorf(Conflict, "variable %q was changed by another request; read it again and retry", name)
 	}
-	next := Variable{Name: name, Secret: in.Secret, Meta: cur.Meta}
-	stamp(&next.Meta, s.now())
 	if in.Secret {
-		expect := cur.Version
-		if !cur.Secret {
-			// A left-over value (say, from a delete that failed half way) is
-			// overwritten, still under check-and-set against concurrent writers.
-			if expect, err = s.Secrets.SecretVersion(ctx, path); err != nil {
-				return Variable{}, false, err
-			}
-		}
-		if next.Version, err = s.Secrets.PutSecret(ctx, path, Secret(in.Value), expect); err != nil {
-			if ErrorCode(err) == Conflict {
-				return Variable{}, false, Wrap(Conflict, err, fmt.Sprintf("variable %q was changed by another request; read it again and retry", name))
-			}
-			return Variable{}, false, err
-		}
-	} else {
-		next.Value = in.Value
-		next.Version = cur.Version + 1
+		return s.putSecretVariable(ctx, p, e, cur, created, name, in.Value)
 	}
+	next := Variable{Name: name, Value: in.Value, Version: cur.Version + 1, Meta: cur.Meta}
+	stamp(&next.Meta, s.now())
 	var t txn
 	if created {
 		t.create(key, encode(next))
 	} else {
-		t.update(key, encode(next), casIndex(cur.Index, ifMatch))
+		t.update(key, encode(next), cur.Index)
 	}
 	t.check(envKey(org, app, env), e.Index)
 	s.audit(&t, p, org, "variable.put", key)
 	if err := s.commit(ctx, &t, "variable "+name); err != nil {
 		return Variable{}, false, err
 	}
-	if cur.Secret && !in.Secret {
+	if cur.Secret {
 		if err := s.Secrets.DeleteSecret(ctx, path); err != nil {
 			return Variable{}, false, err
 		}
 	}
 	v, err = load[Variable](ctx, s.KV, key, "variable "+name)
 	return v, created, err
+}
+
+// putSecretVariable writes a secret value. Vault's check-and-set on the version is the
+// point where concurrent writers are ordered: of the writers that read one version, one
+// wins. The winner then records its version in the state store, retrying against
+// writers that raced on the record, until the record holds its version or a later one;
+// so the state store never stays behind the value Vault serves.
+func (s *Service) putSecretVariable(ctx context.Context, p Principal, e Environment, cur Variable, created bool, name, value string) (Variable, bool, error) {
+	key := varKey(e.Org, e.App, e.Name, name)
+	path := secretPath(e.Org, e.App, e.Name, name)
+	expect := cur.Version
+	if !cur.Secret {
+		// A left-over value (from a delete that failed half way, or a writer racing
+		// to create this variable) is overwritten, still under check-and-set.
+		var err error
+		if expect, err = s.Secrets.SecretVersion(ctx, path); err != nil {
+			return Variable{}, false, err
+		}
+	}
+	version, err := s.Secrets.PutSecret(ctx, path, Secret(value), expect)
+	if ErrorCode(err) == Conflict {
+		return Variable{}, false, Wrap(Conflict, err, fmt.Sprintf("variable %q was changed by another request; read it again and retry", name))
+	} else if err != nil {
+		return Variable{}, false, err
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			cur, err = load[Variable](ctx, s.KV, key, "variable "+name)
+			created = ErrorCode(err) == NotFound
+			if err != nil && !created {
+				return Variable{}, false, err
+			}
+			if cur.Secret && cur.Version >= version {
+				// A later writer has already recorded a later version.
+				return cur, false, nil
+			}
+		}
+		next := Variable{Name: name, Secret: true, Version: version, Meta: cur.Meta}
+		stamp(&next.Meta, s.now())
+		var t txn
+		if created {
+			t.create(key, encode(next))
+		} else {
+			t.update(key, encode(next), cur.Index)
+		}
+		t.check(envKey(e.Org, e.App, e.Name), e.Index)
+		s.audit(&t, p, e.Org, "variable.put", key)
+		err := s.commit(ctx, &t, "variable "+name)
+		if err == nil {
+			v, err := load[Variable](ctx, s.KV, key, "variable "+name)
+			return v, created, err
+		}
+		if ErrorCode(err) != Conflict || attempt == 10 {
+			return Variable{}, false, err
+		}
+		if e, err = load[Environment](ctx, s.KV, envKey(e.Org, e.App, e.Name), "environment "+e.Name); err != nil {
+			return Variable{}, false, err
+		}
+	}
 }
 
 // DeleteVariable deletes a variable, and a secret one's value. It needs the developer

@@ -42,6 +42,9 @@ func main() {
 
 // run is wharfd's whole life, with everything it reads from the outside passed in.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "bootstrap" {
+		return runBootstrap(ctx, args[1:], environ, stdout, stderr)
+	}
 	cfg, err := loadConfig(args, environ, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -85,10 +88,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Probers: []platform.Prober{consulClient, nomadClient, vaultClient, registry.New(cfg.RegistryAddr, nil)},
 		Timeout: 3 * time.Second,
 	}
+	model := &platform.Service{KV: consulClient.Store(consul.DefaultPrefix), Secrets: vaultClient.Secrets()}
 	e := api.New(api.Config{
 		Logger:  log,
 		Version: api.Version{Version: version, Commit: commit, GoVersion: runtime.Version()},
 		Health:  health,
+		Model:   model,
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)
