@@ -30,11 +30,11 @@ type stack struct {
 	h      http.Handler
 	consul *consulapi.Client
 	// vaultVersion reads a secret and its version with Vault's root token.
-	vaultVersion func(t *testing.T, path string) (map[string]any, int, bool)
+	vaultVersion func(t testing.TB, path string) (map[string]any, int, bool)
 	admin        client
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t testing.TB) *stack {
 	t.Helper()
 	ca := agenttest.Consul(t)
 	va := agenttest.Vault(t)
@@ -68,7 +68,7 @@ func newStack(t *testing.T) *stack {
 		h:      api.New(api.Config{Model: model, Health: fixedHealth{Healthy: true}}),
 		consul: raw,
 	}
-	s.vaultVersion = func(t *testing.T, path string) (map[string]any, int, bool) {
+	s.vaultVersion = func(t testing.TB, path string) (map[string]any, int, bool) {
 		sec, err := root.KVv2("secret").Get(context.Background(), "wharf/"+path)
 		if err != nil {
 			return nil, 0, false
@@ -95,7 +95,7 @@ type response struct {
 	Body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -104,7 +104,7 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (r response) items(t *testing.T) []map[string]any {
+func (r response) items(t testing.TB) []map[string]any {
 	t.Helper()
 	var page struct {
 		Items []map[string]any `json:"items"`
@@ -133,7 +133,7 @@ func (c client) send(method, path, body string, headers ...string) response {
 }
 
 // do makes one request and fails the test unless it gets status.
-func (c client) do(t *testing.T, status int, method, path, body string, headers ...string) response {
+func (c client) do(t testing.TB, status int, method, path, body string, headers ...string) response {
 	t.Helper()
 	r := c.send(method, path, body, headers...)
 	if r.Status != status {
@@ -148,7 +148,7 @@ func (c client) do(t *testing.T, status int, method, path, body string, headers 
 }
 
 // person creates a person and returns a client holding a token of theirs.
-func (s *stack) person(t *testing.T, id string) client {
+func (s *stack) person(t testing.TB, id string) client {
 	t.Helper()
 	s.admin.do(t, 201, "POST", "/v1/people", fmt.Sprintf(`{"id":%q,"name":"Test %s","email":"%s@example.com"}`, id, id, id))
 	r := s.admin.do(t, 201, "POST", "/v1/people/"+id+"/tokens", `{"name":"test"}`)
@@ -156,14 +156,14 @@ func (s *stack) person(t *testing.T, id string) client {
 }
 
 // org creates an organisation owned by owner, with an application "web" in it.
-func (s *stack) org(t *testing.T, owner client, name string) {
+func (s *stack) org(t testing.TB, owner client, name string) {
 	t.Helper()
 	owner.do(t, 201, "POST", "/v1/orgs", fmt.Sprintf(`{"name":%q}`, name))
 	owner.do(t, 201, "POST", "/v1/orgs/"+name+"/apps", `{"name":"web","cloudspace":"local","plan":"small"}`)
 }
 
 // kvTree returns every key in Consul KV with its value and modify index.
-func (s *stack) kvTree(t *testing.T) map[string]string {
+func (s *stack) kvTree(t testing.TB) map[string]string {
 	t.Helper()
 	pairs, _, err := s.consul.KV().List("", nil)
 	if err != nil {
@@ -176,7 +176,7 @@ func (s *stack) kvTree(t *testing.T) map[string]string {
 	return tree
 }
 
-func problemCode(t *testing.T, r response) string {
+func problemCode(t testing.TB, r response) string {
 	t.Helper()
 	code, _ := r.json(t)["code"].(string)
 	return code
@@ -397,7 +397,7 @@ func TestResources(t *testing.T) {
 }
 
 // vault reads a secret with Vault's root token.
-func (s *stack) vault(t *testing.T, path string) (map[string]any, bool) {
+func (s *stack) vault(t testing.TB, path string) (map[string]any, bool) {
 	data, _, ok := s.vaultVersion(t, path)
 	return data, ok
 }
@@ -422,7 +422,7 @@ func anyStrings(v any) []string {
 	return out
 }
 
-func fieldNames(t *testing.T, r response) []string {
+func fieldNames(t testing.TB, r response) []string {
 	t.Helper()
 	var p api.Problem
 	if err := json.Unmarshal(r.Body, &p); err != nil {
