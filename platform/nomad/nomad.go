@@ -5,7 +5,9 @@ package nomad
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
@@ -69,3 +71,32 @@ func (c *Client) Probe(ctx context.Context) (string, error) {
 }
 
 var _ platform.Prober = (*Client)(nil)
+
+// ParseJob asks Nomad's /v1/jobs/parse to turn a jobspec and an HCL variables file into
+// a canonicalised job. Errors: invalid (Nomad refused the jobspec or the variables),
+// unavailable.
+func (c *Client) ParseJob(ctx context.Context, jobHCL, variables string) (*nomadapi.Job, error) {
+	req := &nomadapi.JobsParseRequest{JobHCL: jobHCL, Variables: variables, Canonicalize: true}
+	var job nomadapi.Job
+	if _, err := c.api.Raw().Write("/v1/jobs/parse", req, &job, (&nomadapi.WriteOptions{Region: c.region}).WithContext(ctx)); err != nil {
+		return nil, translate(err, "parse job")
+	}
+	return &job, nil
+}
+
+// translate turns a Nomad API error into a platform.Error: Nomad's 4xx answers keep
+// their message (they describe the request), anything else is unavailable.
+func translate(err error, what string) error {
+	var ue nomadapi.UnexpectedResponseError
+	if errors.As(err, &ue) {
+		switch {
+		case ue.StatusCode() == 404:
+			return platform.Wrap(platform.NotFound, err, what+": "+strings.TrimSpace(ue.Body()))
+		case ue.StatusCode() == 409:
+			return platform.Wrap(platform.Conflict, err, what+": "+strings.TrimSpace(ue.Body()))
+		case ue.StatusCode() >= 400 && ue.StatusCode() < 500:
+			return platform.Wrap(platform.Invalid, err, what+": "+strings.TrimSpace(ue.Body()))
+		}
+	}
+	return platform.Wrap(platform.Unavailable, err, what+": nomad unavailable")
+}

@@ -1,0 +1,131 @@
+# One cron entry of one Wharf environment: a periodic batch job that never overlaps
+# itself. The schedule is a cron expression (validated by wharfd); the command and the
+# environment come from Vault through the wharf.env template, as in web.nomad.hcl.
+#
+# Runnable by hand:  nomad job run -var-file=cron.vars.hcl cron.nomad.hcl
+
+variable "region" {
+  type = string
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["*"]
+}
+
+variable "node_pool" {
+  type    = string
+  default = "default"
+}
+
+variable "image" {
+  type = string
+}
+
+variable "network_mode" {
+  type    = string
+  default = "bridge"
+}
+
+variable "name" {
+  type        = string
+  description = "The cron entry's name: its command is WHARF_COMMAND_CRON_<NAME>."
+}
+
+variable "schedule" {
+  type = string
+}
+
+variable "stage" {
+  type = string
+}
+
+variable "domain" {
+  type = string
+}
+
+variable "release" {
+  type = number
+}
+
+variable "vault_policy" {
+  type = string
+}
+
+variable "runtime_path" {
+  type = string
+}
+
+variable "runtime_version" {
+  type = number
+}
+
+variable "memory" {
+  type    = number
+  default = 128
+}
+
+variable "meta" {
+  type    = map(string)
+  default = {}
+}
+
+job "wharf-cron" {
+  region      = var.region
+  datacenters = var.datacenters
+  node_pool   = var.node_pool
+  type        = "batch"
+  meta        = var.meta
+
+  periodic {
+    cron             = var.schedule
+    prohibit_overlap = true
+    time_zone        = "UTC"
+  }
+
+  group "cron" {
+    count = 1
+
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+
+    task "cron" {
+      driver = "docker"
+
+      config {
+        image        = var.image
+        network_mode = var.network_mode
+        command      = "/bin/sh"
+        args         = ["-c", "exec /bin/sh -c \"$WHARF_COMMAND_CRON_${upper(replace(var.name, "-", "_"))}\""]
+      }
+
+      vault {
+        policies    = [var.vault_policy]
+        change_mode = "noop"
+      }
+
+      template {
+        destination = "secrets/wharf.env"
+        env         = true
+        data        = <<-EOT
+        {{ with secret "${var.runtime_path}?version=${var.runtime_version}" }}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v | toJSON }}
+        {{ end }}{{ end }}
+        EOT
+      }
+
+      env {
+        STAGE         = var.stage
+        DOMAIN        = var.domain
+        WHARF_RELEASE = var.release
+        WHARF_PROCESS = "cron-${var.name}"
+      }
+
+      resources {
+        cpu    = 100
+        memory = var.memory
+      }
+    }
+  }
+}

@@ -1,0 +1,335 @@
+// Package jobspecs holds Wharf's Nomad job templates and renders them into jobs.
+//
+// The templates (*.nomad.hcl, embedded) are ordinary Nomad jobspecs with HCL2 variable
+// blocks: an operator can run any of them by hand with `nomad job run -var-file=...`.
+// Rendering never builds HCL from text: the variables file is written with hclwrite from
+// typed values, and Nomad's own /v1/jobs/parse turns template and variables into a job,
+// so no value can change a template's structure. Users' environment variables and
+// commands do not pass through here at all: the templates read them from Vault at run
+// time (see web.nomad.hcl).
+//
+// The package is Nomad-specific by nature and returns nomadapi jobs; platform/ must not
+// import it.
+package jobspecs
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"maps"
+	"regexp"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/wharf-platform/wharf/platform"
+)
+
+//go:embed *.nomad.hcl
+var files embed.FS
+
+// Name names a template.
+type Name string
+
+// The templates.
+const (
+	Web     Name = "web"     // an environment's service job: one group per process
+	Release Name = "release" // the release command, run once per deploy
+	Cron    Name = "cron"    // one cron entry: a periodic batch job
+)
+
+// Source returns a template's text.
+func Source(n Name) (string, error) {
+	b, err := files.ReadFile(string(n) + ".nomad.hcl")
+	if err != nil {
+		return "", platform.Errorf(platform.NotFound, "no job template %q", n)
+	}
+	return string(b), nil
+}
+
+// Version returns a template's version, "name@" and the first 12 hex digits of its
+// content's SHA-256: a release records it, so the job it ran can be reproduced.
+func Version(n Name) string {
+	src, err := Source(n)
+	if err != nil {
+		return string(n) + "@unknown"
+	}
+	sum := sha256.Sum256([]byte(src))
+	return string(n) + "@" + hex.EncodeToString(sum[:6])
+}
+
+// Parser turns a jobspec and a variables file into a job, as Nomad's /v1/jobs/parse
+// does. Errors: invalid (Nomad refused the jobspec or the variables), unavailable.
+type Parser interface {
+	ParseJob(ctx context.Context, jobHCL, variables string) (*nomadapi.Job, error)
+}
+
+// Vars are the typed values of one template.
+type Vars interface {
+	Template() Name
+	values() (map[string]cty.Value, error)
+}
+
+// Render renders vars' template into a job whose ID and name are id.
+func Render(ctx context.Context, p Parser, id string, vars Vars) (*nomadapi.Job, error) {
+	if !jobIDPattern.MatchString(id) {
+		return nil, platform.Errorf(platform.Invalid, "job id %q is not a valid job id", id)
+	}
+	src, err := Source(vars.Template())
+	if err != nil {
+		return nil, err
+	}
+	file, err := VariablesFile(vars)
+	if err != nil {
+		return nil, err
+	}
+	job, err := p.ParseJob(ctx, src, string(file))
+	if err != nil {
+		return nil, err
+	}
+	job.ID, job.Name = &id, &id
+	return job, nil
+}
+
+// VariablesFile writes vars as an HCL variables file. hclwrite quotes every string, so
+// quotes, `${`, `%{`, braces and newlines in a value stay inside it.
+func VariablesFile(vars Vars) ([]byte, error) {
+	vals, err := vars.values()
+	if err != nil {
+		return nil, err
+	}
+	f := hclwrite.NewEmptyFile()
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
+		f.Body().SetAttributeValue(k, vals[k])
+	}
+	return f.Bytes(), nil
+}
+
+var (
+	jobIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,127}$`)
+	// The two values that a template places inside a template block's data (the Vault
+	// path it reads) are Wharf's own; they are held to a strict alphabet all the same,
+	// since consul-template would run anything else they carried.
+	vaultPathPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9/_-]*$`)
+	vaultPolicyPattern = regexp.MustCompile(`^wharf-env-[a-z0-9-]+$`)
+	processPattern     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
+)
+
+// Common holds what every template takes.
+type Common struct {
+	Region      string
+	Datacenters []string // every datacenter of the region when empty
+	NodePool    string   // "default" when empty
+	Image       string   // by digest
+	NetworkMode string   // "bridge" when empty; the local cloudspace uses "host"
+	Stage       string   // the environment's name
+	Domain      string   // the environment's primary domain
+	Release     int
+	VaultPolicy string // the environment's policy, wharf-env-*
+	// RuntimePath and RuntimeVersion locate the release's runtime configuration (its
+	// environment variables and commands) in Vault KV v2: a data path and a version.
+	RuntimePath    string
+	RuntimeVersion int
+	Meta           map[string]string
+}
+
+func (c Common) values() (map[string]cty.Value, error) {
+	switch {
+	case c.Region == "":
+		return nil, platform.Errorf(platform.Invalid, "region is empty")
+	case c.Image == "":
+		return nil, platform.Errorf(platform.Invalid, "image is empty")
+	case !vaultPathPattern.MatchString(c.RuntimePath):
+		return nil, platform.Errorf(platform.Invalid, "runtime path %q is not a plain Vault path", c.RuntimePath)
+	case !vaultPolicyPattern.MatchString(c.VaultPolicy):
+		return nil, platform.Errorf(platform.Invalid, "vault policy %q is not an environment policy", c.VaultPolicy)
+	case c.RuntimeVersion < 1:
+		return nil, platform.Errorf(platform.Invalid, "runtime version %d is not a KV version", c.RuntimeVersion)
+	}
+	dcs := c.Datacenters
+	if len(dcs) == 0 {
+		dcs = []string{"*"}
+	}
+	pool := c.NodePool
+	if pool == "" {
+		pool = "default"
+	}
+	mode := c.NetworkMode
+	if mode == "" {
+		mode = "bridge"
+	}
+	return map[string]cty.Value{
+		"region":          cty.StringVal(c.Region),
+		"datacenters":     stringList(dcs),
+		"node_pool":       cty.StringVal(pool),
+		"image":           cty.StringVal(c.Image),
+		"network_mode":    cty.StringVal(mode),
+		"stage":           cty.StringVal(c.Stage),
+		"domain":          cty.StringVal(c.Domain),
+		"release":         cty.NumberIntVal(int64(c.Release)),
+		"vault_policy":    cty.StringVal(c.VaultPolicy),
+		"runtime_path":    cty.StringVal(c.RuntimePath),
+		"runtime_version": cty.NumberIntVal(int64(c.RuntimeVersion)),
+		"meta":            stringMap(c.Meta),
+	}, nil
+}
+
+// Process is one long-running process of an environment.
+type Process struct {
+	Name string
+	// Command says the process runs WHARF_COMMAND_<NAME> from the runtime configuration;
+	// otherwise it runs the image's default command.
+	Command    bool
+	Count      int
+	CPU        int // MHz
+	MemoryMB   int
+	HTTP       bool   // receives HTTP: a port, a health check, a Consul service
+	HealthPath string // "/" when empty
+}
+
+// UpdatePolicy times a rolling deploy.
+type UpdatePolicy struct {
+	MinHealthyTime, HealthyDeadline, ProgressDeadline string
+}
+
+// WebVars are web.nomad.hcl's values.
+type WebVars struct {
+	Common
+	ServiceName string
+	Processes   []Process
+	Update      *UpdatePolicy // the template's defaults when nil
+}
+
+// Template names web.nomad.hcl.
+func (WebVars) Template() Name { return Web }
+
+func (v WebVars) values() (map[string]cty.Value, error) {
+	vals, err := v.Common.values()
+	if err != nil {
+		return nil, err
+	}
+	if v.ServiceName == "" {
+		return nil, platform.Errorf(platform.Invalid, "service name is empty")
+	}
+	if len(v.Processes) == 0 {
+		return nil, platform.Errorf(platform.Invalid, "no processes")
+	}
+	procs := map[string]cty.Value{}
+	for _, p := range v.Processes {
+		if !processPattern.MatchString(p.Name) {
+			return nil, platform.Errorf(platform.Invalid, "process name %q is not a lower-case name", p.Name)
+		}
+		if _, dup := procs[p.Name]; dup {
+			return nil, platform.Errorf(platform.Invalid, "process %q given twice", p.Name)
+		}
+		health := p.HealthPath
+		if health == "" {
+			health = "/"
+		}
+		procs[p.Name] = cty.ObjectVal(map[string]cty.Value{
+			"command":     cty.BoolVal(p.Command),
+			"count":       cty.NumberIntVal(int64(p.Count)),
+			"cpu":         cty.NumberIntVal(int64(p.CPU)),
+			"memory":      cty.NumberIntVal(int64(p.MemoryMB)),
+			"http":        cty.BoolVal(p.HTTP),
+			"health_path": cty.StringVal(health),
+		})
+	}
+	vals["service_name"] = cty.StringVal(v.ServiceName)
+	vals["processes"] = cty.ObjectVal(procs)
+	if u := v.Update; u != nil {
+		vals["update"] = cty.ObjectVal(map[string]cty.Value{
+			"min_healthy_time":  cty.StringVal(u.MinHealthyTime),
+			"healthy_deadline":  cty.StringVal(u.HealthyDeadline),
+			"progress_deadline": cty.StringVal(u.ProgressDeadline),
+		})
+	}
+	return vals, nil
+}
+
+// ReleaseVars are release.nomad.hcl's values.
+type ReleaseVars struct {
+	Common
+	MemoryMB int // the template's default when zero
+}
+
+// Template names release.nomad.hcl.
+func (ReleaseVars) Template() Name { return Release }
+
+func (v ReleaseVars) values() (map[string]cty.Value, error) {
+	vals, err := v.Common.values()
+	if err != nil {
+		return nil, err
+	}
+	if v.MemoryMB > 0 {
+		vals["memory"] = cty.NumberIntVal(int64(v.MemoryMB))
+	}
+	return vals, nil
+}
+
+// CronVars are cron.nomad.hcl's values.
+type CronVars struct {
+	Common
+	Name     string
+	Schedule string // a cron expression, validated by the caller
+	MemoryMB int    // the template's default when zero
+}
+
+// Template names cron.nomad.hcl.
+func (CronVars) Template() Name { return Cron }
+
+func (v CronVars) values() (map[string]cty.Value, error) {
+	vals, err := v.Common.values()
+	if err != nil {
+		return nil, err
+	}
+	if !processPattern.MatchString(v.Name) {
+		return nil, platform.Errorf(platform.Invalid, "cron name %q is not a lower-case name", v.Name)
+	}
+	vals["name"] = cty.StringVal(v.Name)
+	vals["schedule"] = cty.StringVal(v.Schedule)
+	if v.MemoryMB > 0 {
+		vals["memory"] = cty.NumberIntVal(int64(v.MemoryMB))
+	}
+	return vals, nil
+}
+
+// CommandVariable is the runtime variable holding a process's command, as the
+// templates name it: WHARF_COMMAND_WEB, WHARF_COMMAND_RELEASE, WHARF_COMMAND_CRON_NIGHTLY.
+func CommandVariable(process string) string {
+	b := []byte("WHARF_COMMAND_" + process)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case c == '-':
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func stringList(ss []string) cty.Value {
+	if len(ss) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	vals := make([]cty.Value, len(ss))
+	for i, s := range ss {
+		vals[i] = cty.StringVal(s)
+	}
+	return cty.ListVal(vals)
+}
+
+func stringMap(m map[string]string) cty.Value {
+	if len(m) == 0 {
+		return cty.MapValEmpty(cty.String)
+	}
+	vals := make(map[string]cty.Value, len(m))
+	for k, v := range m {
+		vals[k] = cty.StringVal(v)
+	}
+	return cty.MapVal(vals)
+}

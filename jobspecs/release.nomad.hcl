@@ -1,0 +1,123 @@
+# The release command of one Wharf release (migrations and the like), run once per deploy
+# as a batch job before the release's service job is registered. It never restarts and
+# is never rescheduled: a failure stops the deploy and the running release keeps serving.
+#
+# Runnable by hand:  nomad job run -var-file=release.vars.hcl release.nomad.hcl
+# Like web.nomad.hcl, it interpolates no user value: the command and the environment
+# come from Vault through the wharf.env template.
+
+variable "region" {
+  type = string
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["*"]
+}
+
+variable "node_pool" {
+  type    = string
+  default = "default"
+}
+
+variable "image" {
+  type = string
+}
+
+variable "network_mode" {
+  type    = string
+  default = "bridge"
+}
+
+variable "stage" {
+  type = string
+}
+
+variable "domain" {
+  type = string
+}
+
+variable "release" {
+  type = number
+}
+
+variable "vault_policy" {
+  type = string
+}
+
+variable "runtime_path" {
+  type = string
+}
+
+variable "runtime_version" {
+  type = number
+}
+
+variable "memory" {
+  type    = number
+  default = 256
+}
+
+variable "meta" {
+  type    = map(string)
+  default = {}
+}
+
+job "wharf-release" {
+  region      = var.region
+  datacenters = var.datacenters
+  node_pool   = var.node_pool
+  type        = "batch"
+  meta        = var.meta
+
+  group "release" {
+    count = 1
+
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+
+    task "release" {
+      driver = "docker"
+
+      config {
+        image        = var.image
+        network_mode = var.network_mode
+        command      = "/bin/sh"
+        args         = ["-c", "exec /bin/sh -c \"$WHARF_COMMAND_RELEASE\""]
+      }
+
+      vault {
+        policies    = [var.vault_policy]
+        change_mode = "noop"
+      }
+
+      template {
+        destination = "secrets/wharf.env"
+        env         = true
+        data        = <<-EOT
+        {{ with secret "${var.runtime_path}?version=${var.runtime_version}" }}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v | toJSON }}
+        {{ end }}{{ end }}
+        EOT
+      }
+
+      env {
+        STAGE         = var.stage
+        DOMAIN        = var.domain
+        WHARF_RELEASE = var.release
+        WHARF_PROCESS = "release"
+      }
+
+      resources {
+        cpu    = 100
+        memory = var.memory
+      }
+    }
+  }
+}

@@ -1,0 +1,210 @@
+# The service job of one Wharf environment: a task group per long-running process (`web`
+# receives HTTP and is registered in Consul for the ingress; workers have no port).
+#
+# Runnable by hand:  nomad job run -var-file=web.vars.hcl web.nomad.hcl
+# (wharfd renders the same file with a variables file written by hclwrite, asks Nomad's
+# /v1/jobs/parse for the job, and sets the job's ID to the environment's.)
+#
+# No user value is interpolated into this file. Users' environment variables and process
+# commands reach the task from Vault through the `wharf.env` template, which reads them as
+# data (never as template text) and writes each value JSON-quoted, so Nomad's own `${...}`
+# interpolation never sees them.
+
+variable "region" {
+  type        = string
+  description = "The cloudspace's Nomad region."
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["*"]
+}
+
+variable "node_pool" {
+  type        = string
+  default     = "default"
+  description = "A dedicated cloudspace's node pool."
+}
+
+variable "image" {
+  type        = string
+  description = "The release's image, by digest."
+}
+
+variable "network_mode" {
+  type        = string
+  default     = "bridge"
+  description = "Docker network mode; the local cloudspace uses host."
+}
+
+variable "service_name" {
+  type        = string
+  description = "The Consul service the ingress routes to."
+}
+
+variable "stage" {
+  type        = string
+  description = "The environment's name (test, live, or custom)."
+}
+
+variable "domain" {
+  type        = string
+  description = "The environment's primary domain."
+}
+
+variable "release" {
+  type = number
+}
+
+variable "vault_policy" {
+  type        = string
+  description = "The environment's Vault policy (wharf-env-*)."
+}
+
+variable "runtime_path" {
+  type        = string
+  description = "The KV v2 data path of the environment's runtime configuration."
+}
+
+variable "runtime_version" {
+  type        = number
+  description = "The version of runtime_path this release pins."
+}
+
+variable "processes" {
+  type = map(object({
+    command     = bool   # run WHARF_COMMAND_<NAME> from the runtime configuration, or the image's default
+    count       = number
+    cpu         = number # MHz
+    memory      = number # MB
+    http        = bool   # receives HTTP: a port, a check, a service
+    health_path = string
+  }))
+}
+
+variable "update" {
+  type = object({
+    min_healthy_time  = string
+    healthy_deadline  = string
+    progress_deadline = string
+  })
+  default = {
+    min_healthy_time  = "10s"
+    healthy_deadline  = "3m"
+    progress_deadline = "10m"
+  }
+}
+
+variable "meta" {
+  type    = map(string)
+  default = {}
+}
+
+job "wharf-env" {
+  region      = var.region
+  datacenters = var.datacenters
+  node_pool   = var.node_pool
+  type        = "service"
+  meta        = var.meta
+
+  update {
+    max_parallel      = 1
+    health_check      = "checks"
+    min_healthy_time  = var.update.min_healthy_time
+    healthy_deadline  = var.update.healthy_deadline
+    progress_deadline = var.update.progress_deadline
+    auto_revert       = true
+  }
+
+  dynamic "group" {
+    for_each = var.processes
+    labels   = [group.key]
+
+    content {
+      count = group.value.count
+
+      # Deregister from Consul, then wait before stopping, so the ingress stops sending
+      # requests to an instance before it goes away.
+      shutdown_delay = group.value.http ? "3s" : "0s"
+
+      dynamic "network" {
+        for_each = group.value.http ? [1] : []
+        content {
+          mode = "host"
+          port "http" {}
+        }
+      }
+
+      dynamic "service" {
+        for_each = group.value.http ? [1] : []
+        content {
+          name     = var.service_name
+          port     = "http"
+          provider = "consul"
+          tags     = ["wharf", "release-${var.release}"]
+          meta {
+            release = var.release
+            stage   = var.stage
+          }
+
+          check {
+            type     = "http"
+            path     = group.value.health_path
+            interval = "2s"
+            timeout  = "2s"
+          }
+        }
+      }
+
+      restart {
+        attempts = 3
+        interval = "1m"
+        delay    = "2s"
+        mode     = "fail"
+      }
+
+      task "app" {
+        driver       = "docker"
+        kill_timeout = "10s"
+
+        config {
+          image        = var.image
+          network_mode = var.network_mode
+          ports        = group.value.http && var.network_mode != "host" ? ["http"] : []
+          # The command is a runtime value (see the header): the outer shell hands it,
+          # unexpanded, to an inner shell, as a Procfile line is run.
+          command = group.value.command ? "/bin/sh" : null
+          args    = group.value.command ? ["-c", "exec /bin/sh -c \"$WHARF_COMMAND_${upper(replace(group.key, "-", "_"))}\""] : null
+        }
+
+        vault {
+          policies    = [var.vault_policy]
+          change_mode = "restart"
+        }
+
+        template {
+          destination = "secrets/wharf.env"
+          env         = true
+          change_mode = "restart"
+          data        = <<-EOT
+          {{ with secret "${var.runtime_path}?version=${var.runtime_version}" }}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v | toJSON }}
+          {{ end }}{{ end }}
+          EOT
+        }
+
+        env {
+          PORT          = group.value.http ? "$${NOMAD_PORT_http}" : ""
+          STAGE         = var.stage
+          DOMAIN        = var.domain
+          WHARF_RELEASE = var.release
+          WHARF_PROCESS = group.key
+        }
+
+        resources {
+          cpu    = group.value.cpu
+          memory = group.value.memory
+        }
+      }
+    }
+  }
+}
