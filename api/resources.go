@@ -17,6 +17,8 @@ type (
 	people interface {
 		CreatePerson(ctx context.Context, p platform.Principal, in platform.Person) (platform.Person, error)
 		GetPerson(ctx context.Context, p platform.Principal, id string) (platform.Person, error)
+		UpdatePerson(ctx context.Context, p platform.Principal, id string, patch platform.PersonPatch, ifMatch uint64) (platform.Person, error)
+		DeletePerson(ctx context.Context, p platform.Principal, id string, ifMatch uint64) error
 		ListPeople(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Person], error)
 		CreateToken(ctx context.Context, p platform.Principal, person, name string) (platform.Token, platform.Secret, error)
 		ListTokens(ctx context.Context, p platform.Principal, person string, pr platform.PageRequest) (platform.Page[platform.Token], error)
@@ -159,6 +161,12 @@ func registerResources(v1 *echo.Group, m Model) {
 	}))
 	r(http.MethodGet, person, get(func(c echo.Context, p platform.Principal) (platform.Person, error) {
 		return m.GetPerson(c.Request().Context(), p, c.Param("person"))
+	}))
+	r(http.MethodPatch, person, update(func(c echo.Context, p platform.Principal, in platform.PersonPatch, ifMatch uint64) (platform.Person, error) {
+		return m.UpdatePerson(c.Request().Context(), p, c.Param("person"), in, ifMatch)
+	}))
+	r(http.MethodDelete, person, del(func(c echo.Context, p platform.Principal, ifMatch uint64) error {
+		return m.DeletePerson(c.Request().Context(), p, c.Param("person"), ifMatch)
 	}))
 	r(http.MethodGet, person+"/tokens", list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Token], error) {
 		return m.ListTokens(c.Request().Context(), p, c.Param("person"), pr)

@@ -323,8 +323,11 @@ func TestResources(t *testing.T) {
 		if got := owner.do(t, 200, "GET", "/v1/orgs/crud/apps/shop/collaborators", "").items(t); len(got) != 1 || got[0]["person"] != "crud-carl" {
 			t.Errorf("collaborators = %v", got)
 		}
+		s.admin.do(t, 409, "DELETE", "/v1/people/crud-carl", "")
 		owner.do(t, 204, "DELETE", "/v1/orgs/crud/apps/shop/collaborators/crud-carl", "")
 		carl.do(t, 404, "GET", "/v1/orgs/crud/apps/shop", "")
+		s.admin.do(t, 204, "DELETE", "/v1/people/crud-carl", "")
+		carl.do(t, 401, "GET", "/v1/people/me", "")
 
 		// Deletion: environment (and its secrets), application, member, organisation.
 		bob.do(t, 204, "DELETE", "/v1/orgs/crud/apps/shop/envs/staging", "")
@@ -337,8 +340,18 @@ func TestResources(t *testing.T) {
 		owner.do(t, 409, "DELETE", "/v1/orgs/crud", "")
 		owner.do(t, 204, "DELETE", "/v1/orgs/crud/apps/shop", "")
 		owner.do(t, 404, "GET", "/v1/orgs/crud/apps/shop/envs/test", "")
+		s.admin.do(t, 409, "DELETE", "/v1/people/crud-bob", "")
 		owner.do(t, 204, "DELETE", "/v1/orgs/crud/members/crud-bob", "")
 		bob.do(t, 404, "GET", "/v1/orgs/crud", "")
+		if got := bob.do(t, 200, "PATCH", "/v1/people/me", `{"name":"Bob B."}`).json(t); got["name"] != "Bob B." || got["email"] != "crud-bob@example.com" {
+			t.Errorf("patched person = %v", got)
+		}
+		bob.do(t, 403, "PATCH", "/v1/people/me", `{"admin":true}`)
+		s.admin.do(t, 409, "PATCH", "/v1/people/me", `{"admin":false}`)
+		s.admin.do(t, 409, "DELETE", "/v1/people/me", "")
+		s.admin.do(t, 204, "DELETE", "/v1/people/crud-bob", "")
+		bob.do(t, 401, "GET", "/v1/people/me", "")
+		s.admin.do(t, 404, "GET", "/v1/people/crud-bob", "")
 
 		// The audit log saw every change, by whom.
 		events := owner.do(t, 200, "GET", "/v1/orgs/crud/audit?limit=500", "").items(t)

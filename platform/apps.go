@@ -237,8 +237,15 @@ func (s *Service) DeleteApplication(ctx context.Context, p Principal, org, name 
 	if err != nil {
 		return err
 	}
+	collabs, err := loadAll[Collaborator](ctx, s.KV, collabPrefix(org, name))
+	if err != nil {
+		return err
+	}
 	var t txn
 	t.delete(appKey(org, name), casIndex(app.Index, ifMatch))
+	for _, c := range collabs {
+		t.deleteTree(collaborationKey(c.Person, org, name))
+	}
 	t.deleteTree(envPrefix(org, name))
 	t.deleteTree(prefix)
 	t.deleteTree(collabPrefix(org, name))
@@ -304,6 +311,7 @@ func (s *Service) PutCollaborator(ctx context.Context, p Principal, org, app, pe
 		c = Collaborator{Org: org, App: app, Person: person, Role: role}
 		stamp(&c.Meta, s.now())
 		t.create(collabKey(org, app, person), encode(c))
+		t.create(collaborationKey(person, org, app), encode(c))
 	case "":
 		c.Role = role
 		stamp(&c.Meta, s.now())
@@ -331,6 +339,7 @@ func (s *Service) DeleteCollaborator(ctx context.Context, p Principal, org, app,
 	}
 	var t txn
 	t.delete(collabKey(org, app, person), c.Index)
+	t.deleteTree(collaborationKey(person, org, app))
 	s.audit(&t, p, org, "collaborator.delete", collabKey(org, app, person))
 	return s.commit(ctx, &t, "collaborator "+person)
 }

@@ -74,6 +74,14 @@ type Person struct {
 	Meta
 }
 
+// PersonPatch changes a person; nil fields are left alone. Only an administrator may
+// change Admin.
+type PersonPatch struct {
+	Name  *string `json:"name"`
+	Email *string `json:"email"`
+	Admin *bool   `json:"admin"`
+}
+
 // Token is an API token's public description. Its value is shown once, when created;
 // only its SHA-256 hash is stored.
 type Token struct {

@@ -86,6 +86,85 @@ func (s *Service) GetPerson(ctx context.Context, p Principal, id string) (Person
 	return load[Person](ctx, s.KV, personKey(id), "person "+id)
 }
 
+// UpdatePerson changes a person: the caller's own name and email, or anything of
+// anyone's for an administrator, who may not take away their own admin flag (so an
+// administrator always remains).
+func (s *Service) UpdatePerson(ctx context.Context, p Principal, id string, patch PersonPatch, ifMatch uint64) (Person, error) {
+	id = resolve(p, id)
+	if err := selfOrAdmin(p, id); err != nil {
+		return Person{}, err
+	}
+	if patch.Admin != nil && !p.Admin {
+		return Person{}, Errorf(Forbidden, "only a platform administrator may change who is one")
+	}
+	if patch.Admin != nil && !*patch.Admin && id == p.Person {
+		return Person{}, Errorf(Conflict, "an administrator cannot take away their own admin flag")
+	}
+	person, err := load[Person](ctx, s.KV, personKey(id), "person "+id)
+	if err != nil {
+		return Person{}, err
+	}
+	if patch.Name != nil {
+		person.Name = *patch.Name
+	}
+	if patch.Email != nil {
+		person.Email = *patch.Email
+	}
+	if patch.Admin != nil {
+		person.Admin = *patch.Admin
+	}
+	if err := person.check().Err(); err != nil {
+		return Person{}, err
+	}
+	stamp(&person.Meta, s.now())
+	var t txn
+	t.update(personKey(id), encode(person), casIndex(person.Index, ifMatch))
+	if err := s.commit(ctx, &t, "person "+id); err != nil {
+		return Person{}, err
+	}
+	return load[Person](ctx, s.KV, personKey(id), "person "+id)
+}
+
+// DeletePerson removes a person and revokes their tokens. Only an administrator may,
+// not on themselves, and only once the person belongs to no organisation and
+// collaborates on no application, so no role outlives its holder to pass to a later
+// person of the same id.
+func (s *Service) DeletePerson(ctx context.Context, p Principal, id string, ifMatch uint64) error {
+	if err := requireAdmin(p, "remove people"); err != nil {
+		return err
+	}
+	id = resolve(p, id)
+	if id == p.Person {
+		return Errorf(Conflict, "an administrator cannot remove themselves")
+	}
+	person, err := load[Person](ctx, s.KV, personKey(id), "person "+id)
+	if err != nil {
+		return err
+	}
+	for _, prefix := range []string{membershipPrefix(id), collaborationPrefix(id)} {
+		recs, err := s.KV.List(ctx, prefix)
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			return Errorf(Conflict, "%q still belongs to %d organisations or applications; remove them there first", id, len(recs))
+		}
+	}
+	tokens, err := loadAll[tokenRecord](ctx, s.KV, personTokenPrefix(id))
+	if err != nil {
+		return err
+	}
+	var t txn
+	t.delete(personKey(id), casIndex(person.Index, ifMatch))
+	// A role granted between the check above and this transaction would outlive the
+	// person; Consul transactions cannot check that a prefix is empty.
+	t.deleteTree(personTokenPrefix(id))
+	for _, tok := range tokens {
+		t.deleteTree(tokenKey(tok.Hash))
+	}
+	return s.commit(ctx, &t, "person "+id)
+}
+
 // ListPeople returns a page of everyone. Only an administrator may.
 func (s *Service) ListPeople(ctx context.Context, p Principal, pr PageRequest) (Page[Person], error) {
 	if err := requireAdmin(p, "list people"); err != nil {

@@ -63,6 +63,10 @@ func appPrefix(org string) string                  { return "apps/" + org + "/" 
 func appKey(org, app string) string                { return appPrefix(org) + app }
 func collabPrefix(org, app string) string          { return "collaborators/" + org + "/" + app + "/" }
 func collabKey(org, app, person string) string     { return collabPrefix(org, app) + person }
+func collaborationPrefix(person string) string { return "collaborations/" + person + "/" }
+func collaborationKey(person, org, app string) string {
+	return collaborationPrefix(person) + org + "/" + app
+}
 func envPrefix(org, app string) string             { return "envs/" + org + "/" + app + "/" }
 func envKey(org, app, env string) string           { return envPrefix(org, app) + env }
 func varPrefix(org, app, env string) string        { return "vars/" + org + "/" + app + "/" + env + "/" }
