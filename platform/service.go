@@ -54,15 +54,15 @@ var actionText = map[Action]string{ActRead: "read", ActConfigure: "change config
 
 // Keys of the store. Every list is a flat prefix, so listing one never reads another's
 // records.
-func orgKey(org string) string                     { return "orgs/" + org }
-func memberPrefix(org string) string               { return "members/" + org + "/" }
-func memberKey(org, person string) string          { return memberPrefix(org) + person }
-func membershipPrefix(person string) string        { return "memberships/" + person + "/" }
-func membershipKey(person, org string) string      { return membershipPrefix(person) + org }
-func appPrefix(org string) string                  { return "apps/" + org + "/" }
-func appKey(org, app string) string                { return appPrefix(org) + app }
-func collabPrefix(org, app string) string          { return "collaborators/" + org + "/" + app + "/" }
-func collabKey(org, app, person string) string     { return collabPrefix(org, app) + person }
+func orgKey(org string) string                 { return "orgs/" + org }
+func memberPrefix(org string) string           { return "members/" + org + "/" }
+func memberKey(org, person string) string      { return memberPrefix(org) + person }
+func membershipPrefix(person string) string    { return "memberships/" + person + "/" }
+func membershipKey(person, org string) string  { return membershipPrefix(person) + org }
+func appPrefix(org string) string              { return "apps/" + org + "/" }
+func appKey(org, app string) string            { return appPrefix(org) + app }
+func collabPrefix(org, app string) string      { return "collaborators/" + org + "/" + app + "/" }
+func collabKey(org, app, person string) string { return collabPrefix(org, app) + person }
 func collaborationPrefix(person string) string { return "collaborations/" + person + "/" }
 func collaborationKey(person, org, app string) string {
 	return collaborationPrefix(person) + org + "/" + app
