@@ -1,0 +1,204 @@
+package ingress
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Instance is one healthy instance of a service: where to send its requests.
+type Instance struct {
+	ID   string // the service instance's ID in the catalog, for logs
+	Addr string // host:port
+}
+
+// Update is a change a source pushes to the Proxy. Its two kinds, RoutesUpdate and
+// InstancesUpdate, are the only ones: the interface's method is unexported.
+type Update interface{ update() }
+
+// RoutesUpdate is the whole, current set of valid route records. A source sends one
+// whenever a record is written or deleted; the Proxy replaces its routes with it.
+type RoutesUpdate struct{ Routes []Route }
+
+// InstancesUpdate is the whole, current set of passing instances of one service. A source
+// sends one whenever the service's health changes, and once when a route starts naming
+// the service.
+type InstancesUpdate struct {
+	Service   string
+	Instances []Instance
+}
+
+func (RoutesUpdate) update()    {}
+func (InstancesUpdate) update() {}
+
+// table is an immutable host → target map. Routes change by building a new table and
+// swapping it in; instances change inside a service without a new table.
+type table struct {
+	hosts map[string]*target
+}
+
+// target is what a host resolves to: its route and the service that serves it.
+type target struct {
+	route Route
+	svc   *service
+	// auth caches credentials already checked against the bcrypt hash, so bcrypt's
+	// deliberate slowness is paid once per credential, not per request.
+	auth *authCache
+	m    routeMetrics
+}
+
+// service holds the passing instances of one Consul service; a source replaces them.
+type service struct {
+	name      string
+	instances atomic.Pointer[instanceSet]
+}
+
+// instanceSet is an immutable list of instances and the round-robin cursor over it.
+type instanceSet struct {
+	list []Instance
+	next atomic.Uint64
+}
+
+// pick returns the instances to try, in order: the next in round-robin order first, then
+// the others, up to max in all.
+func (s *instanceSet) pick(max int) []Instance {
+	n := len(s.list)
+	if n == 0 {
+		return nil
+	}
+	if max > n {
+		max = n
+	}
+	start := int(s.next.Add(1) % uint64(n))
+	if max == 1 {
+		return s.list[start : start+1]
+	}
+	out := make([]Instance, 0, max)
+	for i := 0; i < max; i++ {
+		out = append(out, s.list[(start+i)%n])
+	}
+	return out
+}
+
+// state is the Proxy's mutable view, owned by the goroutine that applies updates.
+type state struct {
+	routes   map[string]Route    // by Route.Key
+	services map[string]*service // by name, kept while any route names it
+	targets  map[string]*target  // by Route.Key, reused while the route is unchanged
+}
+
+func newState() *state {
+	return &state{routes: map[string]Route{}, services: map[string]*service{}, targets: map[string]*target{}}
+}
+
+func (s *state) service(name string) *service {
+	svc := s.services[name]
+	if svc == nil {
+		svc = &service{name: name}
+		svc.instances.Store(&instanceSet{})
+		s.services[name] = svc
+	}
+	return svc
+}
+
+// setInstances replaces a service's instances in place; no new table is needed.
+func (s *state) setInstances(name string, list []Instance) {
+	list = slices.Clone(list)
+	slices.SortFunc(list, func(a, b Instance) int {
+		if a.Addr < b.Addr {
+			return -1
+		}
+		if a.Addr > b.Addr {
+			return 1
+		}
+		return 0
+	})
+	s.service(name).instances.Store(&instanceSet{list: list})
+}
+
+// setRoutes replaces the routes and builds the table for them. Targets of unchanged
+// routes are kept, with their credential caches and metrics.
+func (s *state) setRoutes(routes []Route, metrics *proxyMetrics) *table {
+	next := make(map[string]Route, len(routes))
+	for _, r := range routes {
+		next[r.Key()] = r
+	}
+	targets := make(map[string]*target, len(next))
+	for key, r := range next {
+		if t := s.targets[key]; t != nil && routesEqual(t.route, r) {
+			targets[key] = t
+			continue
+		}
+		targets[key] = &target{route: r, svc: s.service(r.Service), auth: &authCache{}, m: metrics.route(r.Name())}
+	}
+	used := map[string]bool{}
+	for _, r := range next {
+		used[r.Service] = true
+	}
+	for name := range s.services {
+		if !used[name] {
+			delete(s.services, name)
+		}
+	}
+	s.routes, s.targets = next, targets
+
+	t := &table{hosts: make(map[string]*target, len(next))}
+	// Sorted by key, so when two records claim one host the choice is stable.
+	keys := make([]string, 0, len(targets))
+	for k := range targets {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		tg := targets[k]
+		for _, h := range tg.route.Hosts {
+			if _, taken := t.hosts[h]; !taken {
+				t.hosts[h] = tg
+			}
+		}
+	}
+	return t
+}
+
+func routesEqual(a, b Route) bool {
+	if a.Version != b.Version || a.Cloudspace != b.Cloudspace || a.App != b.App || a.Env != b.Env ||
+		a.Primary != b.Primary || a.Service != b.Service || a.HTTPSRedirect != b.HTTPSRedirect ||
+		!slices.Equal(a.Hosts, b.Hosts) {
+		return false
+	}
+	if (a.BasicAuth == nil) != (b.BasicAuth == nil) {
+		return false
+	}
+	return a.BasicAuth == nil || *a.BasicAuth == *b.BasicAuth
+}
+
+// authCache remembers credentials that matched, bounded in size.
+type authCache struct {
+	mu sync.Mutex
+	ok map[[32]byte]bool
+}
+
+const authCacheMax = 1024
+
+func (c *authCache) has(k [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ok[k]
+}
+
+func (c *authCache) add(k [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok == nil || len(c.ok) >= authCacheMax {
+		c.ok = map[[32]byte]bool{}
+	}
+	c.ok[k] = true
+}
+
+// routeMetrics are one route's metrics, resolved once so a request does no label lookup.
+type routeMetrics struct {
+	byClass  [6]prometheus.Counter // index: status / 100
+	duration prometheus.Observer
+}
