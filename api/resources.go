@@ -46,6 +46,7 @@ type (
 		PutMember(ctx context.Context, p platform.Principal, org, person string, role platform.Role) (platform.Member, error)
 		DeleteMember(ctx context.Context, p platform.Principal, org, person string) error
 		ListAudit(ctx context.Context, p platform.Principal, org string, pr platform.PageRequest) (platform.Page[platform.AuditEvent], error)
+		ListPlatformAudit(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.AuditEvent], error)
 	}
 	applications interface {
 		CreateApplication(ctx context.Context, p platform.Principal, org string, in platform.Application) (platform.Application, error)
@@ -223,6 +224,9 @@ func registerResources(v1 *echo.Group, m Model) {
 		return m.DeletePlan(c.Request().Context(), p, c.Param("plan"), ifMatch)
 	}))
 
+	r(http.MethodGet, "/audit", list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.AuditEvent], error) {
+		return m.ListPlatformAudit(c.Request().Context(), p, pr)
+	}))
 	r(http.MethodGet, "/orgs", list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Organisation], error) {
 		return m.ListOrganisations(c.Request().Context(), p, pr)
 	}))

@@ -210,6 +210,16 @@ func TestResources(t *testing.T) {
 		second.do(t, 401, "GET", "/v1/people/me", "")
 		ann.do(t, 404, "GET", "/v1/people/admin", "")
 		ann.do(t, 403, "GET", "/v1/people", "")
+		ann.do(t, 403, "GET", "/v1/audit", "")
+		var actions []string
+		for _, ev := range s.admin.do(t, 200, "GET", "/v1/audit?limit=500", "").items(t) {
+			actions = append(actions, ev["action"].(string)+" by "+ev["actor"].(string))
+		}
+		for _, want := range []string{"platform.bootstrap by admin", "cloudspace.create by admin", "person.create by admin", "token.create by ann", "token.delete by ann"} {
+			if !slices.Contains(actions, want) {
+				t.Errorf("platform audit log lacks %q: %v", want, actions)
+			}
+		}
 	})
 
 	t.Run("crud", func(t *testing.T) {

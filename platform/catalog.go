@@ -38,7 +38,7 @@ func (s *Service) CreateCloudspace(ctx context.Context, p Principal, in Cloudspa
 	if err := in.check().Err(); err != nil {
 		return Cloudspace{}, err
 	}
-	return createCatalog(ctx, s, in, cloudspaceKey(in.Name), "cloudspace "+in.Name)
+	return createCatalog(ctx, s, p, in, cloudspaceKey(in.Name), "cloudspace "+in.Name)
 }
 
 // GetCloudspace returns a cloudspace; every caller may read them.
@@ -74,7 +74,7 @@ func (s *Service) UpdateCloudspace(ctx context.Context, p Principal, name string
 	if err := c.check().Err(); err != nil {
 		return Cloudspace{}, err
 	}
-	return updateCatalog(ctx, s, c, cloudspaceKey(name), ifMatch, "cloudspace "+name)
+	return updateCatalog(ctx, s, p, c, cloudspaceKey(name), ifMatch, "cloudspace "+name)
 }
 
 // DeleteCloudspace removes a cloudspace. Only an administrator may.
@@ -82,7 +82,7 @@ func (s *Service) DeleteCloudspace(ctx context.Context, p Principal, name string
 	if err := requireAdmin(p, "manage cloudspaces"); err != nil {
 		return err
 	}
-	return deleteCatalog[Cloudspace](ctx, s, cloudspaceKey(name), ifMatch, "cloudspace "+name)
+	return deleteCatalog[Cloudspace](ctx, s, p, cloudspaceKey(name), ifMatch, "cloudspace "+name)
 }
 
 func (l Limits) check() FieldErrors {
@@ -116,7 +116,7 @@ func (s *Service) CreatePlan(ctx context.Context, p Principal, in Plan) (Plan, e
 	if err := in.check().Err(); err != nil {
 		return Plan{}, err
 	}
-	return createCatalog(ctx, s, in, planKey(in.Name), "plan "+in.Name)
+	return createCatalog(ctx, s, p, in, planKey(in.Name), "plan "+in.Name)
 }
 
 // GetPlan returns a plan; every caller may read them.
@@ -145,7 +145,7 @@ func (s *Service) UpdatePlan(ctx context.Context, p Principal, name string, patc
 	if err := pl.check().Err(); err != nil {
 		return Plan{}, err
 	}
-	return updateCatalog(ctx, s, pl, planKey(name), ifMatch, "plan "+name)
+	return updateCatalog(ctx, s, p, pl, planKey(name), ifMatch, "plan "+name)
 }
 
 // DeletePlan removes a plan. Only an administrator may.
@@ -153,10 +153,10 @@ func (s *Service) DeletePlan(ctx context.Context, p Principal, name string, ifMa
 	if err := requireAdmin(p, "manage plans"); err != nil {
 		return err
 	}
-	return deleteCatalog[Plan](ctx, s, planKey(name), ifMatch, "plan "+name)
+	return deleteCatalog[Plan](ctx, s, p, planKey(name), ifMatch, "plan "+name)
 }
 
-func createCatalog[T any, P metaer[T]](ctx context.Context, s *Service, v T, key, what string) (T, error) {
+func createCatalog[T any, P metaer[T]](ctx context.Context, s *Service, p Principal, v T, key, what string) (T, error) {
 	if ok, err := exists(ctx, s.KV, key); err != nil {
 		return v, err
 	} else if ok {
@@ -167,29 +167,38 @@ func createCatalog[T any, P metaer[T]](ctx context.Context, s *Service, v T, key
 	stamp(m, s.now())
 	var t txn
 	t.create(key, encode(v))
+	s.audit(&t, p, "", kindOf(key)+".create", key)
 	if err := s.commit(ctx, &t, what); err != nil {
 		return v, err
 	}
 	return load[T, P](ctx, s.KV, key, what)
 }
 
-func updateCatalog[T any, P metaer[T]](ctx context.Context, s *Service, v T, key string, ifMatch uint64, what string) (T, error) {
+func updateCatalog[T any, P metaer[T]](ctx context.Context, s *Service, p Principal, v T, key string, ifMatch uint64, what string) (T, error) {
 	m := P(&v).meta()
 	stamp(m, s.now())
 	var t txn
 	t.update(key, encode(v), casIndex(m.Index, ifMatch))
+	s.audit(&t, p, "", kindOf(key)+".update", key)
 	if err := s.commit(ctx, &t, what); err != nil {
 		return v, err
 	}
 	return load[T, P](ctx, s.KV, key, what)
 }
 
-func deleteCatalog[T any, P metaer[T]](ctx context.Context, s *Service, key string, ifMatch uint64, what string) error {
+func deleteCatalog[T any, P metaer[T]](ctx context.Context, s *Service, p Principal, key string, ifMatch uint64, what string) error {
 	v, err := load[T, P](ctx, s.KV, key, what)
 	if err != nil {
 		return err
 	}
 	var t txn
 	t.delete(key, casIndex(P(&v).meta().Index, ifMatch))
+	s.audit(&t, p, "", kindOf(key)+".delete", key)
 	return s.commit(ctx, &t, what)
+}
+
+// kindOf names the kind of a catalog record by its key: "cloudspace" or "plan".
+func kindOf(key string) string {
+	kind, _, _ := strings.Cut(key, "/")
+	return strings.TrimSuffix(kind, "s")
 }

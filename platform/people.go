@@ -71,6 +71,7 @@ func (s *Service) CreatePerson(ctx context.Context, p Principal, in Person) (Per
 	stamp(&in.Meta, s.now())
 	var t txn
 	t.create(personKey(in.ID), encode(in))
+	s.audit(&t, p, "", "person.create", personKey(in.ID))
 	if err := s.commit(ctx, &t, "person "+in.ID); err != nil {
 		return Person{}, err
 	}
@@ -119,6 +120,7 @@ func (s *Service) UpdatePerson(ctx context.Context, p Principal, id string, patc
 	stamp(&person.Meta, s.now())
 	var t txn
 	t.update(personKey(id), encode(person), casIndex(person.Index, ifMatch))
+	s.audit(&t, p, "", "person.update", personKey(id))
 	if err := s.commit(ctx, &t, "person "+id); err != nil {
 		return Person{}, err
 	}
@@ -162,6 +164,7 @@ func (s *Service) DeletePerson(ctx context.Context, p Principal, id string, ifMa
 	for _, tok := range tokens {
 		t.deleteTree(tokenKey(tok.Hash))
 	}
+	s.audit(&t, p, "", "person.delete", personKey(id))
 	return s.commit(ctx, &t, "person "+id)
 }
 
@@ -207,6 +210,7 @@ func (s *Service) CreateToken(ctx context.Context, p Principal, person, name str
 	var t txn
 	t.check(personKey(person), owner.Index)
 	tok := s.tokenTxn(&t, person, name, id, hash)
+	s.audit(&t, p, "", "token.create", personTokenKey(person, id))
 	if err := s.commit(ctx, &t, "person "+person); err != nil {
 		return Token{}, "", err
 	}
@@ -251,6 +255,7 @@ func (s *Service) DeleteToken(ctx context.Context, p Principal, person, id strin
 	var t txn
 	t.delete(personTokenKey(person, id), rec.Index)
 	t.deleteTree(tokenKey(rec.Hash))
+	s.audit(&t, p, "", "token.delete", personTokenKey(person, id))
 	return s.commit(ctx, &t, "token "+id)
 }
 
@@ -286,6 +291,7 @@ func (s *Service) Bootstrap(ctx context.Context) (Token, Secret, error) {
 	t.create(personKey(admin.ID), encode(admin))
 	value, hash, id := newTokenValue()
 	tok := s.tokenTxn(&t, admin.ID, "bootstrap", id, hash)
+	s.audit(&t, Principal{Person: admin.ID}, "", "platform.bootstrap", personKey(admin.ID))
 	if err := s.KV.Txn(ctx, t.ops); err != nil {
 		if ErrorCode(err) == Conflict {
 			return Token{}, "", Wrap(Conflict, err, "wharf is already bootstrapped")

@@ -176,6 +176,15 @@ func stamp(m *Meta, now time.Time) {
 	m.UpdatedAt = now
 }
 
+// ListPlatformAudit returns a page of the audit log of changes to people, tokens,
+// cloudspaces and plans, oldest first. Only an administrator may read it.
+func (s *Service) ListPlatformAudit(ctx context.Context, p Principal, pr PageRequest) (Page[AuditEvent], error) {
+	if err := requireAdmin(p, "read the platform's audit log"); err != nil {
+		return Page[AuditEvent]{}, err
+	}
+	return loadPage[AuditEvent](ctx, s.KV, auditPrefix(""), pr)
+}
+
 // ListAudit returns a page of org's audit log, oldest first. It needs the admin role.
 func (s *Service) ListAudit(ctx context.Context, p Principal, org string, pr PageRequest) (Page[AuditEvent], error) {
 	if err := s.authorize(ctx, p, org, "", ActManage); err != nil {
