@@ -321,6 +321,9 @@ func TestResources(t *testing.T) {
 		if got := names(bob.do(t, 200, "GET", "/v1/orgs/crud/apps/shop/envs/staging/vars", "").items(t)); !slices.Equal(got, []string{"API_KEY", "DEBUG"}) {
 			t.Errorf("variables = %v", got)
 		}
+		if v := bob.do(t, 200, "PUT", "/v1/orgs/crud/apps/shop/envs/staging/vars/DEBUG", `{"value":""}`).json(t); v["value"] != "" {
+			t.Errorf("an empty plain value reads as %v", v["value"])
+		}
 		bob.do(t, 204, "DELETE", "/v1/orgs/crud/apps/shop/envs/staging/vars/DEBUG", "")
 		bob.do(t, 404, "GET", "/v1/orgs/crud/apps/shop/envs/staging/vars/DEBUG", "")
 

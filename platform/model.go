@@ -159,13 +159,13 @@ type EnvironmentPatch struct {
 }
 
 // Variable is an environment variable. A plain one holds its value here; a secret one's
-// value is in Vault, and Value is always empty. Version counts the value's changes (for
+// value is in Vault, and Value is always nil. Version counts the value's changes (for
 // a secret, it is Vault's version).
 type Variable struct {
-	Name    string `json:"name"`
-	Secret  bool   `json:"secret"`
-	Value   string `json:"value,omitempty"`
-	Version int    `json:"version"`
+	Name    string  `json:"name"`
+	Secret  bool    `json:"secret"`
+	Value   *string `json:"value,omitempty"`
+	Version int     `json:"version"`
 	Meta
 }
 

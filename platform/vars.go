@@ -66,7 +66,7 @@ func (s *Service) PutVariable(ctx context.Context, p Principal, org, app, env, n
 	if in.Secret {
 		return s.putSecretVariable(ctx, p, e, cur, created, name, in.Value)
 	}
-	next := Variable{Name: name, Value: in.Value, Version: cur.Version + 1, Meta: cur.Meta}
+	next := Variable{Name: name, Value: &in.Value, Version: cur.Version + 1, Meta: cur.Meta}
 	stamp(&next.Meta, s.now())
 	var t txn
 	if created {
