@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"sort"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -46,7 +47,7 @@ func decodeBody(b []byte, v any) error {
 		if _, terr := dec.Token(); terr != io.EOF {
 			return platform.Errorf(platform.Invalid, "malformed JSON: the body holds more than one JSON value")
 		}
-		return nil
+		return exactFields(b, v)
 	}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -72,6 +73,70 @@ func decodeBody(b []byte, v any) error {
 		return fe.Err()
 	}
 	return platform.Wrap(platform.Invalid, err, fmt.Sprintf("the request body could not be decoded: %v", err))
+}
+
+// exactFields refuses a field whose name matches one of v's only when case is ignored,
+// as encoding/json matches them: {"NAME": ...} is not {"name": ...}. It compares the
+// body's object keys, level by level, with those of v encoded again.
+func exactFields(b []byte, v any) error {
+	var body, canon any
+	if json.Unmarshal(b, &body) != nil {
+		return nil
+	}
+	again, err := json.Marshal(v)
+	if err != nil || json.Unmarshal(again, &canon) != nil {
+		return nil
+	}
+	if field := extraKey(body, canon, ""); field != "" {
+		var fe platform.FieldErrors
+		fe.Add(field, "is not a field of this resource (field names are case-sensitive)")
+		return fe.Err()
+	}
+	return nil
+}
+
+// extraKey returns the path of the first key of body that canon lacks, or "".
+func extraKey(body, canon any, path string) string {
+	switch b := body.(type) {
+	case map[string]any:
+		c, ok := canon.(map[string]any)
+		if !ok {
+			return ""
+		}
+		for _, k := range sortedKeys(b) {
+			field := k
+			if path != "" {
+				field = path + "." + k
+			}
+			cv, ok := c[k]
+			if !ok {
+				return field
+			}
+			if f := extraKey(b[k], cv, field); f != "" {
+				return f
+			}
+		}
+	case []any:
+		c, ok := canon.([]any)
+		if !ok || len(c) != len(b) {
+			return ""
+		}
+		for i := range b {
+			if f := extraKey(b[i], c[i], fmt.Sprintf("%s[%d]", path, i)); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // jsonKind names a Go kind as JSON does.

@@ -15,7 +15,7 @@ func TestDecodeBody(t *testing.T) {
 		ok     bool
 		fields []string
 	}{
-		{"valid", `{"name":"web","cloudspace":"local","plan":"small"}`, true, nil},
+		{"valid", `{"name":"web","processes":{"web":{"instances":1}},"services":[{"name":"db","kind":"postgres"}]}`, true, nil},
 		{"unknown field", `{"name":"web","colour":"red"}`, false, []string{"colour"}},
 		{"wrong type", `{"name":1}`, false, []string{"name"}},
 		{"malformed", `{"name":`, false, nil},
@@ -25,10 +25,13 @@ func TestDecodeBody(t *testing.T) {
 		{"empty", ``, false, nil},
 		{"array", `[]`, false, []string{"(body)"}},
 		{"null", `null`, true, nil},
+		{"field in other case", `{"NAME":"web"}`, false, []string{"NAME"}},
+		{"nested field in other case", `{"name":"x","processes":{"web":{"Instances":1}}}`, false, []string{"processes.web.Instances"}},
+		{"map keys are data", `{"name":"x","processes":{"Web":{"instances":1}}}`, true, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var in applicationInput
+			var in environmentInput
 			err := decodeBody([]byte(tt.body), &in)
 			if (err == nil) != tt.ok {
 				t.Fatalf("decodeBody(%s) = %v, want ok %v", tt.body, err, tt.ok)
