@@ -139,11 +139,16 @@ func (s *Service) CreateApplication(ctx context.Context, p Principal, org string
 	} else if ok {
 		return Application{}, Errorf(Conflict, "application %q already exists in %q", in.Name, org)
 	}
+	o, err := load[Organisation](ctx, s.KV, orgKey(org), "organisation "+org)
+	if err != nil {
+		return Application{}, err
+	}
 	now := s.now()
 	app := Application{Org: org, Name: in.Name, Cloudspace: in.Cloudspace, Plan: in.Plan, Environments: []string{EnvLive, EnvTest}}
 	stamp(&app.Meta, now)
 	var t txn
 	t.create(appKey(org, app.Name), encode(app))
+	t.check(orgKey(org), o.Index)
 	for _, name := range app.Environments {
 		env := Environment{Org: org, App: app.Name, Name: name}
 		env.normalise()

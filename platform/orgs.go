@@ -118,7 +118,11 @@ func (s *Service) DeleteOrganisation(ctx context.Context, p Principal, org strin
 	}
 	t.deleteTree(memberPrefix(org))
 	t.deleteTree(auditPrefix(org))
-	t.deleteTree(appPrefix(org))
+	// An application created since the check above goes with the organisation, all of
+	// it, rather than be left behind without one.
+	for _, prefix := range []string{"apps/", "envs/", "vars/", "collaborators/"} {
+		t.deleteTree(prefix + org + "/")
+	}
 	return s.commit(ctx, &t, "organisation "+org)
 }
 
