@@ -288,6 +288,17 @@ func TestResources(t *testing.T) {
 		if fields := fieldNames(t, r); !slices.Equal(fields, []string{"cloudspace", "plan"}) {
 			t.Errorf("unknown cloudspace and plan: fields %v", fields)
 		}
+		// An application and its environments appear together or not at all: with a
+		// stray record where its test environment would go, nothing of it is written.
+		if _, err := s.consul.KV().Put(&consulapi.KVPair{Key: "wharf/envs/crud/half/test", Value: []byte("{}")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		owner.do(t, 409, "POST", "/v1/orgs/crud/apps", `{"name":"half","cloudspace":"local","plan":"small"}`)
+		owner.do(t, 404, "GET", "/v1/orgs/crud/apps/half", "")
+		if p, _, _ := s.consul.KV().Get("wharf/envs/crud/half/live", nil); p != nil {
+			t.Error("the live environment of an application that failed to be created exists")
+		}
+		s.consul.KV().Delete("wharf/envs/crud/half/test", nil)
 		if got := names(owner.do(t, 200, "GET", "/v1/orgs/crud/apps/shop/envs", "").items(t)); !slices.Equal(got, []string{"live", "test"}) {
 			t.Errorf("environments = %v", got)
 		}
