@@ -236,7 +236,7 @@ func (s *Source) watchRoutes(ctx context.Context, out chan<- []ingress.Route) {
 		routes := make([]ingress.Route, 0, len(pairs))
 		for _, p := range pairs {
 			r, err := ingress.ParseRoute(p.Value)
-			if err == nil && prefix+r.Key() != p.Key {
+			if err == nil && s.Prefix+r.Key() != p.Key {
 				err = errors.New("its cloudspace, app and env do not match its key")
 			}
 			if err != nil {
