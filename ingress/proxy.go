@@ -48,6 +48,7 @@ type Proxy struct {
 	rp      *httputil.ReverseProxy
 	metrics *proxyMetrics
 	applied atomic.Uint64
+	ready   atomic.Bool
 }
 
 // New returns a Proxy with an empty route table: until Run applies a RoutesUpdate, every
@@ -108,6 +109,7 @@ func (p *Proxy) apply(st *state, u Update) {
 	case RoutesUpdate:
 		t := st.setRoutes(u.Routes, p.metrics)
 		p.table.Store(t)
+		p.ready.Store(true)
 		p.cfg.Log.Info("routes updated", "routes", len(u.Routes), "hosts", len(t.hosts))
 	case InstancesUpdate:
 		st.setInstances(u.Service, u.Instances)
@@ -115,6 +117,10 @@ func (p *Proxy) apply(st *state, u Update) {
 	}
 	p.applied.Add(1)
 }
+
+// Ready reports whether the route records have been loaded once: until then every host
+// answers 404, and a health check should keep traffic away.
+func (p *Proxy) Ready() bool { return p.ready.Load() }
 
 // Instances returns the instances a request for host would be sent to now (nil for an
 // unknown host). Benchmarks use it to see when a change has taken effect.

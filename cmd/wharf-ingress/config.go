@@ -1,0 +1,263 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclsimple"
+
+	"github.com/wharf-platform/wharf/platform"
+)
+
+// Config is wharf-ingress's configuration. It comes from, in rising precedence:
+// defaults, an HCL file (-config or WHARF_INGRESS_CONFIG), WHARF_* environment variables,
+// and flags.
+type Config struct {
+	Cloudspace string
+	HTTP       string // plain HTTP listener: ACME challenges, redirects, routes
+	HTTPS      string // TLS listener; empty serves no HTTPS
+	Admin      string // /metrics and /health
+	AddrFile   string // when set, the bound addresses are written here as JSON
+	LogLevel   slog.Level
+	LogFormat  string
+	AccessLog  bool
+
+	ConsulAddr   string
+	ConsulToken  platform.Secret
+	RoutesPrefix string
+
+	ACMEDirectory string // the ACME server; Let's Encrypt's when HTTPS is on and it is empty
+	ACMEEmail     string
+	ACMECAFile    string // extra roots to trust the ACME server with (a test CA)
+	// CacheKey seals the certificate cache in Consul (32 bytes, hex in the environment or
+	// in CacheKeyFile).
+	CacheKey     platform.Secret
+	CacheKeyFile string
+}
+
+func defaultConfig() Config {
+	return Config{
+		Cloudspace:   "local",
+		HTTP:         ":80",
+		Admin:        "127.0.0.1:9102",
+		LogLevel:     slog.LevelInfo,
+		LogFormat:    "json",
+		AccessLog:    true,
+		ConsulAddr:   "127.0.0.1:8500",
+		RoutesPrefix: "wharf/routes/",
+	}
+}
+
+// fileConfig is the HCL file's shape:
+//
+//	cloudspace = "local"
+//	log_level  = "info"
+//	access_log = true
+//	listen { http = ":80"  https = ":443"  admin = "127.0.0.1:9102" }
+//	consul { address = "127.0.0.1:8500"  routes_prefix = "wharf/routes/" }
+//	acme   { directory = "https://..."  email = "ops@example.com"  cache_key_file = "/secrets/cache-key" }
+type fileConfig struct {
+	Cloudspace *string `hcl:"cloudspace,optional"`
+	LogLevel   *string `hcl:"log_level,optional"`
+	LogFormat  *string `hcl:"log_format,optional"`
+	AccessLog  *bool   `hcl:"access_log,optional"`
+	Listen     *struct {
+		HTTP  *string `hcl:"http,optional"`
+		HTTPS *string `hcl:"https,optional"`
+		Admin *string `hcl:"admin,optional"`
+	} `hcl:"listen,block"`
+	Consul *struct {
+		Address      *string `hcl:"address,optional"`
+		Token        *string `hcl:"token,optional"`
+		RoutesPrefix *string `hcl:"routes_prefix,optional"`
+	} `hcl:"consul,block"`
+	ACME *struct {
+		Directory    *string `hcl:"directory,optional"`
+		Email        *string `hcl:"email,optional"`
+		CAFile       *string `hcl:"ca_file,optional"`
+		CacheKeyFile *string `hcl:"cache_key_file,optional"`
+	} `hcl:"acme,block"`
+}
+
+// setting is one option: its environment variable, its flag, and how to apply a value.
+type setting struct {
+	env, flag, usage string
+	apply            func(*Config, string) error
+}
+
+func str(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+// settings lists every option. Secrets have no flag: a flag shows in the process list.
+var settings = []setting{
+	{"WHARF_CLOUDSPACE", "cloudspace", "the cloudspace whose routes to serve", str(func(c *Config) *string { return &c.Cloudspace })},
+	{"WHARF_INGRESS_HTTP", "http", "plain HTTP listen address (host:port)", str(func(c *Config) *string { return &c.HTTP })},
+	{"WHARF_INGRESS_HTTPS", "https", "HTTPS listen address (host:port); empty: no HTTPS", str(func(c *Config) *string { return &c.HTTPS })},
+	{"WHARF_INGRESS_ADMIN", "admin", "metrics and health listen address (host:port)", str(func(c *Config) *string { return &c.Admin })},
+	{"", "addr-file", "write the bound addresses here as JSON once listening", str(func(c *Config) *string { return &c.AddrFile })},
+	{"WHARF_LOG_LEVEL", "log-level", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{"WHARF_LOG_FORMAT", "log-format", "json or text", func(c *Config, v string) error {
+		if v != "json" && v != "text" {
+			return fmt.Errorf("log format %q is neither json nor text", v)
+		}
+		c.LogFormat = v
+		return nil
+	}},
+	{"WHARF_INGRESS_ACCESS_LOG", "access-log", "log every request (true or false)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.AccessLog = b
+		return err
+	}},
+	{"WHARF_CONSUL_ADDR", "consul-addr", "Consul HTTP address (host:port)", str(func(c *Config) *string { return &c.ConsulAddr })},
+	{"WHARF_CONSUL_TOKEN", "", "", func(c *Config, v string) error { c.ConsulToken = platform.Secret(v); return nil }},
+	{"WHARF_INGRESS_ROUTES_PREFIX", "routes-prefix", "Consul KV prefix of the route records", str(func(c *Config) *string { return &c.RoutesPrefix })},
+	{"WHARF_ACME_DIRECTORY", "acme-directory", "ACME directory URL (Let's Encrypt's by default)", str(func(c *Config) *string { return &c.ACMEDirectory })},
+	{"WHARF_ACME_EMAIL", "acme-email", "ACME account contact", str(func(c *Config) *string { return &c.ACMEEmail })},
+	{"WHARF_ACME_CA_FILE", "acme-ca-file", "PEM roots to trust the ACME server with", str(func(c *Config) *string { return &c.ACMECAFile })},
+	{"WHARF_INGRESS_CACHE_KEY", "", "", func(c *Config, v string) error { c.CacheKey = platform.Secret(v); return nil }},
+	{"WHARF_INGRESS_CACHE_KEY_FILE", "cache-key-file", "file holding the certificate cache key (64 hex digits)", str(func(c *Config) *string { return &c.CacheKeyFile })},
+}
+
+// loadConfig builds the configuration from arguments and the environment (as
+// os.Environ gives it), reading the files they name.
+func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
+	cfg := defaultConfig()
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	fs := flag.NewFlagSet("wharf-ingress", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	configFile := fs.String("config", env["WHARF_INGRESS_CONFIG"], "HCL configuration file (WHARF_INGRESS_CONFIG)")
+	values := map[string]*string{}
+	for _, s := range settings {
+		if s.flag != "" {
+			help := s.usage
+			if s.env != "" {
+				help += " (" + s.env + ")"
+			}
+			values[s.flag] = fs.String(s.flag, "", help)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *configFile != "" {
+		if err := applyFile(&cfg, *configFile); err != nil {
+			return cfg, err
+		}
+	}
+	for _, s := range settings {
+		if v := env[s.env]; s.env != "" && v != "" {
+			if err := s.apply(&cfg, v); err != nil {
+				return cfg, fmt.Errorf("%s: %w", s.env, err)
+			}
+		}
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range settings {
+			if s.flag == f.Name && err == nil {
+				if e := s.apply(&cfg, *values[f.Name]); e != nil {
+					err = fmt.Errorf("-%s: %w", f.Name, e)
+				}
+			}
+		}
+	})
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.CacheKey == "" && cfg.CacheKeyFile != "" {
+		b, err := os.ReadFile(cfg.CacheKeyFile)
+		if err != nil {
+			return cfg, fmt.Errorf("cache key file: %w", err)
+		}
+		cfg.CacheKey = platform.Secret(strings.TrimSpace(string(b)))
+	}
+	return cfg, cfg.validate()
+}
+
+func applyFile(cfg *Config, path string) error {
+	var f fileConfig
+	if err := hclsimple.DecodeFile(path, nil, &f); err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	byEnv := map[string]func(*Config, string) error{}
+	byFlag := map[string]func(*Config, string) error{}
+	for _, s := range settings {
+		byEnv[s.env] = s.apply
+		byFlag[s.flag] = s.apply
+	}
+	type pair struct {
+		v     *string
+		apply func(*Config, string) error
+	}
+	pairs := []pair{{f.Cloudspace, byEnv["WHARF_CLOUDSPACE"]}, {f.LogLevel, byEnv["WHARF_LOG_LEVEL"]}, {f.LogFormat, byEnv["WHARF_LOG_FORMAT"]}}
+	if l := f.Listen; l != nil {
+		pairs = append(pairs, pair{l.HTTP, byFlag["http"]}, pair{l.HTTPS, byFlag["https"]}, pair{l.Admin, byFlag["admin"]})
+	}
+	if c := f.Consul; c != nil {
+		pairs = append(pairs, pair{c.Address, byEnv["WHARF_CONSUL_ADDR"]}, pair{c.Token, byEnv["WHARF_CONSUL_TOKEN"]}, pair{c.RoutesPrefix, byFlag["routes-prefix"]})
+	}
+	if a := f.ACME; a != nil {
+		pairs = append(pairs, pair{a.Directory, byFlag["acme-directory"]}, pair{a.Email, byFlag["acme-email"]},
+			pair{a.CAFile, byFlag["acme-ca-file"]}, pair{a.CacheKeyFile, byFlag["cache-key-file"]})
+	}
+	for _, p := range pairs {
+		if p.v != nil {
+			if err := p.apply(cfg, *p.v); err != nil {
+				return fmt.Errorf("config file %s: %w", path, err)
+			}
+		}
+	}
+	if f.AccessLog != nil {
+		cfg.AccessLog = *f.AccessLog
+	}
+	return nil
+}
+
+// cacheKey decodes the certificate cache key.
+func (c Config) cacheKey() ([]byte, error) {
+	k, err := hex.DecodeString(c.CacheKey.Reveal())
+	if err != nil || len(k) != 32 {
+		return nil, errors.New("the certificate cache key must be 64 hex digits (32 bytes)")
+	}
+	return k, nil
+}
+
+func (c Config) validate() error {
+	var errs []error
+	for name, v := range map[string]string{"http": c.HTTP, "https": c.HTTPS, "admin": c.Admin} {
+		if v == "" && name != "https" {
+			errs = append(errs, fmt.Errorf("the %s listen address is empty", name))
+		} else if _, _, err := net.SplitHostPort(v); v != "" && err != nil {
+			errs = append(errs, fmt.Errorf("%s listen address %q: %w", name, v, err))
+		}
+	}
+	if c.Cloudspace == "" || strings.Contains(c.Cloudspace, "/") {
+		errs = append(errs, fmt.Errorf("cloudspace %q is empty or holds a slash", c.Cloudspace))
+	}
+	if c.ConsulAddr == "" {
+		errs = append(errs, errors.New("consul address is empty"))
+	}
+	if c.HTTPS != "" {
+		if _, err := c.cacheKey(); err != nil {
+			errs = append(errs, fmt.Errorf("HTTPS is on: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

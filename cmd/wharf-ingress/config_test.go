@@ -1,0 +1,80 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ingress.hcl")
+	os.WriteFile(file, []byte(`
+cloudspace = "fra1"
+log_level  = "debug"
+access_log = false
+listen {
+  http  = ":8080"
+  https = ":8443"
+}
+consul {
+  address       = "10.0.0.1:8500"
+  routes_prefix = "custom/routes/"
+}
+acme {
+  directory = "https://acme.test/dir"
+  email     = "ops@example.test"
+}
+`), 0o600)
+	key := strings.Repeat("ab", 32)
+	keyFile := filepath.Join(dir, "key")
+	os.WriteFile(keyFile, []byte(key+"\n"), 0o600)
+
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     []string
+		check   func(Config) bool
+		wantErr string
+	}{
+		{name: "defaults", check: func(c Config) bool {
+			return c.HTTP == ":80" && c.HTTPS == "" && c.Cloudspace == "local" && c.AccessLog && c.RoutesPrefix == "wharf/routes/"
+		}},
+		{name: "file", args: []string{"-config", file}, env: []string{"WHARF_INGRESS_CACHE_KEY=" + key}, check: func(c Config) bool {
+			return c.Cloudspace == "fra1" && c.HTTP == ":8080" && c.HTTPS == ":8443" && c.ConsulAddr == "10.0.0.1:8500" &&
+				c.RoutesPrefix == "custom/routes/" && c.ACMEDirectory == "https://acme.test/dir" && !c.AccessLog && c.LogLevel == slog.LevelDebug
+		}},
+		{name: "environment over file", args: []string{"-config", file}, env: []string{"WHARF_CLOUDSPACE=ams1", "WHARF_INGRESS_CACHE_KEY=" + key},
+			check: func(c Config) bool { return c.Cloudspace == "ams1" }},
+		{name: "flag over environment", args: []string{"-cloudspace", "par1"}, env: []string{"WHARF_CLOUDSPACE=ams1"},
+			check: func(c Config) bool { return c.Cloudspace == "par1" }},
+		{name: "config file from environment", env: []string{"WHARF_INGRESS_CONFIG=" + file, "WHARF_INGRESS_CACHE_KEY_FILE=" + keyFile},
+			check: func(c Config) bool { return c.Cloudspace == "fra1" && c.CacheKey.Reveal() == key }},
+		{name: "https without a cache key", args: []string{"-https", ":443"}, wantErr: "cache key"},
+		{name: "short cache key", args: []string{"-https", ":443"}, env: []string{"WHARF_INGRESS_CACHE_KEY=abcd"}, wantErr: "64 hex digits"},
+		{name: "bad listen address", args: []string{"-http", "80"}, wantErr: "http listen address"},
+		{name: "cloudspace with a slash", args: []string{"-cloudspace", "a/b"}, wantErr: "cloudspace"},
+		{name: "bad access log", env: []string{"WHARF_INGRESS_ACCESS_LOG=maybe"}, wantErr: "WHARF_INGRESS_ACCESS_LOG"},
+		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadConfig(tc.args, tc.env, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Errorf("config %+v", c)
+			}
+		})
+	}
+}
