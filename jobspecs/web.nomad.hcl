@@ -107,21 +107,27 @@ job "wharf-env" {
   type        = "service"
   meta        = var.meta
 
-  update {
-    max_parallel      = 1
-    health_check      = "checks"
-    min_healthy_time  = var.update.min_healthy_time
-    healthy_deadline  = var.update.healthy_deadline
-    progress_deadline = var.update.progress_deadline
-    auto_revert       = true
-  }
-
   dynamic "group" {
     for_each = var.processes
     labels   = [group.key]
 
     content {
       count = group.value.count
+
+      # Blue/green: a deploy starts as many new instances as there are old ones, waits
+      # until every new one passes its checks, then stops the old ones. No moment goes
+      # without a healthy instance, and a release that never becomes healthy is reverted
+      # with the old instances untouched.
+      update {
+        canary            = group.value.count
+        max_parallel      = max(group.value.count, 1)
+        auto_promote      = group.value.count > 0
+        health_check      = "checks"
+        min_healthy_time  = var.update.min_healthy_time
+        healthy_deadline  = var.update.healthy_deadline
+        progress_deadline = var.update.progress_deadline
+        auto_revert       = true
+      }
 
       # Deregister from Consul, then wait before stopping, so the ingress stops sending
       # requests to an instance before it goes away.

@@ -19,12 +19,15 @@ type Config struct {
 	Address string // http://host:port
 	Region  string // the default region: the local cloudspace
 	Token   string
+	// Runtime says how jobs run in this Nomad's cloudspaces.
+	Runtime Runtime
 }
 
 // Client is a connection to one Nomad agent.
 type Client struct {
-	api    *nomadapi.Client
-	region string
+	api     *nomadapi.Client
+	region  string
+	runtime Runtime
 }
 
 // New returns a client for the agent at cfg.Address. It does not connect.
@@ -37,7 +40,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, platform.Wrap(platform.Invalid, err, "nomad client configuration")
 	}
-	return &Client{api: c, region: cfg.Region}, nil
+	return &Client{api: c, region: cfg.Region, runtime: cfg.Runtime}, nil
 }
 
 // Name is the component's name in health reports.

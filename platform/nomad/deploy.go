@@ -1,0 +1,466 @@
+package nomad
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/wharf-platform/wharf/jobspecs"
+	"github.com/wharf-platform/wharf/platform"
+)
+
+// Runtime says how a cloudspace's jobs run beyond what a release says: the Docker
+// network mode (the local cloudspace uses "host"), datacenters, and how a rolling deploy
+// is timed.
+type Runtime struct {
+	NetworkMode string
+	Datacenters []string
+	Update      *jobspecs.UpdatePolicy
+}
+
+// DeployOutcome is how a Nomad deployment ended.
+type DeployOutcome struct {
+	Status      string // successful, failed or cancelled
+	Description string
+	// Reverted is set when Nomad rolled the job back to an earlier version.
+	Reverted bool
+}
+
+// Progress is a moment of a Nomad deployment: per process, how many instances are
+// placed and healthy of how many wanted.
+type Progress struct {
+	Status string
+	Groups map[string]GroupProgress
+}
+
+// GroupProgress counts one process's instances in a deployment.
+type GroupProgress struct {
+	Desired, Placed, Healthy, Unhealthy int
+}
+
+func (c *Client) common(t platform.Target, rel platform.Release) jobspecs.Common {
+	dcs := c.runtime.Datacenters
+	return jobspecs.Common{
+		Region:         t.Cloudspace.Region,
+		Datacenters:    dcs,
+		NodePool:       t.Cloudspace.NodePool,
+		Image:          rel.Image,
+		NetworkMode:    c.runtime.NetworkMode,
+		Stage:          t.Env,
+		Domain:         t.Domain,
+		Release:        rel.Number,
+		VaultPolicy:    t.VaultPolicy(),
+		RuntimePath:    "secret/data/" + t.RuntimePath(),
+		RuntimeVersion: rel.RuntimeVersion,
+		Meta: map[string]string{
+			"wharf_org": t.Org, "wharf_app": t.App, "wharf_env": t.Env,
+			"wharf_release": strconv.Itoa(rel.Number),
+		},
+	}
+}
+
+func (c *Client) write(ctx context.Context, region string) *nomadapi.WriteOptions {
+	return (&nomadapi.WriteOptions{Region: region}).WithContext(ctx)
+}
+
+func (c *Client) query(ctx context.Context, region string) *nomadapi.QueryOptions {
+	return (&nomadapi.QueryOptions{Region: region}).WithContext(ctx)
+}
+
+// RegisterService renders the environment's service job for rel, with scale overriding
+// the release's own instances and memory per process (nil: the release's), and
+// registers it. It returns the job version Nomad now runs and whether that version is
+// new (an identical job makes none, and no deployment). Errors: invalid, unavailable.
+func (c *Client) RegisterService(ctx context.Context, t platform.Target, rel platform.Release, scale map[string]platform.ProcessScale, restartNonce string) (version uint64, changed bool, err error) {
+	vars := jobspecs.WebVars{Common: c.common(t, rel), ServiceName: t.ServiceName(), Update: c.runtime.Update}
+	for _, name := range rel.Config.ProcessNames() {
+		p := rel.Config.Processes[name]
+		if s, ok := scale[name]; ok {
+			p.Instances, p.MemoryMB = s.Instances, s.MemoryMB
+		}
+		vars.Processes = append(vars.Processes, jobspecs.Process{
+			Name: name, Command: p.Command != "", Count: p.Instances, CPU: 100,
+			MemoryMB: p.MemoryMB, HTTP: name == "web", HealthPath: p.HealthPath,
+		})
+	}
+	if restartNonce != "" {
+		// A changed meta value makes a new job version: Nomad replaces every instance,
+		// health-gated, as in any deploy.
+		vars.Meta["wharf_restart"] = restartNonce
+	}
+	job, err := jobspecs.Render(ctx, c, t.JobID(), vars)
+	if err != nil {
+		return 0, false, err
+	}
+	before, _ := c.jobVersion(ctx, t.Cloudspace.Region, t.JobID())
+	if _, _, err := c.api.Jobs().Register(job, c.write(ctx, t.Cloudspace.Region)); err != nil {
+		return 0, false, translate(err, "register job")
+	}
+	after, err := c.jobVersion(ctx, t.Cloudspace.Region, t.JobID())
+	if err != nil {
+		return 0, false, err
+	}
+	if after == nil {
+		return 0, false, platform.Errorf(platform.Unavailable, "job %s vanished after registration", t.JobID())
+	}
+	return *after, before == nil || *before != *after, nil
+}
+
+// jobVersion returns the job's current version, nil when there is no such job.
+func (c *Client) jobVersion(ctx context.Context, region, jobID string) (*uint64, error) {
+	job, _, err := c.api.Jobs().Info(jobID, c.query(ctx, region))
+	if err != nil {
+		if e := translate(err, "read job"); platform.ErrorCode(e) == platform.NotFound {
+			return nil, nil
+		}
+		return nil, translate(err, "read job")
+	}
+	return job.Version, nil
+}
+
+// WatchDeployment follows the Nomad deployment of the job's version until it ends,
+// reporting progress whenever it changes. A job version whose registration made no
+// deployment (nothing changed, or every count is zero) ends at once as successful.
+// Errors: unavailable, and ctx's error.
+func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, version uint64, progress func(Progress)) (DeployOutcome, error) {
+	var index uint64
+	var last string
+	for {
+		q := c.query(ctx, region)
+		q.WaitIndex, q.WaitTime = index, 5*time.Second
+		d, meta, err := c.api.Jobs().LatestDeployment(jobID, q)
+		if err != nil {
+			if ctx.Err() != nil {
+				return DeployOutcome{}, ctx.Err()
+			}
+			return DeployOutcome{}, translate(err, "watch deployment")
+		}
+		index = meta.LastIndex
+		if d == nil || d.JobVersion < version {
+			// No deployment for this version yet. Nomad makes one with the version's
+			// first evaluation, or none at all when no group changed.
+			job, _, err := c.api.Jobs().Info(jobID, c.query(ctx, region))
+			if err == nil && job.Version != nil && *job.Version == version && noDeploymentExpected(job) {
+				return DeployOutcome{Status: "successful", Description: "no instances to replace"}, nil
+			}
+			continue
+		}
+		if d.JobVersion > version {
+			// A later version exists: Nomad reverted ours, or another deploy followed.
+			return DeployOutcome{Status: "failed", Description: "superseded by job version " + strconv.FormatUint(d.JobVersion, 10), Reverted: true}, nil
+		}
+		p := Progress{Status: d.Status, Groups: map[string]GroupProgress{}}
+		for name, g := range d.TaskGroups {
+			p.Groups[name] = GroupProgress{Desired: g.DesiredTotal, Placed: g.PlacedAllocs, Healthy: g.HealthyAllocs, Unhealthy: g.UnhealthyAllocs}
+		}
+		if key := fmt.Sprint(p); key != last && progress != nil {
+			last = key
+			progress(p)
+		}
+		switch d.Status {
+		case nomadapi.DeploymentStatusSuccessful:
+			return DeployOutcome{Status: "successful", Description: d.StatusDescription}, nil
+		case nomadapi.DeploymentStatusFailed, nomadapi.DeploymentStatusCancelled:
+			out := DeployOutcome{Status: d.Status, Description: d.StatusDescription}
+			out.Reverted = strings.Contains(d.StatusDescription, "rolling back")
+			return out, nil
+		}
+	}
+}
+
+// noDeploymentExpected reports whether Nomad will make no deployment for the job's
+// current version.
+func noDeploymentExpected(job *nomadapi.Job) bool {
+	if job.SubmitTime == nil {
+		return false
+	}
+	// Nomad creates the deployment with the job's first evaluation; two seconds after
+	// submission there is one, or there will be none.
+	return time.Since(time.Unix(0, *job.SubmitTime)) > 2*time.Second
+}
+
+// ReleaseCommandResult is how a release command ended.
+type ReleaseCommandResult struct {
+	ExitCode int
+	Failed   bool
+	Reason   string
+}
+
+// RunReleaseCommand runs rel's release command once, as a batch job, handing each line
+// it prints to logf, and waits until it ends. The job is purged afterwards. Errors:
+// invalid, unavailable, and ctx's error (the job is stopped then).
+func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel platform.Release, logf func(stream, line string)) (ReleaseCommandResult, error) {
+	region := t.Cloudspace.Region
+	id := t.JobID() + "-release-" + strconv.Itoa(rel.Number)
+	job, err := jobspecs.Render(ctx, c, id, jobspecs.ReleaseVars{Common: c.common(t, rel)})
+	if err != nil {
+		return ReleaseCommandResult{}, err
+	}
+	if _, _, err := c.api.Jobs().Register(job, c.write(ctx, region)); err != nil {
+		return ReleaseCommandResult{}, translate(err, "register release job")
+	}
+	defer func() {
+		// Purge even when ctx has ended, so no release command outlives its deploy.
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.api.Jobs().Deregister(id, true, c.write(dctx, region))
+	}()
+
+	var alloc *nomadapi.Allocation
+	var index uint64
+	for {
+		q := c.query(ctx, region)
+		q.WaitIndex, q.WaitTime = index, 5*time.Second
+		stubs, meta, err := c.api.Jobs().Allocations(id, true, q)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ReleaseCommandResult{}, ctx.Err()
+			}
+			return ReleaseCommandResult{}, translate(err, "watch release job")
+		}
+		index = meta.LastIndex
+		if len(stubs) == 0 {
+			continue
+		}
+		s := stubs[0]
+		if s.ClientStatus != nomadapi.AllocClientStatusComplete && s.ClientStatus != nomadapi.AllocClientStatusFailed && s.ClientStatus != nomadapi.AllocClientStatusLost {
+			continue
+		}
+		alloc, _, err = c.api.Allocations().Info(s.ID, c.query(ctx, region))
+		if err != nil {
+			return ReleaseCommandResult{}, translate(err, "read release allocation")
+		}
+		break
+	}
+	for _, stream := range []string{"stdout", "stderr"} {
+		c.streamTask(ctx, region, alloc, "release", stream, false, func(line string) { logf(stream, line) })
+	}
+	res := ReleaseCommandResult{Failed: alloc.ClientStatus != nomadapi.AllocClientStatusComplete}
+	if st := alloc.TaskStates["release"]; st != nil {
+		for _, ev := range st.Events {
+			if ev.Type == nomadapi.TaskTerminated {
+				res.ExitCode = ev.ExitCode
+			}
+			if ev.Type == nomadapi.TaskDriverFailure || ev.Type == nomadapi.TaskSetupFailure {
+				res.Reason = ev.DisplayMessage
+			}
+		}
+	}
+	if res.Failed && res.Reason == "" {
+		res.Reason = fmt.Sprintf("exited with code %d", res.ExitCode)
+	}
+	return res, nil
+}
+
+// SyncCron makes the environment's periodic jobs match rel's cron entries: one job per
+// entry, and none for entries that are gone. Errors: invalid, unavailable.
+func (c *Client) SyncCron(ctx context.Context, t platform.Target, rel platform.Release) error {
+	region := t.Cloudspace.Region
+	prefix := t.JobID() + "-cron-"
+	want := map[string]bool{}
+	for _, e := range rel.Config.Cron {
+		id := prefix + e.Name
+		want[id] = true
+		job, err := jobspecs.Render(ctx, c, id, jobspecs.CronVars{Common: c.common(t, rel), Name: e.Name, Schedule: e.Schedule})
+		if err != nil {
+			return err
+		}
+		if _, _, err := c.api.Jobs().Register(job, c.write(ctx, region)); err != nil {
+			return translate(err, "register cron job")
+		}
+	}
+	stubs, _, err := c.api.Jobs().List((&nomadapi.QueryOptions{Region: region, Prefix: prefix}).WithContext(ctx))
+	if err != nil {
+		return translate(err, "list cron jobs")
+	}
+	for _, s := range stubs {
+		// Children of a periodic job carry its ID and a suffix; only parents are ours.
+		if !want[s.ID] && s.ParentID == "" {
+			if _, _, err := c.api.Jobs().Deregister(s.ID, true, c.write(ctx, region)); err != nil {
+				return translate(err, "remove cron job")
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteEnvironment stops and purges every job of the environment: its service, its
+// cron entries and any release command still running. Errors: unavailable.
+func (c *Client) DeleteEnvironment(ctx context.Context, t platform.Target) error {
+	region := t.Cloudspace.Region
+	stubs, _, err := c.api.Jobs().List((&nomadapi.QueryOptions{Region: region, Prefix: t.JobID()}).WithContext(ctx))
+	if err != nil {
+		return translate(err, "list jobs")
+	}
+	for _, s := range stubs {
+		if s.ID != t.JobID() && !strings.HasPrefix(s.ID, t.JobID()+"-") {
+			continue // another environment whose name starts with this one's
+		}
+		if s.ParentID != "" {
+			continue
+		}
+		if _, _, err := c.api.Jobs().Deregister(s.ID, true, c.write(ctx, region)); err != nil {
+			return translate(err, "remove job")
+		}
+	}
+	return nil
+}
+
+// Instance is one running instance of a process.
+type Instance struct {
+	ID      string // the allocation's ID
+	Process string
+	Index   int // its index in the process (web.0, web.1, ...)
+	Status  string
+	Healthy *bool // nil until Nomad decides
+	Version uint64
+}
+
+// Instances lists the environment's instances that are not terminal.
+func (c *Client) Instances(ctx context.Context, t platform.Target) ([]Instance, error) {
+	stubs, _, err := c.api.Jobs().Allocations(t.JobID(), false, c.query(ctx, t.Cloudspace.Region))
+	if err != nil {
+		return nil, translate(err, "list allocations")
+	}
+	var out []Instance
+	for _, s := range stubs {
+		if s.ClientStatus != nomadapi.AllocClientStatusPending && s.ClientStatus != nomadapi.AllocClientStatusRunning {
+			continue
+		}
+		in := Instance{ID: s.ID, Process: s.TaskGroup, Index: allocIndex(s.Name), Status: s.ClientStatus, Version: s.JobVersion}
+		if s.DeploymentStatus != nil {
+			in.Healthy = s.DeploymentStatus.Healthy
+		}
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Process != out[j].Process {
+			return out[i].Process < out[j].Process
+		}
+		return out[i].Index < out[j].Index
+	})
+	return out, nil
+}
+
+// allocIndex reads the index from an allocation name, "job.group[3]".
+func allocIndex(name string) int {
+	i := strings.LastIndexByte(name, '[')
+	if i < 0 || !strings.HasSuffix(name, "]") {
+		return 0
+	}
+	n, _ := strconv.Atoi(name[i+1 : len(name)-1])
+	return n
+}
+
+// LogLine is one line a process's instance wrote.
+type LogLine struct {
+	Process  string `json:"process"`
+	Instance string `json:"instance"` // process.index, as web.0
+	Stream   string `json:"stream"`   // stdout or stderr
+	Line     string `json:"line"`
+}
+
+// Logs streams the output of the environment's running instances (of one process when
+// process is not empty) to emit, stdout and stderr alike, each line tagged with its
+// process and instance. Without follow it returns once every instance's output so far
+// has been sent; with follow it goes on, taking up instances as they start, until ctx
+// ends. emit is called from one goroutine at a time. Errors: unavailable.
+func (c *Client) Logs(ctx context.Context, t platform.Target, process string, follow bool, emit func(LogLine)) error {
+	var mu sync.Mutex
+	send := func(l LogLine) {
+		mu.Lock()
+		defer mu.Unlock()
+		emit(l)
+	}
+	var wg sync.WaitGroup
+	seen := map[string]bool{}
+	region := t.Cloudspace.Region
+	for {
+		insts, err := c.Instances(ctx, t)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return err
+		}
+		for _, in := range insts {
+			if seen[in.ID] || (process != "" && in.Process != process) || in.Status != nomadapi.AllocClientStatusRunning {
+				continue
+			}
+			alloc, _, err := c.api.Allocations().Info(in.ID, c.query(ctx, region))
+			if err != nil {
+				continue
+			}
+			seen[in.ID] = true
+			name := in.Process + "." + strconv.Itoa(in.Index)
+			for _, stream := range []string{"stdout", "stderr"} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c.streamTask(ctx, region, alloc, "app", stream, follow, func(line string) {
+						send(LogLine{Process: in.Process, Instance: name, Stream: stream, Line: line})
+					})
+				}()
+			}
+		}
+		if !follow {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+			continue
+		}
+		break
+	}
+	wg.Wait()
+	return nil
+}
+
+// streamTask hands each line of one task's stdout or stderr to emit until the end of
+// what is written (or, following, until ctx ends).
+func (c *Client) streamTask(ctx context.Context, region string, alloc *nomadapi.Allocation, task, stream string, follow bool, emit func(string)) {
+	cancel := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { close(cancel) })
+	defer stop()
+	frames, errs := c.api.AllocFS().Logs(alloc, follow, task, stream, nomadapi.OriginStart, 0, cancel, c.query(ctx, region))
+	var partial []byte
+	flush := func(final bool) {
+		for {
+			i := bytes.IndexByte(partial, '\n')
+			if i < 0 {
+				break
+			}
+			emit(string(partial[:i]))
+			partial = partial[i+1:]
+		}
+		if final && len(partial) > 0 {
+			emit(string(partial))
+			partial = nil
+		}
+	}
+	for {
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				flush(true)
+				return
+			}
+			partial = append(partial, f.Data...)
+			flush(false)
+		case <-errs:
+			flush(true)
+			return
+		case <-ctx.Done():
+			flush(true)
+			return
+		}
+	}
+}

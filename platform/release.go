@@ -1,0 +1,120 @@
+package platform
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ProcessSpec is how one process of an environment runs: the command (empty: the image's
+// own) and its scale. The process named "web" receives HTTP on $PORT and is routed.
+type ProcessSpec struct {
+	Command    string `json:"command,omitempty"`
+	Instances  int    `json:"instances"`
+	MemoryMB   int    `json:"memory_mb"`
+	HealthPath string `json:"health_path,omitempty"`
+}
+
+// CronEntry is a command an environment runs on a schedule (a five-field cron
+// expression, UTC), never two at once.
+type CronEntry struct {
+	Name     string `json:"name"`
+	Schedule string `json:"schedule"`
+	Command  string `json:"command"`
+}
+
+// ReleaseConfig is what a release runs, frozen when the release is made.
+type ReleaseConfig struct {
+	Processes map[string]ProcessSpec `json:"processes"`
+	// ReleaseCommand runs once per deploy, before the processes are replaced.
+	ReleaseCommand string      `json:"release_command,omitempty"`
+	Cron           []CronEntry `json:"cron,omitempty"`
+	// Variables records the variables the release was made with: plain ones' values,
+	// secret ones' Vault versions (never their values).
+	Variables map[string]VariableSnapshot `json:"variables"`
+}
+
+// VariableSnapshot is one variable as a release saw it.
+type VariableSnapshot struct {
+	Secret  bool   `json:"secret"`
+	Value   string `json:"value,omitempty"`
+	Version int    `json:"version"`
+}
+
+// Release is an immutable, numbered version of an environment: an image by digest, the
+// configuration it runs with, and the job template version that ran it. A rollback makes
+// a new release from an earlier one's image and configuration.
+type Release struct {
+	Org             string        `json:"org"`
+	App             string        `json:"app"`
+	Env             string        `json:"env"`
+	Number          int           `json:"number"`
+	Image           string        `json:"image"`
+	GitCommit       string        `json:"git_commit,omitempty"`
+	Config          ReleaseConfig `json:"config"`
+	TemplateVersion string        `json:"template_version"`
+	// RuntimeVersion is the Vault KV version of the environment's runtime configuration
+	// (variables, commands, SECRET_KEY) this release reads.
+	RuntimeVersion int       `json:"runtime_version"`
+	RollbackOf     int       `json:"rollback_of,omitempty"`
+	CreatedBy      string    `json:"created_by"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// Target is where an environment runs: its names, its cloudspace and its primary domain.
+type Target struct {
+	Org, App, Env string
+	Cloudspace    Cloudspace
+	Domain        string
+}
+
+// JobID is the environment's service job in Nomad.
+func (t Target) JobID() string { return "wharf-" + t.Org + "-" + t.App + "-" + t.Env }
+
+// ServiceName is the Consul service of the environment's web process.
+func (t Target) ServiceName() string { return t.JobID() }
+
+// VaultPolicy is the environment's Vault policy: its tasks may read its runtime
+// configuration and nothing else.
+func (t Target) VaultPolicy() string { return "wharf-env-" + t.Org + "-" + t.App + "-" + t.Env }
+
+// RuntimePath is the environment's runtime configuration in Vault KV v2, relative to the
+// mount. Names are DNS labels, so the underscore keeps it apart from any variable.
+func (t Target) RuntimePath() string { return "wharf/_runtime/" + t.Org + "/" + t.App + "/" + t.Env }
+
+// DefaultDomain is the environment's generated domain: <app>-<env>.<ingress domain>.
+func (t Target) DefaultDomain() string {
+	return t.App + "-" + t.Env + "." + t.Cloudspace.IngressDomain
+}
+
+var cronField = regexp.MustCompile(`^(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*$`)
+
+// CheckCronSchedule reports why s is not a five-field cron expression, or "".
+func CheckCronSchedule(s string) string {
+	fields := strings.Fields(s)
+	if len(fields) != 5 {
+		return "must have five fields: minute hour day-of-month month day-of-week"
+	}
+	for _, f := range fields {
+		if !cronField.MatchString(f) {
+			return "has a field that is not a number, range, list, step or *"
+		}
+	}
+	return ""
+}
+
+// ProcessNames returns the config's process names, web first, the rest sorted.
+func (c ReleaseConfig) ProcessNames() []string {
+	names := make([]string, 0, len(c.Processes))
+	for n := range c.Processes {
+		if n != "web" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if _, ok := c.Processes["web"]; ok {
+		names = append([]string{"web"}, names...)
+	}
+	return names
+}
