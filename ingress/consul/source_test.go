@@ -32,8 +32,13 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	c := agenttest.Consul(t)
-	client, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	return newRigOn(t, agenttest.Consul(t).Addr)
+}
+
+// newRigOn is newRig on a Consul already running at addr.
+func newRigOn(t *testing.T, addr string) *rig {
+	t.Helper()
+	client, err := consulapi.NewClient(&consulapi.Config{Address: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
