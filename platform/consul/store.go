@@ -44,7 +44,7 @@ var _ platform.KV = (*Store)(nil)
 
 // Get returns the record at key; not_found when there is none.
 func (s *Store) Get(ctx context.Context, key string) (platform.Record, error) {
-	pair, _, err := s.kv.Get(s.prefix+key, (&consulapi.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+	pair, _, err := s.kv.Get(s.prefix+key, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return platform.Record{}, translate(err, "read "+key)
 	}
@@ -56,7 +56,7 @@ func (s *Store) Get(ctx context.Context, key string) (platform.Record, error) {
 
 // List returns every record under prefix, sorted by key.
 func (s *Store) List(ctx context.Context, prefix string) ([]platform.Record, error) {
-	pairs, _, err := s.kv.List(s.prefix+prefix, (&consulapi.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+	pairs, _, err := s.kv.List(s.prefix+prefix, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil, translate(err, "list "+prefix)
 	}
