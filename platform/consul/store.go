@@ -22,7 +22,9 @@ const maxTxnOps = 64
 
 // Store is Wharf's state store in Consul KV: every key lives under one prefix, every
 // write is a check-and-set on the key's ModifyIndex, and a change to several keys is one
-// Consul transaction.
+// Consul transaction. Reads use Consul's default consistency mode (served by the
+// leader, without a round to confirm its leadership): a read that is stale during a
+// leader change can only make the write that follows it fail its check-and-set.
 type Store struct {
 	kv     *consulapi.KV
 	txn    *consulapi.Txn
