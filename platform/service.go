@@ -110,7 +110,8 @@ func (s *Service) authorize(ctx context.Context, p Principal, org, app string, a
 	default:
 		return err
 	}
-	if app != "" {
+	// A collaborator's role on app matters only when the membership is not enough.
+	if app != "" && role.rank() < leastRole[act].rank() {
 		c, err := load[Collaborator](ctx, s.KV, collabKey(org, app, p.Person), "collaborator")
 		switch ErrorCode(err) {
 		case "":
