@@ -7,7 +7,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,8 +17,10 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -90,6 +94,10 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 	if err != nil {
 		return err
 	}
+	token, err := adminToken(ctx, dataDir, wharfdBin, conf)
+	if err != nil {
+		return err
+	}
 	wd, err := devstack.StartProcess("wharfd", func(_, line string) { fmt.Println("wharfd: " + line) },
 		wharfdBin, []string{"-config", conf, "-log-format", "text"}, nil)
 	if err != nil {
@@ -99,18 +107,24 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 	if err := waitHTTP(ctx, "http://"+wharfdAddr+"/v1/version", wd.Exited()); err != nil {
 		return fmt.Errorf("wharfd: %w", err)
 	}
+	if err := seed(ctx, token, stack); err != nil {
+		return fmt.Errorf("register the local cloudspace: %w", err)
+	}
 
 	fmt.Printf(`
 The local cloudspace is running (region "local"):
   API             http://%[1]s/v1   (health: curl http://%[1]s/v1/health)
   Control Panel   http://%[1]s/
+  Admin token     %[7]s
+                  (kept in %[8]s; export WHARF_ADDR=http://%[1]s WHARF_TOKEN=$(cat %[8]s))
   Consul          http://%[2]s/ui
   Nomad           %[3]s
   Vault           %[4]s   (root token in %[5]s)
   Registry        %[6]s
 Press Ctrl-C to stop everything.
 `, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
-		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr)
+		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr,
+		token, filepath.Join(dataDir, "admin-token"))
 
 	// An agent that ends is reported and left down (wharfd's health shows it, as it would
 	// in a real cloudspace); Ctrl-C, or wharfd ending, stops everything.
@@ -160,6 +174,63 @@ func writeWharfdConfig(dataDir string, s *devstack.Stack) (string, error) {
 	b.AppendNewBlock("registry", nil).Body().SetAttributeValue("address", cty.StringVal(s.Registry.Addr))
 	path := filepath.Join(dataDir, "wharfd.hcl")
 	return path, os.WriteFile(path, f.Bytes(), 0o600)
+}
+
+// IngressDomain is the local cloudspace's domain: every name under localhost resolves
+// to the loopback address, so <app>-<env>.localhost reaches the local ingress.
+const IngressDomain = "localhost"
+
+// seed registers the local cloudspace and a development plan through the API, once:
+// what exists already is left as it is.
+func seed(ctx context.Context, token string, s *devstack.Stack) error {
+	for _, r := range []struct {
+		path string
+		body map[string]any
+	}{
+		{"/v1/cloudspaces", map[string]any{
+			"name": "local", "vendor": "on-premises", "location": "this machine", "tenancy": "public",
+			"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": IngressDomain, "registry": s.Registry.Addr,
+		}},
+		{"/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{
+			"environments": 10, "instances_per_process": 5, "memory_mb_per_instance": 1024, "service_instances": 5,
+		}}},
+	} {
+		b, _ := json.Marshal(r.body)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+wharfdAddr+r.path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusConflict {
+			return fmt.Errorf("POST %s: %s: %s", r.path, resp.Status, body)
+		}
+	}
+	return nil
+}
+
+// adminToken returns the local cloudspace's administrator token: made once by
+// `wharfd bootstrap` on the first run and kept (0600) in the data directory.
+func adminToken(ctx context.Context, dataDir, wharfdBin, conf string) (string, error) {
+	path := filepath.Join(dataDir, "admin-token")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	cmd := exec.CommandContext(ctx, wharfdBin, "bootstrap", "-config", conf)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("wharfd bootstrap: %w: %s(if the store was bootstrapped without keeping %s, run make dev-reset)", err, stderr.String(), path)
+	}
+	token := strings.TrimSpace(string(out))
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return token, nil
 }
 
 func waitHTTP(ctx context.Context, url string, exited <-chan struct{}) error {
