@@ -118,3 +118,51 @@ func (c ReleaseConfig) ProcessNames() []string {
 	}
 	return names
 }
+
+// DeployOutcome is how a scheduler's rollout of a release ended.
+type DeployOutcome struct {
+	Status      string `json:"status"` // successful, failed or cancelled
+	Description string `json:"description"`
+	// Reverted is set when the scheduler rolled the environment back to what ran before.
+	Reverted bool `json:"reverted"`
+}
+
+// DeployProgress is a moment of a rollout: per process, how many instances are placed
+// and healthy of how many wanted.
+type DeployProgress struct {
+	Status string                   `json:"status"`
+	Groups map[string]GroupProgress `json:"processes"`
+}
+
+// GroupProgress counts one process's instances in a rollout.
+type GroupProgress struct {
+	Desired   int `json:"desired"`
+	Placed    int `json:"placed"`
+	Healthy   int `json:"healthy"`
+	Unhealthy int `json:"unhealthy"`
+}
+
+// ReleaseCommandResult is how a release command ended.
+type ReleaseCommandResult struct {
+	ExitCode int
+	Failed   bool
+	Reason   string
+}
+
+// Instance is one running instance of a process.
+type Instance struct {
+	ID      string `json:"id"`
+	Process string `json:"process"`
+	Index   int    `json:"index"` // its index in the process: web.0, web.1, ...
+	Status  string `json:"status"`
+	Healthy *bool  `json:"healthy"` // nil until the scheduler decides
+	Version uint64 `json:"job_version"`
+}
+
+// LogLine is one line a process's instance wrote.
+type LogLine struct {
+	Process  string `json:"process"`
+	Instance string `json:"instance"` // process.index, as web.0
+	Stream   string `json:"stream"`   // stdout or stderr
+	Line     string `json:"line"`
+}

@@ -25,26 +25,6 @@ type Runtime struct {
 	Update      *jobspecs.UpdatePolicy
 }
 
-// DeployOutcome is how a Nomad deployment ended.
-type DeployOutcome struct {
-	Status      string // successful, failed or cancelled
-	Description string
-	// Reverted is set when Nomad rolled the job back to an earlier version.
-	Reverted bool
-}
-
-// Progress is a moment of a Nomad deployment: per process, how many instances are
-// placed and healthy of how many wanted.
-type Progress struct {
-	Status string
-	Groups map[string]GroupProgress
-}
-
-// GroupProgress counts one process's instances in a deployment.
-type GroupProgress struct {
-	Desired, Placed, Healthy, Unhealthy int
-}
-
 func (c *Client) common(t platform.Target, rel platform.Release) jobspecs.Common {
 	dcs := c.runtime.Datacenters
 	return jobspecs.Common{
@@ -129,7 +109,7 @@ func (c *Client) jobVersion(ctx context.Context, region, jobID string) (*uint64,
 // reporting progress whenever it changes. A job version whose registration made no
 // deployment (nothing changed, or every count is zero) ends at once as successful.
 // Errors: unavailable, and ctx's error.
-func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, version uint64, progress func(Progress)) (DeployOutcome, error) {
+func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, version uint64, progress func(platform.DeployProgress)) (platform.DeployOutcome, error) {
 	var index uint64
 	var last string
 	for {
@@ -138,9 +118,9 @@ func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, vers
 		d, meta, err := c.api.Jobs().LatestDeployment(jobID, q)
 		if err != nil {
 			if ctx.Err() != nil {
-				return DeployOutcome{}, ctx.Err()
+				return platform.DeployOutcome{}, ctx.Err()
 			}
-			return DeployOutcome{}, translate(err, "watch deployment")
+			return platform.DeployOutcome{}, translate(err, "watch deployment")
 		}
 		index = meta.LastIndex
 		if d == nil || d.JobVersion < version {
@@ -148,17 +128,17 @@ func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, vers
 			// first evaluation, or none at all when no group changed.
 			job, _, err := c.api.Jobs().Info(jobID, c.query(ctx, region))
 			if err == nil && job.Version != nil && *job.Version == version && noDeploymentExpected(job) {
-				return DeployOutcome{Status: "successful", Description: "no instances to replace"}, nil
+				return platform.DeployOutcome{Status: "successful", Description: "no instances to replace"}, nil
 			}
 			continue
 		}
 		if d.JobVersion > version {
 			// A later version exists: Nomad reverted ours, or another deploy followed.
-			return DeployOutcome{Status: "failed", Description: "superseded by job version " + strconv.FormatUint(d.JobVersion, 10), Reverted: true}, nil
+			return platform.DeployOutcome{Status: "failed", Description: "superseded by job version " + strconv.FormatUint(d.JobVersion, 10), Reverted: true}, nil
 		}
-		p := Progress{Status: d.Status, Groups: map[string]GroupProgress{}}
+		p := platform.DeployProgress{Status: d.Status, Groups: map[string]platform.GroupProgress{}}
 		for name, g := range d.TaskGroups {
-			p.Groups[name] = GroupProgress{Desired: g.DesiredTotal, Placed: g.PlacedAllocs, Healthy: g.HealthyAllocs, Unhealthy: g.UnhealthyAllocs}
+			p.Groups[name] = platform.GroupProgress{Desired: g.DesiredTotal, Placed: g.PlacedAllocs, Healthy: g.HealthyAllocs, Unhealthy: g.UnhealthyAllocs}
 		}
 		if key := fmt.Sprint(p); key != last && progress != nil {
 			last = key
@@ -166,9 +146,9 @@ func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, vers
 		}
 		switch d.Status {
 		case nomadapi.DeploymentStatusSuccessful:
-			return DeployOutcome{Status: "successful", Description: d.StatusDescription}, nil
+			return platform.DeployOutcome{Status: "successful", Description: d.StatusDescription}, nil
 		case nomadapi.DeploymentStatusFailed, nomadapi.DeploymentStatusCancelled:
-			out := DeployOutcome{Status: d.Status, Description: d.StatusDescription}
+			out := platform.DeployOutcome{Status: d.Status, Description: d.StatusDescription}
 			out.Reverted = strings.Contains(d.StatusDescription, "rolling back")
 			return out, nil
 		}
@@ -186,25 +166,18 @@ func noDeploymentExpected(job *nomadapi.Job) bool {
 	return time.Since(time.Unix(0, *job.SubmitTime)) > 2*time.Second
 }
 
-// ReleaseCommandResult is how a release command ended.
-type ReleaseCommandResult struct {
-	ExitCode int
-	Failed   bool
-	Reason   string
-}
-
 // RunReleaseCommand runs rel's release command once, as a batch job, handing each line
 // it prints to logf, and waits until it ends. The job is purged afterwards. Errors:
 // invalid, unavailable, and ctx's error (the job is stopped then).
-func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel platform.Release, logf func(stream, line string)) (ReleaseCommandResult, error) {
+func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel platform.Release, logf func(stream, line string)) (platform.ReleaseCommandResult, error) {
 	region := t.Cloudspace.Region
 	id := t.JobID() + "-release-" + strconv.Itoa(rel.Number)
 	job, err := jobspecs.Render(ctx, c, id, jobspecs.ReleaseVars{Common: c.common(t, rel)})
 	if err != nil {
-		return ReleaseCommandResult{}, err
+		return platform.ReleaseCommandResult{}, err
 	}
 	if _, _, err := c.api.Jobs().Register(job, c.write(ctx, region)); err != nil {
-		return ReleaseCommandResult{}, translate(err, "register release job")
+		return platform.ReleaseCommandResult{}, translate(err, "register release job")
 	}
 	defer func() {
 		// Purge even when ctx has ended, so no release command outlives its deploy.
@@ -221,9 +194,9 @@ func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel p
 		stubs, meta, err := c.api.Jobs().Allocations(id, true, q)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ReleaseCommandResult{}, ctx.Err()
+				return platform.ReleaseCommandResult{}, ctx.Err()
 			}
-			return ReleaseCommandResult{}, translate(err, "watch release job")
+			return platform.ReleaseCommandResult{}, translate(err, "watch release job")
 		}
 		index = meta.LastIndex
 		if len(stubs) == 0 {
@@ -235,14 +208,14 @@ func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel p
 		}
 		alloc, _, err = c.api.Allocations().Info(s.ID, c.query(ctx, region))
 		if err != nil {
-			return ReleaseCommandResult{}, translate(err, "read release allocation")
+			return platform.ReleaseCommandResult{}, translate(err, "read release allocation")
 		}
 		break
 	}
 	for _, stream := range []string{"stdout", "stderr"} {
 		c.streamTask(ctx, region, alloc, "release", stream, false, func(line string) { logf(stream, line) })
 	}
-	res := ReleaseCommandResult{Failed: alloc.ClientStatus != nomadapi.AllocClientStatusComplete}
+	res := platform.ReleaseCommandResult{Failed: alloc.ClientStatus != nomadapi.AllocClientStatusComplete}
 	if st := alloc.TaskStates["release"]; st != nil {
 		for _, ev := range st.Events {
 			if ev.Type == nomadapi.TaskTerminated {
@@ -313,28 +286,18 @@ func (c *Client) DeleteEnvironment(ctx context.Context, t platform.Target) error
 	return nil
 }
 
-// Instance is one running instance of a process.
-type Instance struct {
-	ID      string // the allocation's ID
-	Process string
-	Index   int // its index in the process (web.0, web.1, ...)
-	Status  string
-	Healthy *bool // nil until Nomad decides
-	Version uint64
-}
-
 // Instances lists the environment's instances that are not terminal.
-func (c *Client) Instances(ctx context.Context, t platform.Target) ([]Instance, error) {
+func (c *Client) Instances(ctx context.Context, t platform.Target) ([]platform.Instance, error) {
 	stubs, _, err := c.api.Jobs().Allocations(t.JobID(), false, c.query(ctx, t.Cloudspace.Region))
 	if err != nil {
 		return nil, translate(err, "list allocations")
 	}
-	var out []Instance
+	var out []platform.Instance
 	for _, s := range stubs {
 		if s.ClientStatus != nomadapi.AllocClientStatusPending && s.ClientStatus != nomadapi.AllocClientStatusRunning {
 			continue
 		}
-		in := Instance{ID: s.ID, Process: s.TaskGroup, Index: allocIndex(s.Name), Status: s.ClientStatus, Version: s.JobVersion}
+		in := platform.Instance{ID: s.ID, Process: s.TaskGroup, Index: allocIndex(s.Name), Status: s.ClientStatus, Version: s.JobVersion}
 		if s.DeploymentStatus != nil {
 			in.Healthy = s.DeploymentStatus.Healthy
 		}
@@ -359,22 +322,14 @@ func allocIndex(name string) int {
 	return n
 }
 
-// LogLine is one line a process's instance wrote.
-type LogLine struct {
-	Process  string `json:"process"`
-	Instance string `json:"instance"` // process.index, as web.0
-	Stream   string `json:"stream"`   // stdout or stderr
-	Line     string `json:"line"`
-}
-
 // Logs streams the output of the environment's running instances (of one process when
 // process is not empty) to emit, stdout and stderr alike, each line tagged with its
 // process and instance. Without follow it returns once every instance's output so far
 // has been sent; with follow it goes on, taking up instances as they start, until ctx
 // ends. emit is called from one goroutine at a time. Errors: unavailable.
-func (c *Client) Logs(ctx context.Context, t platform.Target, process string, follow bool, emit func(LogLine)) error {
+func (c *Client) Logs(ctx context.Context, t platform.Target, process string, follow bool, emit func(platform.LogLine)) error {
 	var mu sync.Mutex
-	send := func(l LogLine) {
+	send := func(l platform.LogLine) {
 		mu.Lock()
 		defer mu.Unlock()
 		emit(l)
@@ -405,7 +360,7 @@ func (c *Client) Logs(ctx context.Context, t platform.Target, process string, fo
 				go func() {
 					defer wg.Done()
 					c.streamTask(ctx, region, alloc, "app", stream, follow, func(line string) {
-						send(LogLine{Process: in.Process, Instance: name, Stream: stream, Line: line})
+						send(platform.LogLine{Process: in.Process, Instance: name, Stream: stream, Line: line})
 					})
 				}()
 			}

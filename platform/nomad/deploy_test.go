@@ -81,7 +81,7 @@ func (e *env) release(n, runtimeVersion, instances int) platform.Release {
 }
 
 // deploy registers rel and waits for its deployment.
-func (e *env) deploy(rel platform.Release, scale map[string]platform.ProcessScale) nomad.DeployOutcome {
+func (e *env) deploy(rel platform.Release, scale map[string]platform.ProcessScale) platform.DeployOutcome {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -92,7 +92,7 @@ func (e *env) deploy(rel platform.Release, scale map[string]platform.ProcessScal
 	if !changed {
 		e.t.Fatalf("release %d made no new job version", rel.Number)
 	}
-	out, err := e.nc.WatchDeployment(ctx, e.target.Cloudspace.Region, e.target.JobID(), v, func(p nomad.Progress) {
+	out, err := e.nc.WatchDeployment(ctx, e.target.Cloudspace.Region, e.target.JobID(), v, func(p platform.DeployProgress) {
 		e.t.Logf("release %d: deployment %s %+v", rel.Number, p.Status, p.Groups)
 	})
 	if err != nil {
@@ -215,7 +215,7 @@ func TestScheduler(t *testing.T) {
 
 	// Logs from every instance.
 	lines := map[string]bool{}
-	if err := e.nc.Logs(ctx, e.target, "web", false, func(l nomad.LogLine) {
+	if err := e.nc.Logs(ctx, e.target, "web", false, func(l platform.LogLine) {
 		if strings.HasPrefix(l.Line, "hello from instance") {
 			lines[l.Instance] = true
 		}
