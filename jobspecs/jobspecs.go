@@ -297,21 +297,6 @@ func (v CronVars) values() (map[string]cty.Value, error) {
 	return vals, nil
 }
 
-// CommandVariable is the runtime variable holding a process's command, as the
-// templates name it: WHARF_COMMAND_WEB, WHARF_COMMAND_RELEASE, WHARF_COMMAND_CRON_NIGHTLY.
-func CommandVariable(process string) string {
-	b := []byte("WHARF_COMMAND_" + process)
-	for i, c := range b {
-		switch {
-		case c >= 'a' && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		case c == '-':
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
-
 func stringList(ss []string) cty.Value {
 	if len(ss) == 0 {
 		return cty.ListValEmpty(cty.String)

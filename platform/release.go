@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 )
 
 // ProcessSpec is how one process of an environment runs: the command (empty: the image's
@@ -56,10 +55,10 @@ type Release struct {
 	TemplateVersion string        `json:"template_version"`
 	// RuntimeVersion is the Vault KV version of the environment's runtime configuration
 	// (variables, commands, SECRET_KEY) this release reads.
-	RuntimeVersion int       `json:"runtime_version"`
-	RollbackOf     int       `json:"rollback_of,omitempty"`
-	CreatedBy      string    `json:"created_by"`
-	CreatedAt      time.Time `json:"created_at"`
+	RuntimeVersion int    `json:"runtime_version"`
+	RollbackOf     int    `json:"rollback_of,omitempty"`
+	CreatedBy      string `json:"created_by"`
+	Meta
 }
 
 // Target is where an environment runs: its names, its cloudspace and its primary domain.
