@@ -12,6 +12,7 @@ import (
 
 	"github.com/wharf-platform/wharf/ingress"
 	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/internal/devstack"
 )
 
 // zeroDowntimeJob is an environment's web process as Wharf runs it: busybox httpd
@@ -68,16 +69,22 @@ job "zd" {
 }
 `
 
-// TestZeroDowntime keeps a stream of requests going through the ingress while Nomad
-// rolls a new version out and then scales the job down: every answer must be a 2xx.
-func TestZeroDowntime(t *testing.T) {
+// TestNomad runs the tests that need Nomad on one local cloudspace, one after the other.
+func TestNomad(t *testing.T) {
 	t.Parallel()
 	s := agenttest.Stack(t)
-	r := newRigOn(t, s.Consul.Addr)
 	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Run("zero downtime", func(t *testing.T) { testZeroDowntime(t, s, nc) })
+	t.Run("ingress job", func(t *testing.T) { testIngressJob(t, s, nc) })
+}
+
+// testZeroDowntime keeps a stream of requests going through the ingress while Nomad
+// rolls a new version out and then scales the job down: every answer must be a 2xx.
+func testZeroDowntime(t *testing.T, s *devstack.Stack, nc *nomadapi.Client) {
+	r := newRigOn(t, s.Consul.Addr)
 	host := "zd-live.apps.test"
 	putRoute(t, r, ingress.Route{App: "zd", Env: "live", Hosts: []string{host}, Service: "zd-web"})
 
