@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,28 +45,27 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// pebbleBinaries returns Pebble's binaries and certificates directory, building them
+// pebbleDir returns the directory of Pebble's binaries and certificates, building them
 // with scripts/pebble.sh when they are missing.
-func pebbleBinaries(t *testing.T) (bin, dir string) {
+func pebbleDir(t *testing.T) string {
 	t.Helper()
-	dir = os.Getenv("WHARF_BIN_DIR")
+	dir := os.Getenv("WHARF_BIN_DIR")
 	if dir == "" {
 		home, _ := os.UserHomeDir()
 		dir = filepath.Join(home, ".cache", "wharf", "bin")
 	}
-	bin = filepath.Join(dir, "pebble-"+pebbleVersion)
-	if _, err := os.Stat(bin); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "pebble-"+pebbleVersion)); err != nil {
 		out, err := exec.Command("../../scripts/pebble.sh").CombinedOutput()
 		if err != nil {
 			agenttest.Unavailable(t, "pebble could not be built: %v: %s", err, out)
 		}
 	}
-	return dir, dir
+	return dir
 }
 
 func startPebble(t *testing.T, httpPort int) *pebble {
 	t.Helper()
-	dir, _ := pebbleBinaries(t)
+	dir := pebbleDir(t)
 	certs := filepath.Join(dir, "pebble-"+pebbleVersion+"-certs")
 	dnsPort, mgmtPort, apiPort, pebbleMgmt := freePort(t), freePort(t), freePort(t), freePort(t)
 	run(t, "challtestsrv", filepath.Join(dir, "pebble-challtestsrv-"+pebbleVersion), nil,
@@ -259,5 +257,4 @@ func TestCertificateFromPebble(t *testing.T) {
 			t.Errorf("%s holds a private key in the clear", p.Key)
 		}
 	}
-	_ = strconv.Itoa
 }

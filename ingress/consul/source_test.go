@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +41,12 @@ func newRig(t *testing.T) *rig {
 // newRigOn is newRig on a Consul already running at addr.
 func newRigOn(t *testing.T, addr string) *rig {
 	t.Helper()
+	return newRigWith(t, addr, &consul.Source{WaitTime: 10 * time.Second})
+}
+
+// newRigWith is newRigOn with the source's settings from src.
+func newRigWith(t *testing.T, addr string, src *consul.Source) *rig {
+	t.Helper()
 	client, err := consulapi.NewClient(&consulapi.Config{Address: addr})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +54,7 @@ func newRigOn(t *testing.T, addr string) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	updates := make(chan ingress.Update)
 	p := ingress.New(ingress.Config{})
-	src := &consul.Source{Client: client, Cloudspace: "local", WaitTime: 10 * time.Second, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+	src.Client, src.Cloudspace, src.Log = client, "local", slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	done := make(chan struct{}, 2)
 	go func() { p.Run(ctx, updates); done <- struct{}{} }()
 	go func() { src.Run(ctx, updates); done <- struct{}{} }()
@@ -219,6 +228,120 @@ func TestSourceCustomDomainAndBasicAuth(t *testing.T) {
 			t.Errorf("%s: %d (%v), want %d", tc.name, a.status, err, tc.status)
 		}
 	}
+}
+
+// TestSourceWatchdog: when the connections of the blocking queries go silent (a dead
+// path, a frozen agent), the watchdog drops them and asks again, so changes made
+// meanwhile are still routed.
+func TestSourceWatchdog(t *testing.T) {
+	t.Parallel()
+	c := agenttest.Consul(t)
+	sp := newStallProxy(t, c.Addr)
+	r := newRigWith(t, sp.addr(), &consul.Source{WaitTime: time.Second, StallMargin: 500 * time.Millisecond})
+	r.instance(t, "a-live-web", backend(t, "a"), consulapi.HealthPassing)
+	putRoute(t, r, ingress.Route{App: "a", Env: "live", Hosts: []string{"a.test"}, Service: "a-live-web"})
+	r.await(t, "a.test", 200, "a")
+
+	sp.stall()
+	// Written straight to Consul: the ingress's connections are the ones stalled.
+	direct, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&rig{consul: direct}).instance(t, "b-live-web", backend(t, "b"), consulapi.HealthPassing)
+	putRoute(t, &rig{routes: consul.NewRouteStore(direct, "")}, ingress.Route{App: "b", Env: "live", Hosts: []string{"b.test"}, Service: "b-live-web"})
+	r.await(t, "b.test", 200, "b")
+	if sp.stalled() == 0 {
+		t.Error("no connection was stalled: the test proved nothing")
+	}
+}
+
+// stallProxy forwards TCP connections to a target. stall makes every connection open so
+// far go silent both ways, without closing it; later connections work.
+type stallProxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []*atomic.Bool // one frozen flag per connection
+	frozen int
+}
+
+func newStallProxy(t *testing.T, target string) *stallProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{l: l, target: target}
+	var open []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			mu.Lock()
+			open = append(open, in, out)
+			mu.Unlock()
+			frozen := new(atomic.Bool)
+			p.mu.Lock()
+			p.conns = append(p.conns, frozen)
+			p.mu.Unlock()
+			go pipe(out, in, frozen)
+			go pipe(in, out, frozen)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return p
+}
+
+// pipe copies from src to dst until either closes; once frozen, it reads and drops.
+func pipe(dst, src net.Conn, frozen *atomic.Bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !frozen.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if !frozen.Load() {
+				dst.Close()
+			}
+			return
+		}
+	}
+}
+
+func (p *stallProxy) addr() string { return p.l.Addr().String() }
+
+func (p *stallProxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.conns {
+		if !f.Swap(true) {
+			p.frozen++
+		}
+	}
+}
+
+func (p *stallProxy) stalled() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.frozen
 }
 
 // TestRouteStoreCheckAndSet: writes conflict unless they name the record's index.
