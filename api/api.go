@@ -43,6 +43,9 @@ type Config struct {
 	// Model serves the resource routes (organisations, applications and the rest);
 	// without it only health, version, metrics and the OpenAPI document are served.
 	Model Model
+	// Deploys serves the application controller's routes (procfiles, deploys, releases,
+	// scale, logs); it needs Model for authentication.
+	Deploys Deployments
 }
 
 // MaxRequestBody is the default cap on request bodies.
@@ -83,6 +86,9 @@ func New(cfg Config) *echo.Echo {
 	v1.GET("/openapi.json", openAPIHandler)
 	if cfg.Model != nil {
 		registerResources(v1, cfg.Model)
+		if cfg.Deploys != nil {
+			registerDeploys(v1, requireToken(cfg.Model), cfg.Deploys)
+		}
 	}
 	return e
 }

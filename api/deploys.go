@@ -144,8 +144,15 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 		}
 		// The plan's limits are checked here, against the environment's version read
 		// above; a concurrent change makes this a conflict, not a lost update.
-		if _, err := m.UpdateEnvironment(ctx, p, org, app, e, platform.EnvironmentPatch{Processes: &procs}, cur.Index); err != nil {
+		updated, err := m.UpdateEnvironment(ctx, p, org, app, e, platform.EnvironmentPatch{Processes: &procs}, cur.Index)
+		if err != nil {
 			return err
+		}
+		if st, err := m.Status(ctx, p, org, app, e); err != nil {
+			return err
+		} else if st.Release == 0 {
+			// Nothing runs yet: the scale applies with the first deploy.
+			return writeResource(c, http.StatusOK, updated)
 		}
 		d, err := m.CreateDeploy(ctx, p, org, app, e, platform.DeployRequest{Kind: platform.DeployScale})
 		if platform.ErrorCode(err) == platform.Conflict {

@@ -168,6 +168,13 @@ func writeWharfdConfig(dataDir string, s *devstack.Stack) (string, error) {
 	nb := b.AppendNewBlock("nomad", nil).Body()
 	nb.SetAttributeValue("address", cty.StringVal(s.Nomad.Addr))
 	nb.SetAttributeValue("region", cty.StringVal(s.Nomad.Region))
+	// Tasks of the local cloudspace share the host's network, to reach its loopback
+	// services.
+	nb.SetAttributeValue("network_mode", cty.StringVal("host"))
+	db := b.AppendNewBlock("deploy", nil).Body()
+	db.SetAttributeValue("min_healthy_time", cty.StringVal("3s"))
+	db.SetAttributeValue("healthy_deadline", cty.StringVal("1m"))
+	db.SetAttributeValue("progress_deadline", cty.StringVal("3m"))
 	vb := b.AppendNewBlock("vault", nil).Body()
 	vb.SetAttributeValue("address", cty.StringVal(s.Vault.Addr))
 	vb.SetAttributeValue("token_file", cty.StringVal(tokenFile))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2/hclsimple"
 
@@ -28,8 +29,14 @@ type Config struct {
 	NomadAddr   string
 	NomadRegion string
 	NomadToken  platform.Secret
-	VaultAddr   string
-	VaultToken  platform.Secret
+	// NomadNetworkMode is the Docker network mode of application tasks: "bridge" in a
+	// real cloudspace, "host" in the local one.
+	NomadNetworkMode string
+	// Deploy times a rollout: how long an instance must pass its checks, how long it may
+	// take to, and how long a whole rollout may take to progress.
+	DeployMinHealthyTime, DeployHealthyDeadline, DeployProgressDeadline string
+	VaultAddr                                                           string
+	VaultToken                                                          platform.Secret
 	// VaultTokenFile is read at start when VaultToken is empty.
 	VaultTokenFile string
 	RegistryAddr   string
@@ -68,7 +75,14 @@ type fileConfig struct {
 		Address *string `hcl:"address,optional"`
 		Region  *string `hcl:"region,optional"`
 		Token   *string `hcl:"token,optional"`
+		// NetworkMode is the Docker network mode of application tasks.
+		NetworkMode *string `hcl:"network_mode,optional"`
 	} `hcl:"nomad,block"`
+	Deploy *struct {
+		MinHealthyTime   *string `hcl:"min_healthy_time,optional"`
+		HealthyDeadline  *string `hcl:"healthy_deadline,optional"`
+		ProgressDeadline *string `hcl:"progress_deadline,optional"`
+	} `hcl:"deploy,block"`
 	Vault *struct {
 		Address   *string `hcl:"address,optional"`
 		Token     *string `hcl:"token,optional"`
@@ -88,6 +102,16 @@ type setting struct {
 
 func str(p func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func duration(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a positive duration such as 30s or 5m", v)
+		}
+		*p(c) = v
+		return nil
+	}
 }
 
 func secret(p func(*Config) *platform.Secret) func(*Config, string) error {
@@ -111,6 +135,16 @@ var settings = []setting{
 	{"WHARF_NOMAD_ADDR", "nomad-addr", "Nomad HTTP address (URL)", str(func(c *Config) *string { return &c.NomadAddr })},
 	{"WHARF_NOMAD_REGION", "nomad-region", "Nomad region of the local cloudspace", str(func(c *Config) *string { return &c.NomadRegion })},
 	{"WHARF_NOMAD_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.NomadToken })},
+	{"WHARF_NOMAD_NETWORK_MODE", "nomad-network-mode", "Docker network mode of application tasks (bridge, host)", func(c *Config, v string) error {
+		if v != "bridge" && v != "host" {
+			return fmt.Errorf("network mode %q is neither bridge nor host", v)
+		}
+		c.NomadNetworkMode = v
+		return nil
+	}},
+	{"WHARF_DEPLOY_MIN_HEALTHY_TIME", "deploy-min-healthy-time", "how long a new instance must pass its checks", duration(func(c *Config) *string { return &c.DeployMinHealthyTime })},
+	{"WHARF_DEPLOY_HEALTHY_DEADLINE", "deploy-healthy-deadline", "how long a new instance may take to become healthy", duration(func(c *Config) *string { return &c.DeployHealthyDeadline })},
+	{"WHARF_DEPLOY_PROGRESS_DEADLINE", "deploy-progress-deadline", "how long a rollout may go without progress", duration(func(c *Config) *string { return &c.DeployProgressDeadline })},
 	{"WHARF_VAULT_ADDR", "vault-addr", "Vault address (URL)", str(func(c *Config) *string { return &c.VaultAddr })},
 	{"WHARF_VAULT_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.VaultToken })},
 	{"WHARF_VAULT_TOKEN_FILE", "vault-token-file", "file holding wharfd's Vault token", str(func(c *Config) *string { return &c.VaultTokenFile })},
@@ -211,10 +245,13 @@ func applyFile(cfg *Config, path string) error {
 		pairs = append(pairs, pair{c.Address, byEnv["WHARF_CONSUL_ADDR"]}, pair{c.Token, byEnv["WHARF_CONSUL_TOKEN"]})
 	}
 	if n := f.Nomad; n != nil {
-		pairs = append(pairs, pair{n.Address, byEnv["WHARF_NOMAD_ADDR"]}, pair{n.Region, byEnv["WHARF_NOMAD_REGION"]}, pair{n.Token, byEnv["WHARF_NOMAD_TOKEN"]})
+		pairs = append(pairs, pair{n.Address, byEnv["WHARF_NOMAD_ADDR"]}, pair{n.Region, byEnv["WHARF_NOMAD_REGION"]}, pair{n.Token, byEnv["WHARF_NOMAD_TOKEN"]}, pair{n.NetworkMode, byEnv["WHARF_NOMAD_NETWORK_MODE"]})
 	}
 	if v := f.Vault; v != nil {
 		pairs = append(pairs, pair{v.Address, byEnv["WHARF_VAULT_ADDR"]}, pair{v.Token, byEnv["WHARF_VAULT_TOKEN"]}, pair{v.TokenFile, byEnv["WHARF_VAULT_TOKEN_FILE"]})
+	}
+	if d := f.Deploy; d != nil {
+		pairs = append(pairs, pair{d.MinHealthyTime, byEnv["WHARF_DEPLOY_MIN_HEALTHY_TIME"]}, pair{d.HealthyDeadline, byEnv["WHARF_DEPLOY_HEALTHY_DEADLINE"]}, pair{d.ProgressDeadline, byEnv["WHARF_DEPLOY_PROGRESS_DEADLINE"]})
 	}
 	if r := f.Registry; r != nil {
 		pairs = append(pairs, pair{r.Address, byEnv["WHARF_REGISTRY_ADDR"]})

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wharf-platform/wharf/api"
+	"github.com/wharf-platform/wharf/jobspecs"
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/platform/consul"
 	"github.com/wharf-platform/wharf/platform/nomad"
@@ -76,7 +77,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	nomadClient, err := nomad.New(nomad.Config{Address: cfg.NomadAddr, Region: cfg.NomadRegion, Token: cfg.NomadToken.Reveal()})
+	nomadClient, err := nomad.New(nomad.Config{Address: cfg.NomadAddr, Region: cfg.NomadRegion, Token: cfg.NomadToken.Reveal(),
+		Runtime: nomad.Runtime{NetworkMode: cfg.NomadNetworkMode, Update: &jobspecs.UpdatePolicy{
+			MinHealthyTime: cfg.DeployMinHealthyTime, HealthyDeadline: cfg.DeployHealthyDeadline, ProgressDeadline: cfg.DeployProgressDeadline,
+		}}})
 	if err != nil {
 		return err
 	}
@@ -89,11 +93,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Timeout: 3 * time.Second,
 	}
 	model := &platform.Service{KV: consulClient.Store(consul.DefaultPrefix), Secrets: vaultClient.Secrets()}
+	platform.TemplateVersion = jobspecs.Version(jobspecs.Web)
+	deployer := &platform.Deployer{Service: model, Scheduler: nomadClient, Runtime: vaultClient.Runtime(), Log: log.With("component", "controller")}
 	e := api.New(api.Config{
 		Logger:  log,
 		Version: api.Version{Version: version, Commit: commit, GoVersion: runtime.Version()},
 		Health:  health,
 		Model:   model,
+		Deploys: deployer,
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)
@@ -107,7 +114,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 	log.Info("wharfd listening", "addr", l.Addr().String(), "version", version)
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	// Streams (logs, deploy events) end a few seconds into a shutdown, through their
+	// requests' context; ordinary requests get the whole grace period.
+	base, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -117,13 +128,29 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return nil
 	})
 	g.Go(func() error {
+		// One replica at a time runs the deploy controller.
+		return ignoreCanceled(consulClient.Lead(gctx, consul.DefaultPrefix, "locks/controller", func(lctx context.Context) {
+			log.Info("leading: running the deploy controller")
+			_ = deployer.Run(lctx)
+			log.Info("no longer leading")
+		}))
+	})
+	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("wharfd shutting down")
+		time.AfterFunc(3*time.Second, endStreams)
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 // writeFileAtomic writes b to path through a rename, so a reader never sees half of it.

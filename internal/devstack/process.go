@@ -56,6 +56,9 @@ func StartProcess(name string, logf LogFunc, bin string, args, env []string) (*P
 	return p, nil
 }
 
+// Pid is the process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Exited is closed when the process has ended.
 func (p *Process) Exited() <-chan struct{} { return p.done }
 

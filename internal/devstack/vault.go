@@ -37,7 +37,7 @@ path "auth/token/renew-self" { capabilities = ["update"] }
 // mount's wharf/ prefix and manage the per-environment policies; nothing else.
 const WharfdPolicy = `
 path "secret/data/wharf/*" { capabilities = ["create", "read", "update", "delete"] }
-path "secret/metadata/wharf/*" { capabilities = ["read", "list", "delete"] }
+path "secret/metadata/wharf/*" { capabilities = ["create", "read", "update", "list", "delete"] }
 path "sys/policies/acl/wharf-env-*" { capabilities = ["create", "read", "update", "delete"] }
 path "auth/token/lookup-self" { capabilities = ["read"] }
 path "auth/token/renew-self" { capabilities = ["update"] }
