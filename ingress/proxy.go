@@ -38,6 +38,9 @@ type Config struct {
 	Attempts int
 	// Transport, when set, replaces the transport to instances (tests, benchmarks).
 	Transport http.RoundTripper
+	// OnRoutes, when set, is called with every host of each new route table, from the
+	// goroutine that applies updates: it must not block (Certs.Prefetch does not).
+	OnRoutes func(hosts []string)
 }
 
 // Proxy is Wharf's reverse proxy. Its route table changes only through Run; ServeHTTP
@@ -110,6 +113,13 @@ func (p *Proxy) apply(st *state, u Update) {
 		t := st.setRoutes(u.Routes, p.metrics)
 		p.table.Store(t)
 		p.ready.Store(true)
+		if p.cfg.OnRoutes != nil {
+			hosts := make([]string, 0, len(t.hosts))
+			for h := range t.hosts {
+				hosts = append(hosts, h)
+			}
+			p.cfg.OnRoutes(hosts)
+		}
 		p.cfg.Log.Info("routes updated", "routes", len(u.Routes), "hosts", len(t.hosts))
 	case InstancesUpdate:
 		st.setInstances(u.Service, u.Instances)

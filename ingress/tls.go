@@ -53,10 +53,12 @@ type CertsConfig struct {
 // Renewal (RenewBefore ahead of expiry) is autocert's: each replica's timer first looks
 // in the shared cache, so a certificate another replica renewed is taken as it is.
 type Certs struct {
-	m      *autocert.Manager
-	locker Locker
-	log    *slog.Logger
-	ready  sync.Map // host → true once this replica holds its certificate in memory
+	m        *autocert.Manager
+	locker   Locker
+	log      *slog.Logger
+	ready    sync.Map      // host → true once this replica holds its certificate in memory
+	fetching sync.Map      // host → true once Prefetch has taken it on
+	sem      chan struct{} // bounds concurrent prefetches
 }
 
 // NewCerts returns a Certs; nothing is ordered until a handshake asks for a host.
@@ -72,6 +74,7 @@ func NewCerts(cfg CertsConfig) *Certs {
 	return &Certs{
 		locker: cfg.Locker,
 		log:    cfg.Log,
+		sem:    make(chan struct{}, 2),
 		m: &autocert.Manager{
 			Prompt: autocert.AcceptTOS,
 			Cache:  cfg.Cache,
@@ -91,11 +94,47 @@ func NewCerts(cfg CertsConfig) *Certs {
 
 // GetCertificate is tls.Config's GetCertificate.
 func (c *Certs) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	ctx := hello.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return c.get(ctx, hello)
+}
+
+// Prefetch orders, in the background, certificates for the hosts it has not been given
+// before, so the first visitor of a new domain does not wait for one. The proxy calls
+// it with every new route table (Config.OnRoutes). It never blocks.
+func (c *Certs) Prefetch(hosts []string) {
+	for _, h := range hosts {
+		if _, seen := c.fetching.LoadOrStore(h, true); seen {
+			continue
+		}
+		go func() {
+			c.sem <- struct{}{}
+			defer func() { <-c.sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			// A hello as a current browser sends it, so the certificate is ECDSA.
+			hello := &tls.ClientHelloInfo{
+				ServerName:        h,
+				CipherSuites:      []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+				SupportedCurves:   []tls.CurveID{tls.CurveP256},
+				SignatureSchemes:  []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
+				SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12},
+			}
+			if _, err := c.get(ctx, hello); err != nil {
+				// Ordering is retried at the first handshake for the host.
+				c.fetching.Delete(h)
+			}
+		}()
+	}
+}
+
+func (c *Certs) get(ctx context.Context, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	host := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
 	if _, ok := c.ready.Load(host); ok || c.locker == nil {
 		return c.m.GetCertificate(hello)
 	}
-	ctx := hello.Context()
 	if err := c.m.HostPolicy(ctx, host); err != nil {
 		return nil, err
 	}

@@ -83,11 +83,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.AccessLog {
 		pcfg.AccessLog = log.With("log", "access")
 	}
+	var certs *ingress.Certs
+	// The proxy exists before Certs, which asks it what is routed; Certs exists before
+	// the first route table, since the source starts after both.
+	pcfg.OnRoutes = func(hosts []string) {
+		if certs != nil {
+			certs.Prefetch(hosts)
+		}
+	}
 	proxy := ingress.New(pcfg)
 	src := &consul.Source{Client: client, Prefix: cfg.RoutesPrefix, Cloudspace: cfg.Cloudspace, Log: log}
 
 	var plain http.Handler = proxy
-	var certs *ingress.Certs
 	if cfg.HTTPS != "" {
 		key, _ := cfg.cacheKey() // validated
 		sealed, err := ingress.NewSealedCache(consul.NewCertCache(client, ""), key)
