@@ -395,6 +395,12 @@ func newProxyMetrics(reg prometheus.Registerer) *proxyMetrics {
 	return m
 }
 
+// forget deletes a route's series.
+func (m *proxyMetrics) forget(name string) {
+	m.requests.DeletePartialMatch(prometheus.Labels{"route": name})
+	m.duration.DeleteLabelValues(name)
+}
+
 func (m *proxyMetrics) route(name string) routeMetrics {
 	var rm routeMetrics
 	for c := range rm.byClass {

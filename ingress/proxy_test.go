@@ -292,3 +292,43 @@ func TestRouteValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestTableUpdates(t *testing.T) {
+	t.Parallel()
+	p := New(Config{})
+	st := newState()
+	a := route("a", "live", "svc-a", "a.test", "shared.test")
+	b := route("b", "live", "svc-b", "b.test", "shared.test")
+	p.apply(st, InstancesUpdate{Service: "svc-a", Instances: []Instance{{Addr: "127.0.0.1:1"}}})
+	if p.Routed("a.test") {
+		t.Fatal("routed before any route")
+	}
+	p.apply(st, RoutesUpdate{Routes: []Route{b, a}})
+	if got := p.Instances("a.test"); len(got) != 0 {
+		t.Errorf("instances sent before the route were kept: %v", got)
+	}
+	p.apply(st, InstancesUpdate{Service: "svc-a", Instances: []Instance{{Addr: "127.0.0.1:2"}, {Addr: "127.0.0.1:1"}}})
+	if got := p.Instances("a.test"); len(got) != 2 || got[0].Addr != "127.0.0.1:1" {
+		t.Errorf("instances %v, want both, sorted", got)
+	}
+	if tg := p.table.Load().hosts["shared.test"]; tg == nil || tg.route.App != "a" {
+		t.Errorf("a host two records claim goes to the record whose key sorts first (a), not %+v", tg)
+	}
+	before := p.table.Load().hosts["a.test"]
+	b.HTTPSRedirect = true
+	p.apply(st, RoutesUpdate{Routes: []Route{a, b}})
+	if p.table.Load().hosts["a.test"] != before {
+		t.Error("an unchanged route's target was rebuilt")
+	}
+	if !p.table.Load().hosts["b.test"].route.HTTPSRedirect {
+		t.Error("a changed route was not updated")
+	}
+	p.apply(st, RoutesUpdate{Routes: []Route{b}})
+	if p.Routed("a.test") || !p.Routed("shared.test") {
+		t.Error("a removed route's hosts are still routed, or a host it shared was lost")
+	}
+	p.apply(st, RoutesUpdate{Routes: []Route{a, b}})
+	if got := p.Instances("a.test"); len(got) != 0 {
+		t.Errorf("a route added again kept the instances of its first life: %v", got)
+	}
+}

@@ -103,8 +103,14 @@ func (s *state) service(name string) *service {
 	return svc
 }
 
-// setInstances replaces a service's instances in place; no new table is needed.
+// setInstances replaces a service's instances in place; no new table is needed. A
+// service no route names (any more) is ignored: a source sends a service's instances
+// only after the routes that name it.
 func (s *state) setInstances(name string, list []Instance) {
+	svc := s.services[name]
+	if svc == nil {
+		return
+	}
 	list = slices.Clone(list)
 	slices.SortFunc(list, func(a, b Instance) int {
 		if a.Addr < b.Addr {
@@ -115,7 +121,7 @@ func (s *state) setInstances(name string, list []Instance) {
 		}
 		return 0
 	})
-	s.service(name).instances.Store(&instanceSet{list: list})
+	svc.instances.Store(&instanceSet{list: list})
 }
 
 // setRoutes replaces the routes and builds the table for them. Targets of unchanged
@@ -140,6 +146,15 @@ func (s *state) setRoutes(routes []Route, metrics *proxyMetrics) *table {
 	for name := range s.services {
 		if !used[name] {
 			delete(s.services, name)
+		}
+	}
+	names := map[string]bool{}
+	for _, r := range next {
+		names[r.Name()] = true
+	}
+	for _, t := range s.targets {
+		if name := t.route.Name(); !names[name] {
+			metrics.forget(name) // a removed route's series would otherwise stay forever
 		}
 	}
 	s.routes, s.targets = next, targets
