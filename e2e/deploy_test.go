@@ -340,6 +340,39 @@ func TestDeploys(t *testing.T) {
 	if d = c2.follow(env, d.ID); d.Status != "succeeded" {
 		t.Errorf("a deploy after the resumed one = %s (%s)", d.Status, d.Error)
 	}
+
+	// Deleting the application stops what it runs and removes its Vault policy.
+	c2.must(204, "DELETE", "/v1/orgs/acme/apps/shop", nil, nil)
+	if resp, err := http.Get(s.Nomad.Addr + "/v1/job/" + service); err == nil {
+		var job struct{ Stop bool }
+		json.NewDecoder(resp.Body).Decode(&job)
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("the environment's job is still in Nomad after the application was deleted (stopped: %v)", job.Stop)
+		}
+	}
+	vc, _ := s.Vault.Client()
+	if pol, err := vc.Sys().GetPolicy("wharf-env-acme-shop-test"); err != nil || pol != "" {
+		t.Errorf("the environment's Vault policy survived the application: %q %v", pol, err)
+	}
+	waitGone(t, s, service)
+}
+
+// waitGone waits until no instance of service is registered.
+func waitGone(t *testing.T, s *devstack.Stack, service string) {
+	t.Helper()
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	deadline := time.Now().Add(time.Minute)
+	for {
+		entries, _, err := cc.Health().Service(service, "", false, nil)
+		if err == nil && len(entries) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d instances of %s still registered", len(entries), service)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 func eventContains(d deploy, s string) bool {

@@ -981,3 +981,81 @@ func (r *run) releaseCommand(ctx context.Context, rel Release) error {
 	}
 	return r.event(ctx, PhaseReleaseCommand, "release command succeeded")
 }
+
+// DeleteEnvironment deletes a custom environment as Service.DeleteEnvironment does, and
+// first stops everything it runs and removes its runtime configuration and Vault
+// policy; its procfile, releases and deploys go with it. It is refused while a deploy
+// is in progress.
+func (d *Deployer) DeleteEnvironment(ctx context.Context, p Principal, org, app, name string, ifMatch uint64) error {
+	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
+		return err
+	}
+	if name == EnvTest || name == EnvLive {
+		// Service.DeleteEnvironment refuses these too; refused before anything stops.
+		return Errorf(Conflict, "the %s environment cannot be deleted; delete the application instead", name)
+	}
+	if _, err := load[Environment](ctx, d.KV, envKey(org, app, name), "environment "+name); err != nil {
+		return err
+	}
+	if err := d.teardown(ctx, org, app, name); err != nil {
+		return err
+	}
+	if err := d.Service.DeleteEnvironment(ctx, p, org, app, name, ifMatch); err != nil {
+		return err
+	}
+	return d.forget(ctx, org, app, name)
+}
+
+// DeleteApplication deletes an application as Service.DeleteApplication does, after
+// tearing down each of its environments as DeleteEnvironment does.
+func (d *Deployer) DeleteApplication(ctx context.Context, p Principal, org, name string, ifMatch uint64) error {
+	if err := d.authorize(ctx, p, org, "", ActManage); err != nil {
+		return err
+	}
+	a, err := load[Application](ctx, d.KV, appKey(org, name), "application "+name)
+	if err != nil {
+		return err
+	}
+	for _, env := range a.Environments {
+		if err := d.teardown(ctx, org, name, env); err != nil {
+			return err
+		}
+	}
+	if err := d.Service.DeleteApplication(ctx, p, org, name, ifMatch); err != nil {
+		return err
+	}
+	for _, env := range a.Environments {
+		if err := d.forget(ctx, org, name, env); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// teardown stops what an environment runs and removes what its tasks read. It is
+// refused while a deploy is in progress, and can be repeated.
+func (d *Deployer) teardown(ctx context.Context, org, app, env string) error {
+	if l, err := load[deployLock](ctx, d.KV, deployLockKey(org, app, env), "deploy lock"); err == nil {
+		return Errorf(Conflict, "deploy %s is in progress in environment %q; wait for it to end", l.Deploy, env)
+	} else if ErrorCode(err) != NotFound {
+		return err
+	}
+	t, err := d.target(ctx, org, app, env)
+	if err != nil {
+		return err
+	}
+	if err := d.Scheduler.DeleteEnvironment(ctx, t); err != nil {
+		return err
+	}
+	return d.Runtime.DeleteEnv(ctx, t)
+}
+
+// forget removes an environment's controller records.
+func (d *Deployer) forget(ctx context.Context, org, app, env string) error {
+	t := &txn{}
+	t.deleteTree(procfileKey(org, app, env))
+	t.deleteTree(releasePrefix(org, app, env))
+	t.deleteTree(deployPrefix(org, app, env))
+	t.deleteTree(envStateKey(org, app, env))
+	return d.KV.Txn(ctx, t.ops)
+}

@@ -99,7 +99,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:  log,
 		Version: api.Version{Version: version, Commit: commit, GoVersion: runtime.Version()},
 		Health:  health,
-		Model:   model,
+		Model:   deployer, // the model, with environments' teardown on delete
 		Deploys: deployer,
 	})
 
