@@ -46,6 +46,8 @@ type Config struct {
 	// Deploys serves the application controller's routes (procfiles, deploys, releases,
 	// scale, logs); it needs Model for authentication.
 	Deploys Deployments
+	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
+	Panel func(e *echo.Echo)
 }
 
 // MaxRequestBody is the default cap on request bodies.
@@ -89,6 +91,9 @@ func New(cfg Config) *echo.Echo {
 		if cfg.Deploys != nil {
 			registerDeploys(v1, requireToken(cfg.Model), cfg.Deploys)
 		}
+	}
+	if cfg.Panel != nil {
+		cfg.Panel(e)
 	}
 	return e
 }

@@ -96,7 +96,7 @@ agents() {
 	return $rc
 }
 
-PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git)
+PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium)
 
 packages() {
 	local missing=() p
