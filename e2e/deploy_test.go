@@ -24,7 +24,7 @@ import (
 
 // client speaks to a wharfd's API with a token.
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	token string
 }
@@ -124,7 +124,7 @@ func (c *client) follow(env, id string) deploy {
 }
 
 // bootstrap runs `wharfd bootstrap` against the stack's Consul and returns the token.
-func bootstrap(t *testing.T, s *devstack.Stack) string {
+func bootstrap(t testing.TB, s *devstack.Stack) string {
 	t.Helper()
 	out, err := exec.Command(filepath.Join(binDir, "wharfd"), "bootstrap", "-consul-addr", s.Consul.Addr).Output()
 	if err != nil {

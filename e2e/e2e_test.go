@@ -46,7 +46,7 @@ type wharfd struct {
 
 // startWharfd runs the real wharfd against the stack on a free port and stops it (and
 // checks that it stopped cleanly) when the test ends.
-func startWharfd(t *testing.T, s *devstack.Stack, extraArgs ...string) *wharfd {
+func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 	t.Helper()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "vault-token")
@@ -95,7 +95,7 @@ func startWharfd(t *testing.T, s *devstack.Stack, extraArgs ...string) *wharfd {
 }
 
 // getJSON GETs path from wharfd and decodes the body; it returns the response.
-func (w *wharfd) getJSON(t *testing.T, path string, v any) *http.Response {
+func (w *wharfd) getJSON(t testing.TB, path string, v any) *http.Response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
