@@ -46,6 +46,9 @@ type Config struct {
 	// Deploys serves the application controller's routes (procfiles, deploys, releases,
 	// scale, logs); it needs Model for authentication.
 	Deploys Deployments
+	// Builds serves the application builder's routes (source uploads, builds, their
+	// logs, deploys from source); it needs Model for authentication.
+	Builds Builds
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -79,7 +82,11 @@ func New(cfg Config) *echo.Echo {
 		Registerer:                cfg.Metrics,
 		DoNotUseRequestPathFor404: true,
 	}))
-	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: cfg.BodyLimit,
+		// Source uploads (tar.gz) have their own, larger, limit where they are read.
+		Skipper: func(c echo.Context) bool { return isUpload(c.Request()) },
+	}))
 
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: cfg.Metrics}))
 	v1 := e.Group("/v1")
@@ -90,6 +97,9 @@ func New(cfg Config) *echo.Echo {
 		registerResources(v1, cfg.Model)
 		if cfg.Deploys != nil {
 			registerDeploys(v1, requireToken(cfg.Model), cfg.Deploys)
+		}
+		if cfg.Builds != nil {
+			registerBuilds(v1, requireToken(cfg.Model), cfg.Builds)
 		}
 	}
 	if cfg.Panel != nil {

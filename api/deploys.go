@@ -39,6 +39,7 @@ type (
 	}
 	deployInput struct {
 		Image     string `json:"image"`
+		Build     string `json:"build"`
 		GitCommit string `json:"git_commit"`
 	}
 	rollbackInput struct {
@@ -89,7 +90,7 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 			return err
 		}
 		ctx, org, app, e := names(c)
-		d, err := m.CreateDeploy(ctx, principal(c), org, app, e, platform.DeployRequest{Kind: platform.DeployRelease, Image: in.Image, GitCommit: in.GitCommit})
+		d, err := m.CreateDeploy(ctx, principal(c), org, app, e, platform.DeployRequest{Kind: platform.DeployRelease, Image: in.Image, Build: in.Build, GitCommit: in.GitCommit})
 		return accepted(c, d, err)
 	})
 	r(http.MethodGet, env+"/deploys", list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Deploy], error) {

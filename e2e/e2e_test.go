@@ -58,7 +58,7 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 		"-listen", "127.0.0.1:0", "-addr-file", addrFile,
 		"-consul-addr", s.Consul.Addr, "-nomad-addr", s.Nomad.Addr, "-nomad-region", s.Nomad.Region,
 		"-vault-addr", s.Vault.Addr, "-vault-token-file", tokenFile, "-registry-addr", s.Registry.Addr,
-		"-nomad-network-mode", "host",
+		"-nomad-network-mode", "host", "-builder", filepath.Join(binDir, "wharf-builder"),
 		"-deploy-min-healthy-time", "2s", "-deploy-healthy-deadline", "20s", "-deploy-progress-deadline", "40s",
 	}, extraArgs...)
 	var logged strings.Builder

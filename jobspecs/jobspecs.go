@@ -39,6 +39,7 @@ const (
 	Web     Name = "web"     // an environment's service job: one group per process
 	Release Name = "release" // the release command, run once per deploy
 	Cron    Name = "cron"    // one cron entry: a periodic batch job
+	Build   Name = "build"   // one build of a codebase into an image
 )
 
 // Source returns a template's text.
@@ -296,6 +297,52 @@ func (v CronVars) values() (map[string]cty.Value, error) {
 	}
 	return vals, nil
 }
+
+// BuildVars are build.nomad.hcl's values.
+type BuildVars struct {
+	Region      string
+	Datacenters []string
+	NodePool    string
+	Builder     string // path of wharf-builder on the builder nodes
+	SpecURL     string // the build spec: a registry blob URL
+	SpecDigest  string
+	Meta        map[string]string
+}
+
+// Template names build.nomad.hcl.
+func (BuildVars) Template() Name { return Build }
+
+var plainURLPattern = regexp.MustCompile(`^https?://[A-Za-z0-9.:/_@-]+$`)
+
+func (v BuildVars) values() (map[string]cty.Value, error) {
+	switch {
+	case v.Region == "":
+		return nil, platform.Errorf(platform.Invalid, "region is empty")
+	case !filepathPattern.MatchString(v.Builder):
+		return nil, platform.Errorf(platform.Invalid, "builder path %q is not a plain absolute path", v.Builder)
+	case !plainURLPattern.MatchString(v.SpecURL):
+		return nil, platform.Errorf(platform.Invalid, "spec URL %q is not a plain URL", v.SpecURL)
+	}
+	dcs := v.Datacenters
+	if len(dcs) == 0 {
+		dcs = []string{"*"}
+	}
+	pool := v.NodePool
+	if pool == "" {
+		pool = "default"
+	}
+	return map[string]cty.Value{
+		"region":      cty.StringVal(v.Region),
+		"datacenters": stringList(dcs),
+		"node_pool":   cty.StringVal(pool),
+		"builder":     cty.StringVal(v.Builder),
+		"spec_url":    cty.StringVal(v.SpecURL),
+		"spec_digest": cty.StringVal(v.SpecDigest),
+		"meta":        stringMap(v.Meta),
+	}, nil
+}
+
+var filepathPattern = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
 
 func stringList(ss []string) cty.Value {
 	if len(ss) == 0 {

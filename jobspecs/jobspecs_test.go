@@ -48,6 +48,9 @@ var goldenCases = map[string]jobspecs.Vars{
 		Update:    &jobspecs.UpdatePolicy{MinHealthyTime: "2s", HealthyDeadline: "1m", ProgressDeadline: "2m"}},
 	"release": jobspecs.ReleaseVars{Common: common()},
 	"cron":    jobspecs.CronVars{Common: common(), Name: "nightly-report", Schedule: "*/5 * * * *", MemoryMB: 64},
+	"build": jobspecs.BuildVars{Region: "local", Builder: "/usr/local/bin/wharf-builder",
+		SpecURL:    "http://127.0.0.1:5000/v2/acme/shop/sources/blobs/sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		SpecDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Meta: map[string]string{"wharf_build": "b1"}},
 }
 
 const goldenSeparator = "\n---------- job, as Nomad's /v1/jobs/parse returns it ----------\n"

@@ -118,6 +118,7 @@ type Deploy struct {
 	Env        string        `json:"env"`
 	Kind       string        `json:"kind"`
 	Image      string        `json:"image,omitempty"`
+	Build      string        `json:"build,omitempty"`
 	GitCommit  string        `json:"git_commit,omitempty"`
 	RollbackTo int           `json:"rollback_to,omitempty"`
 	Release    int           `json:"release,omitempty"`
@@ -137,6 +138,7 @@ func (d Deploy) Done() bool { return d.Status == DeploySucceeded || d.Status == 
 type DeployRequest struct {
 	Kind      string
 	Image     string
+	Build     string // a build whose image to deploy, once it succeeds (instead of Image)
 	GitCommit string
 	Release   int // for a rollback: the release to return to
 }
@@ -270,7 +272,11 @@ type Deployer struct {
 	*Service
 	Scheduler Scheduler
 	Runtime   RuntimeStore
-	Log       *slog.Logger
+	Builder   Builder
+	Artifacts Artifacts
+	// BuildLimit is how long a build may run; DefaultBuildLimit when zero.
+	BuildLimit time.Duration
+	Log        *slog.Logger
 
 	mu     sync.Mutex
 	active map[string]bool // environments whose deploy this process drives
@@ -358,8 +364,14 @@ func (d *Deployer) CreateDeploy(ctx context.Context, p Principal, org, app, env 
 	switch req.Kind {
 	case DeployRelease:
 		switch {
+		case req.Build != "":
+			if req.Image != "" {
+				fe.Add("image", "must not be given with a build")
+			} else if _, err := d.getBuild(ctx, org, app, req.Build); err != nil {
+				return Deploy{}, err
+			}
 		case req.Image == "":
-			fe.Add("image", "is required")
+			fe.Add("image", "is required (or a source to build)")
 		case len(req.Image) > MaxImageLength || !imagePattern.MatchString(req.Image):
 			fe.Add("image", "must be an image reference such as registry/name:tag or registry/name@sha256:digest")
 		}
@@ -394,7 +406,7 @@ func (d *Deployer) CreateDeploy(ctx context.Context, p Principal, org, app, env 
 	}
 	now := d.now()
 	dep := Deploy{
-		ID: newDeployID(now), Org: org, App: app, Env: env, Kind: req.Kind, Image: req.Image,
+		ID: newDeployID(now), Org: org, App: app, Env: env, Kind: req.Kind, Image: req.Image, Build: req.Build,
 		GitCommit: req.GitCommit, RollbackTo: req.Release, Status: DeployQueued, Phase: PhaseQueued,
 		Events:    []DeployEvent{{At: now, Phase: PhaseQueued, Message: describeRequest(req)}},
 		CreatedBy: p.Person,
@@ -421,6 +433,9 @@ func (d *Deployer) CreateDeploy(ctx context.Context, p Principal, org, app, env 
 func describeRequest(req DeployRequest) string {
 	switch req.Kind {
 	case DeployRelease:
+		if req.Build != "" {
+			return "deploy of build " + req.Build + " requested"
+		}
 		return "deploy of " + req.Image + " requested"
 	case DeployRollback:
 		return "rollback to release " + strconv.Itoa(req.Release) + " requested"
@@ -554,25 +569,30 @@ func (d *Deployer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		recs, err := d.KV.List(ctx, deployLocksPrefix)
-		if err != nil && ctx.Err() == nil {
-			d.log().Warn("list deploys in progress", "error", err)
-		}
-		for _, r := range recs {
-			env := strings.TrimPrefix(r.Key, deployLocksPrefix)
-			d.mu.Lock()
-			busy := d.active[env]
-			d.active[env] = true
-			d.mu.Unlock()
-			if busy {
-				continue
+		for _, q := range []struct {
+			prefix string
+			drive  func(context.Context, string)
+		}{{deployLocksPrefix, d.drive}, {buildQueuePrefix, d.driveBuild}} {
+			recs, err := d.KV.List(ctx, q.prefix)
+			if err != nil && ctx.Err() == nil {
+				d.log().Warn("list work in progress", "prefix", q.prefix, "error", err)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { d.mu.Lock(); delete(d.active, env); d.mu.Unlock() }()
-				d.drive(ctx, env)
-			}()
+			for _, r := range recs {
+				key := strings.TrimPrefix(r.Key, q.prefix)
+				d.mu.Lock()
+				busy := d.active[q.prefix+key]
+				d.active[q.prefix+key] = true
+				d.mu.Unlock()
+				if busy {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { d.mu.Lock(); delete(d.active, q.prefix+key); d.mu.Unlock() }()
+					q.drive(ctx, key)
+				}()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -721,6 +741,11 @@ func (r *run) execute(ctx context.Context) (*EnvState, string, error) {
 		return nil, "failed: " + ErrorMessage(err), err
 	}
 
+	if dep.Kind == DeployRelease && dep.Image == "" && dep.Build != "" {
+		if err := r.awaitBuild(ctx); err != nil {
+			return nil, "failed: " + ErrorMessage(err) + "; the running release keeps serving", err
+		}
+	}
 	var rel Release
 	switch dep.Kind {
 	case DeployRelease, DeployRollback:
@@ -789,6 +814,39 @@ func (r *run) execute(ctx context.Context) (*EnvState, string, error) {
 	}
 	state.Release, state.Stopped = rel.Number, stopped
 	return &state, fmt.Sprintf("release %d is live at http://%s/", rel.Number, t.Domain), nil
+}
+
+// PhaseBuild is a deploy from source waiting for its build.
+const PhaseBuild = "build"
+
+// awaitBuild waits for the deploy's build to end and takes its image.
+func (r *run) awaitBuild(ctx context.Context) error {
+	d, dep := r.d, r.dep
+	if err := r.event(ctx, PhaseBuild, "waiting for build %s", dep.Build); err != nil {
+		return err
+	}
+	for {
+		b, err := d.getBuild(ctx, dep.Org, dep.App, dep.Build)
+		if err != nil {
+			return err
+		}
+		switch b.Status {
+		case BuildSucceeded:
+			r.dep.Image, r.dep.GitCommit = b.Image, b.Commit
+			msg := "build " + b.ID + " pushed " + b.Image
+			if b.ReusedFrom != "" {
+				msg = "build " + b.ID + " reuses the image of build " + b.ReusedFrom + ": " + b.Image
+			}
+			return r.event(ctx, PhaseBuild, "%s", msg)
+		case BuildFailed, BuildCancelled:
+			return Errorf(Conflict, "build %s %s: %s", b.ID, b.Status, b.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // scaleOf is the environment's scale for each of the release's processes: the

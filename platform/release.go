@@ -165,3 +165,11 @@ type LogLine struct {
 	Stream   string `json:"stream"`   // stdout or stderr
 	Line     string `json:"line"`
 }
+
+// BuildResult is how a build job ended: the pushed image by digest, or why it failed.
+type BuildResult struct {
+	Failed bool
+	Image  string
+	Commit string // the git commit built, for a git source
+	Reason string
+}

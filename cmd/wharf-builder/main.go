@@ -1,23 +1,266 @@
-// Command wharf-builder is the application builder run inside each build job: it fetches
-// a codebase, builds its image against the Docker engine and pushes it to the
-// cloudspace's registry. The build itself arrives with its own issue; for now the
-// command only reports its version.
+// Command wharf-builder is the application builder run inside each build job (a Nomad
+// batch job on a builder node). It reads its build spec from the cloudspace's registry,
+// fetches the codebase (a tarball stored there, or a git repository at a ref), builds
+// its Dockerfile against the node's Docker engine (whose layer cache stays on the node
+// between builds), pushes the image to the registry, and prints the pushed image by
+// digest on its last line:
+//
+//	wharf-builder: image 127.0.0.1:5000/acme/shop@sha256:...
+//
+// The spec is fetched rather than passed as arguments because Nomad interpolates a
+// task's arguments, and a git URL or ref is a user's value.
 package main
 
 import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
 )
 
 var version = "dev"
 
+// Spec is what one build does; wharfd stores it in the registry as a blob.
+type Spec struct {
+	// SourceURL is a tar.gz of the codebase, with SourceDigest its sha256 ("sha256:...").
+	SourceURL    string `json:"source_url,omitempty"`
+	SourceDigest string `json:"source_digest,omitempty"`
+	// GitURL and GitRef name a repository and a branch, tag or commit.
+	GitURL string `json:"git_url,omitempty"`
+	GitRef string `json:"git_ref,omitempty"`
+	// Image is the repository and tag to push: registry/org/app:build-id.
+	Image   string `json:"image"`
+	Timeout string `json:"timeout"`
+}
+
 func main() {
 	showVersion := flag.Bool("version", false, "print the version and exit")
+	specURL := flag.String("spec", "", "URL of the build spec (a registry blob)")
+	specDigest := flag.String("spec-digest", "", "the spec's sha256 digest")
+	workDir := flag.String("work", "", "working directory (default: a temporary one)")
 	flag.Parse()
-	if !*showVersion {
-		fmt.Fprintln(os.Stderr, "wharf-builder: builds are not implemented yet; only -version works")
-		os.Exit(2)
+	if *showVersion {
+		fmt.Println("wharf-builder", version)
+		return
 	}
-	fmt.Println("wharf-builder", version)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *specURL, *specDigest, *workDir); err != nil {
+		fmt.Fprintf(os.Stderr, "wharf-builder: build failed: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, specURL, specDigest, workDir string) error {
+	if specURL == "" {
+		return errors.New("-spec is required")
+	}
+	b, err := fetch(ctx, specURL, specDigest, 1<<20)
+	if err != nil {
+		return fmt.Errorf("fetch the build spec: %w", err)
+	}
+	var spec Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("read the build spec: %w", err)
+	}
+	timeout, err := time.ParseDuration(spec.Timeout)
+	if err != nil || timeout <= 0 {
+		timeout = 30 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if workDir == "" {
+		if workDir, err = os.MkdirTemp("", "wharf-build-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(workDir)
+	}
+	src := filepath.Join(workDir, "src")
+	switch {
+	case spec.SourceURL != "":
+		fmt.Printf("fetching the source %s\n", spec.SourceDigest)
+		tgz, err := fetch(ctx, spec.SourceURL, spec.SourceDigest, 2<<30)
+		if err != nil {
+			return fmt.Errorf("fetch the source: %w", err)
+		}
+		if err := untar(tgz, src); err != nil {
+			return fmt.Errorf("unpack the source: %w", err)
+		}
+	case spec.GitURL != "":
+		fmt.Printf("cloning %s at %s\n", spec.GitURL, spec.GitRef)
+		if err := gitCheckout(ctx, spec.GitURL, spec.GitRef, src); err != nil {
+			return err
+		}
+	default:
+		return errors.New("the spec names no source")
+	}
+	if _, err := os.Stat(filepath.Join(src, "Dockerfile")); err != nil {
+		return errors.New("the source has no Dockerfile at its top")
+	}
+	fmt.Printf("building %s\n", spec.Image)
+	if err := command(ctx, "docker", "build", "--pull=false", "-t", spec.Image, src); err != nil {
+		return timedOut(ctx, timeout, fmt.Errorf("docker build: %w", err))
+	}
+	fmt.Printf("pushing %s\n", spec.Image)
+	out, err := commandOutput(ctx, "docker", "push", spec.Image)
+	if err != nil {
+		return timedOut(ctx, timeout, fmt.Errorf("docker push: %w", err))
+	}
+	m := pushDigest.FindStringSubmatch(out)
+	if m == nil {
+		return errors.New("docker push printed no digest")
+	}
+	repo := spec.Image
+	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
+		repo = repo[:i]
+	}
+	fmt.Printf("wharf-builder: image %s@%s\n", repo, m[1])
+	return nil
+}
+
+var pushDigest = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
+
+func timedOut(ctx context.Context, limit time.Duration, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("the build passed its time limit of %s", limit)
+	}
+	return err
+}
+
+// fetch GETs url, at most limit bytes, and checks its sha256 when digest is given.
+func fetch(ctx context.Context, url, digest string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, err
+	}
+	if digest != "" {
+		sum := sha256.Sum256(b)
+		if got := "sha256:" + hex.EncodeToString(sum[:]); got != digest {
+			return nil, fmt.Errorf("content is %s, not %s", got, digest)
+		}
+	}
+	return b, nil
+}
+
+// untar unpacks a tar.gz into dir, refusing paths that leave it and links.
+func untar(tgz []byte, dir string) error {
+	zr, err := gzip.NewReader(strings.NewReader(string(tgz)))
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.Clean(h.Name)
+		if name == "." {
+			continue
+		}
+		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
+			return fmt.Errorf("%q leaves the source directory", h.Name)
+		}
+		path := filepath.Join(dir, name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(path, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o777)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if filepath.IsAbs(h.Linkname) || strings.HasPrefix(filepath.Clean(filepath.Join(filepath.Dir(name), h.Linkname)), "..") {
+				return fmt.Errorf("link %q points outside the source", h.Name)
+			}
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(h.Linkname, path); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// gitCheckout clones url into dir and checks out ref (a branch, tag or commit).
+func gitCheckout(ctx context.Context, url, ref, dir string) error {
+	if err := command(ctx, "git", "clone", "--quiet", "--no-checkout", "--", url, dir); err != nil {
+		return fmt.Errorf("git clone: %w", err)
+	}
+	if ref == "" {
+		ref = "HEAD"
+	}
+	if err := command(ctx, "git", "-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref, "--"); err != nil {
+		// A ref that is a remote branch's name.
+		if err2 := command(ctx, "git", "-C", dir, "checkout", "--quiet", "origin/"+ref, "--"); err2 != nil {
+			return fmt.Errorf("git checkout %s: %w", ref, err)
+		}
+	}
+	out, err := commandOutput(ctx, "git", "-C", dir, "rev-parse", "HEAD")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("wharf-builder: commit %s\n", strings.TrimSpace(out))
+	return nil
+}
+
+// command runs a command with its output on the builder's, so it reaches the build log.
+func command(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	return cmd.Run()
+}
+
+// commandOutput runs a command, echoing and returning its standard output.
+func commandOutput(ctx context.Context, name string, args ...string) (string, error) {
+	var b strings.Builder
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(os.Stdout, &b), os.Stderr
+	err := cmd.Run()
+	return b.String(), err
 }

@@ -90,7 +90,7 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 		fmt.Println("Stopped. Run `make dev` again to resume with the same data.")
 	}()
 
-	conf, err := writeWharfdConfig(dataDir, stack)
+	conf, err := writeWharfdConfig(dataDir, wharfdBin, stack)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ Press Ctrl-C to stop everything.
 
 // writeWharfdConfig writes wharfd's HCL configuration and its Vault token (0600, never
 // in the configuration itself) and returns the configuration's path.
-func writeWharfdConfig(dataDir string, s *devstack.Stack) (string, error) {
+func writeWharfdConfig(dataDir, wharfdBin string, s *devstack.Stack) (string, error) {
 	tokenFile := filepath.Join(dataDir, "wharfd-vault-token")
 	if err := os.WriteFile(tokenFile, []byte(s.Vault.WharfdToken), 0o600); err != nil {
 		return "", err
@@ -171,6 +171,11 @@ func writeWharfdConfig(dataDir string, s *devstack.Stack) (string, error) {
 	// Tasks of the local cloudspace share the host's network, to reach its loopback
 	// services.
 	nb.SetAttributeValue("network_mode", cty.StringVal("host"))
+	builder, err := filepath.Abs(filepath.Join(filepath.Dir(wharfdBin), "wharf-builder"))
+	if err != nil {
+		return "", err
+	}
+	b.AppendNewBlock("build", nil).Body().SetAttributeValue("builder", cty.StringVal(builder))
 	db := b.AppendNewBlock("deploy", nil).Body()
 	db.SetAttributeValue("min_healthy_time", cty.StringVal("3s"))
 	db.SetAttributeValue("healthy_deadline", cty.StringVal("1m"))

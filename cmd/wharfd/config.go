@@ -40,6 +40,10 @@ type Config struct {
 	// VaultTokenFile is read at start when VaultToken is empty.
 	VaultTokenFile string
 	RegistryAddr   string
+	// BuilderBinary is the path of wharf-builder on the builder nodes; BuildTimeLimit
+	// stops a build that runs longer.
+	BuilderBinary  string
+	BuildTimeLimit string
 }
 
 func defaultConfig() Config {
@@ -91,6 +95,10 @@ type fileConfig struct {
 	Registry *struct {
 		Address *string `hcl:"address,optional"`
 	} `hcl:"registry,block"`
+	Build *struct {
+		Builder   *string `hcl:"builder,optional"`
+		TimeLimit *string `hcl:"time_limit,optional"`
+	} `hcl:"build,block"`
 }
 
 // setting is one option: where the environment and flags name it, and how to apply a
@@ -149,6 +157,14 @@ var settings = []setting{
 	{"WHARF_VAULT_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.VaultToken })},
 	{"WHARF_VAULT_TOKEN_FILE", "vault-token-file", "file holding wharfd's Vault token", str(func(c *Config) *string { return &c.VaultTokenFile })},
 	{"WHARF_REGISTRY_ADDR", "registry-addr", "image registry address (host:port)", str(func(c *Config) *string { return &c.RegistryAddr })},
+	{"WHARF_BUILDER", "builder", "path of wharf-builder on the builder nodes", func(c *Config, v string) error {
+		if !strings.HasPrefix(v, "/") {
+			return fmt.Errorf("builder path %q is not absolute", v)
+		}
+		c.BuilderBinary = v
+		return nil
+	}},
+	{"WHARF_BUILD_TIME_LIMIT", "build-time-limit", "how long a build may run", duration(func(c *Config) *string { return &c.BuildTimeLimit })},
 }
 
 // errHelp is returned when -h was asked for; usage has been printed.
@@ -255,6 +271,9 @@ func applyFile(cfg *Config, path string) error {
 	}
 	if r := f.Registry; r != nil {
 		pairs = append(pairs, pair{r.Address, byEnv["WHARF_REGISTRY_ADDR"]})
+	}
+	if b := f.Build; b != nil {
+		pairs = append(pairs, pair{b.Builder, byEnv["WHARF_BUILDER"]}, pair{b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]})
 	}
 	for _, p := range pairs {
 		if p.v != nil {

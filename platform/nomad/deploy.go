@@ -23,6 +23,8 @@ type Runtime struct {
 	NetworkMode string
 	Datacenters []string
 	Update      *jobspecs.UpdatePolicy
+	// Builder is the path of wharf-builder on the cloudspace's builder nodes.
+	Builder string
 }
 
 func (c *Client) common(t platform.Target, rel platform.Release) jobspecs.Common {

@@ -3,9 +3,13 @@
 package registry
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/wharf-platform/wharf/platform"
 )
@@ -21,8 +25,8 @@ func New(address string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	base := address
-	if len(base) < 7 || (base[:7] != "http://" && (len(base) < 8 || base[:8] != "https://")) {
+	base := strings.TrimRight(address, "/")
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
 		base = "http://" + base
 	}
 	return &Client{base: base, http: hc}
@@ -50,3 +54,68 @@ func (c *Client) Probe(ctx context.Context) (string, error) {
 }
 
 var _ platform.Prober = (*Client)(nil)
+
+// PutBlob uploads b to repository repo as one blob and returns its digest
+// ("sha256:..."). Uploading a blob the registry has already is cheap and safe.
+// Errors: invalid, unavailable.
+func (c *Client) PutBlob(ctx context.Context, repo string, b []byte) (string, error) {
+	sum := sha256.Sum256(b)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v2/"+repo+"/blobs/uploads/", nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", platform.Wrap(platform.Unavailable, err, "registry unreachable")
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return "", platform.Errorf(platform.Unavailable, "registry refused an upload to %s: %s", repo, resp.Status)
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return "", platform.Wrap(platform.Unavailable, err, "registry gave no upload location")
+	}
+	q := loc.Query()
+	q.Set("digest", digest)
+	loc.RawQuery = q.Encode()
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPut, loc.String(), bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.ContentLength = int64(len(b))
+	resp, err = c.http.Do(req)
+	if err != nil {
+		return "", platform.Wrap(platform.Unavailable, err, "registry unreachable")
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return "", platform.Errorf(platform.Unavailable, "registry refused a blob of %s: %s", repo, resp.Status)
+	}
+	return digest, nil
+}
+
+// BlobURL is where a blob of repo can be read.
+func (c *Client) BlobURL(repo, digest string) string {
+	return c.base + "/v2/" + repo + "/blobs/" + digest
+}
+
+// HasManifest reports whether repo has an image manifest by reference (a tag or a
+// digest). Errors: unavailable.
+func (c *Client) HasManifest(ctx context.Context, repo, reference string) (bool, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodHead, c.base+"/v2/"+repo+"/manifests/"+reference, nil)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false, platform.Wrap(platform.Unavailable, err, "registry unreachable")
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, platform.Errorf(platform.Unavailable, "registry answered %s", resp.Status)
+}
+
+// Host is the registry's host:port, as image references name it.
+func (c *Client) Host() string {
+	return strings.TrimPrefix(strings.TrimPrefix(c.base, "http://"), "https://")
+}

@@ -1,0 +1,78 @@
+# One build of an application's codebase into an image: wharf-builder on a builder
+# node of the application's cloudspace, against that node's Docker engine (so its
+# layer cache stays between builds). It never restarts or reschedules; wharfd reads its
+# output as the build log and stops it on cancel or past its time limit.
+#
+# Runnable by hand:  nomad job run -var-file=build.vars.hcl build.nomad.hcl
+# The build's own values (source, git URL and ref, image) are in the spec it fetches
+# from the registry, never in this file or its arguments: Nomad interpolates arguments.
+
+variable "region" {
+  type = string
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["*"]
+}
+
+variable "node_pool" {
+  type    = string
+  default = "default"
+}
+
+variable "builder" {
+  type        = string
+  description = "Path of wharf-builder on the builder nodes."
+}
+
+variable "spec_url" {
+  type        = string
+  description = "The build spec, a registry blob."
+}
+
+variable "spec_digest" {
+  type = string
+}
+
+variable "meta" {
+  type    = map(string)
+  default = {}
+}
+
+job "wharf-build" {
+  region      = var.region
+  datacenters = var.datacenters
+  node_pool   = var.node_pool
+  type        = "batch"
+  meta        = var.meta
+
+  group "build" {
+    count = 1
+
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+
+    task "build" {
+      driver       = "raw_exec"
+      kill_timeout = "20s"
+
+      config {
+        command = var.builder
+        args    = ["-spec", var.spec_url, "-spec-digest", var.spec_digest, "-work", "$${NOMAD_TASK_DIR}/work"]
+      }
+
+      resources {
+        cpu    = 500
+        memory = 512
+      }
+    }
+  }
+}
