@@ -78,7 +78,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	nomadClient, err := nomad.New(nomad.Config{Address: cfg.NomadAddr, Region: cfg.NomadRegion, Token: cfg.NomadToken.Reveal(),
-		Runtime: nomad.Runtime{NetworkMode: cfg.NomadNetworkMode, Update: &jobspecs.UpdatePolicy{
+		Runtime: nomad.Runtime{NetworkMode: cfg.NomadNetworkMode, Builder: cfg.BuilderBinary, Update: &jobspecs.UpdatePolicy{
 			MinHealthyTime: cfg.DeployMinHealthyTime, HealthyDeadline: cfg.DeployHealthyDeadline, ProgressDeadline: cfg.DeployProgressDeadline,
 		}}})
 	if err != nil {
@@ -94,13 +94,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	model := &platform.Service{KV: consulClient.Store(consul.DefaultPrefix), Secrets: vaultClient.Secrets()}
 	platform.TemplateVersion = jobspecs.Version(jobspecs.Web)
-	deployer := &platform.Deployer{Service: model, Scheduler: nomadClient, Runtime: vaultClient.Runtime(), Log: log.With("component", "controller")}
+	buildLimit, _ := time.ParseDuration(cfg.BuildTimeLimit)
+	deployer := &platform.Deployer{
+		Service: model, Scheduler: nomadClient, Runtime: vaultClient.Runtime(),
+		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit,
+		Log: log.With("component", "controller"),
+	}
 	e := api.New(api.Config{
 		Logger:  log,
 		Version: api.Version{Version: version, Commit: commit, GoVersion: runtime.Version()},
 		Health:  health,
 		Model:   deployer, // the model, with environments' teardown on delete
 		Deploys: deployer,
+		Builds:  deployer,
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)
