@@ -22,6 +22,7 @@ import (
 
 	"github.com/wharf-platform/wharf/api"
 	"github.com/wharf-platform/wharf/jobspecs"
+	"github.com/wharf-platform/wharf/panel"
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/platform/consul"
 	"github.com/wharf-platform/wharf/platform/nomad"
@@ -107,6 +108,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Model:   deployer, // the model, with environments' teardown on delete
 		Deploys: deployer,
 		Builds:  deployer,
+		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)

@@ -1,0 +1,529 @@
+package panel
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wharf-platform/wharf/platform"
+)
+
+// signinPage shows the sign-in form. Before a session exists, its CSRF protection is a
+// double-submitted random value: a cookie and a hidden field that must match.
+func (p *Panel) signinPage(c echo.Context) error {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	c.SetCookie(&http.Cookie{Name: signinCookie, Value: v, Path: "/signin", HttpOnly: true, Secure: secure(c), SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return p.render(c, http.StatusOK, "signin", view{Title: "Sign in", CSRF: v})
+}
+
+func (p *Panel) signin(c echo.Context) error {
+	ck, err := c.Cookie(signinCookie)
+	form := c.FormValue("csrf")
+	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(form)) != 1 || !sameOrigin(c) {
+		return p.fail(c, view{}, platform.Errorf(platform.Forbidden, "the form's CSRF token is missing or wrong; reload the page and try again"))
+	}
+	token := strings.TrimSpace(c.FormValue("token"))
+	ctx := c.Request().Context()
+	if _, err := p.m.Authenticate(ctx, token); err != nil {
+		if platform.ErrorCode(err) == platform.Unauthorized {
+			return p.render(c, http.StatusUnauthorized, "signin", view{Title: "Sign in", CSRF: ck.Value, Data: "That token is not valid."})
+		}
+		return p.fail(c, view{}, err)
+	}
+	id, err := p.sessions.create(ctx, token)
+	if err != nil {
+		return p.fail(c, view{}, err)
+	}
+	c.SetCookie(&http.Cookie{Name: signinCookie, Value: "", Path: "/signin", MaxAge: -1})
+	c.SetCookie(&http.Cookie{Name: sessionCookieName(c), Value: id, Path: "/", HttpOnly: true, Secure: secure(c),
+		SameSite: http.SameSiteStrictMode, MaxAge: int(SessionLifetime / time.Second)})
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+func (p *Panel) signout(r *request) error {
+	if ck, err := r.Cookie(sessionCookieName(r)); err == nil {
+		if err := p.sessions.end(r.ctx(), ck.Value); err != nil {
+			return err
+		}
+	}
+	r.SetCookie(&http.Cookie{Name: sessionCookieName(r), Value: "", Path: "/", HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	return back(r, "/signin")
+}
+
+func (p *Panel) home(r *request) error {
+	orgs, err := all(func(pr platform.PageRequest) (platform.Page[platform.Organisation], error) {
+		return p.m.ListOrganisations(r.ctx(), r.who, pr)
+	})
+	if err != nil {
+		return err
+	}
+	return p.show(r, "home", "Organisations", orgs)
+}
+
+type adminData struct {
+	Cloudspaces []platform.Cloudspace
+	Plans       []platform.Plan
+	Vendors     []string
+	Tenancies   []string
+}
+
+func (p *Panel) admin(r *request) error {
+	if !r.who.Admin {
+		return platform.Errorf(platform.Forbidden, "only a platform administrator may manage cloudspaces and plans")
+	}
+	var d adminData
+	var err error
+	if d.Cloudspaces, err = all(func(pr platform.PageRequest) (platform.Page[platform.Cloudspace], error) {
+		return p.m.ListCloudspaces(r.ctx(), r.who, pr)
+	}); err != nil {
+		return err
+	}
+	if d.Plans, err = all(func(pr platform.PageRequest) (platform.Page[platform.Plan], error) {
+		return p.m.ListPlans(r.ctx(), r.who, pr)
+	}); err != nil {
+		return err
+	}
+	d.Vendors, d.Tenancies = platform.Vendors, platform.Tenancies
+	return p.show(r, "admin", "Cloudspaces and plans", d)
+}
+
+func (p *Panel) createCloudspace(r *request) error {
+	_, err := p.m.CreateCloudspace(r.ctx(), r.who, platform.Cloudspace{
+		Name: r.FormValue("name"), Vendor: r.FormValue("vendor"), Location: r.FormValue("location"), Tenancy: r.FormValue("tenancy"),
+		Region: r.FormValue("region"), NodePool: r.FormValue("node_pool"), IngressDomain: r.FormValue("ingress_domain"), Registry: r.FormValue("registry"),
+	})
+	if err != nil {
+		return err
+	}
+	return back(r, "/admin")
+}
+
+func (p *Panel) createPlan(r *request) error {
+	n := func(field string) int { v, _ := strconv.Atoi(r.FormValue(field)); return v }
+	_, err := p.m.CreatePlan(r.ctx(), r.who, platform.Plan{Name: r.FormValue("name"), Limits: platform.Limits{
+		Environments: n("environments"), InstancesPerProcess: n("instances_per_process"),
+		MemoryMBPerInstance: n("memory_mb_per_instance"), ServiceInstances: n("service_instances"),
+	}})
+	if err != nil {
+		return err
+	}
+	return back(r, "/admin")
+}
+
+// envRow is one environment at a glance.
+type envRow struct {
+	Name   string
+	Status platform.EnvStatus
+	Error  string
+}
+
+type appRow struct {
+	App  platform.Application
+	Envs []envRow
+}
+
+type orgData struct {
+	Org         platform.Organisation
+	Apps        []appRow
+	Can         can
+	Cloudspaces []platform.Cloudspace
+	Plans       []platform.Plan
+}
+
+func (p *Panel) envRows(r *request, a platform.Application) []envRow {
+	var rows []envRow
+	for _, e := range a.Environments {
+		st, err := p.m.Status(r.ctx(), r.who, a.Org, a.Name, e)
+		row := envRow{Name: e, Status: st}
+		if err != nil {
+			row.Error = platform.ErrorMessage(err)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func (p *Panel) org(r *request) error {
+	org := r.Param("org")
+	o, err := p.m.GetOrganisation(r.ctx(), r.who, org)
+	if err != nil {
+		return err
+	}
+	apps, err := all(func(pr platform.PageRequest) (platform.Page[platform.Application], error) {
+		return p.m.ListApplications(r.ctx(), r.who, org, pr)
+	})
+	if err != nil {
+		return err
+	}
+	d := orgData{Org: o, Can: canFor(p.role(r, org, ""))}
+	for _, a := range apps {
+		d.Apps = append(d.Apps, appRow{App: a, Envs: p.envRows(r, a)})
+	}
+	if d.Can.Manage {
+		d.Cloudspaces, _ = all(func(pr platform.PageRequest) (platform.Page[platform.Cloudspace], error) {
+			return p.m.ListCloudspaces(r.ctx(), r.who, pr)
+		})
+		d.Plans, _ = all(func(pr platform.PageRequest) (platform.Page[platform.Plan], error) {
+			return p.m.ListPlans(r.ctx(), r.who, pr)
+		})
+	}
+	return p.show(r, "org", o.Name, d)
+}
+
+func (p *Panel) audit(r *request) error {
+	org := r.Param("org")
+	events, err := all(func(pr platform.PageRequest) (platform.Page[platform.AuditEvent], error) {
+		return p.m.ListAudit(r.ctx(), r.who, org, pr)
+	})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(events) // newest first
+	return p.show(r, "audit", "Audit log of "+org, events)
+}
+
+func (p *Panel) createApp(r *request) error {
+	org := r.Param("org")
+	a, err := p.m.CreateApplication(r.ctx(), r.who, org, platform.Application{Name: r.FormValue("name"), Cloudspace: r.FormValue("cloudspace"), Plan: r.FormValue("plan")})
+	if err != nil {
+		return err
+	}
+	return back(r, "/orgs/"+org+"/apps/"+a.Name)
+}
+
+type appData struct {
+	App           platform.Application
+	Envs          []envRow
+	Collaborators []platform.Collaborator
+	Can           can
+	Roles         []platform.Role
+}
+
+func (p *Panel) app(r *request) error {
+	org, name := r.Param("org"), r.Param("app")
+	a, err := p.m.GetApplication(r.ctx(), r.who, org, name)
+	if err != nil {
+		return err
+	}
+	d := appData{App: a, Envs: p.envRows(r, a), Can: canFor(p.role(r, org, name)), Roles: roles}
+	if d.Collaborators, err = all(func(pr platform.PageRequest) (platform.Page[platform.Collaborator], error) {
+		return p.m.ListCollaborators(r.ctx(), r.who, org, name, pr)
+	}); err != nil {
+		return err
+	}
+	return p.show(r, "app", a.Name, d)
+}
+
+func appPath(r *request) string { return "/orgs/" + r.Param("org") + "/apps/" + r.Param("app") }
+func envPath(r *request) string { return appPath(r) + "/envs/" + r.Param("env") }
+
+func (p *Panel) putCollaborator(r *request) error {
+	_, err := p.m.PutCollaborator(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.FormValue("person"), platform.Role(r.FormValue("role")))
+	if err != nil {
+		return err
+	}
+	return back(r, appPath(r))
+}
+
+func (p *Panel) deleteCollaborator(r *request) error {
+	if err := p.m.DeleteCollaborator(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.FormValue("person")); err != nil {
+		return err
+	}
+	return back(r, appPath(r))
+}
+
+type envData struct {
+	Org, App string
+	Env      platform.Environment
+	Status   platform.EnvStatus
+	Vars     []platform.Variable
+	Procfile platform.Procfile
+	Releases []platform.Release
+	Deploys  []platform.Deploy
+	Can      can
+	// Scale lists the processes to show scale for: the environment's and the procfile's.
+	Scale []scaleRow
+}
+
+type scaleRow struct {
+	Process string
+	platform.ProcessScale
+}
+
+func (p *Panel) env(r *request) error {
+	ctx, org, app, name := r.ctx(), r.Param("org"), r.Param("app"), r.Param("env")
+	e, err := p.m.GetEnvironment(ctx, r.who, org, app, name)
+	if err != nil {
+		return err
+	}
+	d := envData{Org: org, App: app, Env: e, Can: canFor(p.role(r, org, app))}
+	if d.Status, err = p.m.Status(ctx, r.who, org, app, name); err != nil {
+		return err
+	}
+	if d.Vars, err = all(func(pr platform.PageRequest) (platform.Page[platform.Variable], error) {
+		return p.m.ListVariables(ctx, r.who, org, app, name, pr)
+	}); err != nil {
+		return err
+	}
+	if d.Procfile, err = p.m.GetProcfile(ctx, r.who, org, app, name); err != nil && platform.ErrorCode(err) != platform.NotFound {
+		return err
+	}
+	if d.Releases, err = all(func(pr platform.PageRequest) (platform.Page[platform.Release], error) {
+		return p.m.ListReleases(ctx, r.who, org, app, name, pr)
+	}); err != nil {
+		return err
+	}
+	slices.Reverse(d.Releases)
+	page, err := p.m.ListDeploys(ctx, r.who, org, app, name, platform.PageRequest{Limit: platform.MaxPageSize})
+	if err != nil {
+		return err
+	}
+	d.Deploys = page.Items
+	slices.SortFunc(d.Deploys, func(a, b platform.Deploy) int { return strings.Compare(b.ID, a.ID) })
+	if len(d.Deploys) > 20 {
+		d.Deploys = d.Deploys[:20]
+	}
+	procs := map[string]platform.ProcessScale{}
+	for k := range d.Procfile.Processes {
+		procs[k] = platform.ProcessScale{Instances: 1, MemoryMB: platform.DefaultMemoryMB}
+	}
+	for k, v := range e.Processes {
+		procs[k] = v
+	}
+	if len(procs) == 0 {
+		procs["web"] = platform.ProcessScale{Instances: 1, MemoryMB: platform.DefaultMemoryMB}
+	}
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range procs {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		d.Scale = append(d.Scale, scaleRow{Process: k, ProcessScale: procs[k]})
+	}
+	return p.show(r, "env", app+" · "+name, d)
+}
+
+func (p *Panel) putVariable(r *request) error {
+	name := strings.TrimSpace(r.FormValue("name"))
+	in := platform.VariableInput{Value: r.FormValue("value"), Secret: r.FormValue("secret") == "on"}
+	if _, _, err := p.m.PutVariable(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), name, in, 0); err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"#variables")
+}
+
+func (p *Panel) deleteVariable(r *request) error {
+	if err := p.m.DeleteVariable(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), r.FormValue("name"), 0); err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"#variables")
+}
+
+// putProcfile sets one process's command (and the release command), keeping the rest
+// of the procfile.
+func (p *Panel) putProcfile(r *request) error {
+	ctx, org, app, env := r.ctx(), r.Param("org"), r.Param("app"), r.Param("env")
+	cur, err := p.m.GetProcfile(ctx, r.who, org, app, env)
+	if err != nil && platform.ErrorCode(err) != platform.NotFound {
+		return err
+	}
+	procs := map[string]platform.ProcessDef{}
+	for k, v := range cur.Processes {
+		procs[k] = v
+	}
+	process := strings.TrimSpace(r.FormValue("process"))
+	if process == "" {
+		process = "web"
+	}
+	if r.FormValue("remove") == "on" {
+		delete(procs, process)
+	} else {
+		procs[process] = platform.ProcessDef{Command: r.FormValue("command"), HealthPath: strings.TrimSpace(r.FormValue("health_path"))}
+	}
+	next := platform.Procfile{Processes: procs, ReleaseCommand: r.FormValue("release_command"), Cron: cur.Cron}
+	if _, err := p.m.PutProcfile(ctx, r.who, org, app, env, next, cur.Index); err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"#procfile")
+}
+
+func (p *Panel) deployed(r *request, d platform.Deploy, err error) error {
+	if err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"/deploys/"+d.ID)
+}
+
+func (p *Panel) deploy(r *request) error {
+	d, err := p.m.CreateDeploy(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), platform.DeployRequest{
+		Kind: platform.DeployRelease, Image: strings.TrimSpace(r.FormValue("image")), GitCommit: strings.TrimSpace(r.FormValue("git_commit")),
+	})
+	return p.deployed(r, d, err)
+}
+
+func (p *Panel) rollback(r *request) error {
+	n, err := strconv.Atoi(r.FormValue("release"))
+	if err != nil || n < 1 {
+		var fe platform.FieldErrors
+		fe.Add("release", "must be a release number")
+		return fe.Err()
+	}
+	d, err := p.m.CreateDeploy(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), platform.DeployRequest{Kind: platform.DeployRollback, Release: n})
+	return p.deployed(r, d, err)
+}
+
+func (p *Panel) lifecycle(r *request) error {
+	kind := r.FormValue("kind")
+	if kind != platform.DeployStop && kind != platform.DeployStart && kind != platform.DeployRestart {
+		var fe platform.FieldErrors
+		fe.Add("kind", "must be stop, start or restart")
+		return fe.Err()
+	}
+	d, err := p.m.CreateDeploy(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), platform.DeployRequest{Kind: kind})
+	return p.deployed(r, d, err)
+}
+
+// scale changes one process's scale as the API's scale route does: the environment's
+// scale is saved against the version read, and a running environment is redeployed.
+func (p *Panel) scale(r *request) error {
+	ctx, org, app, env := r.ctx(), r.Param("org"), r.Param("app"), r.Param("env")
+	process := strings.TrimSpace(r.FormValue("process"))
+	instances, err1 := strconv.Atoi(r.FormValue("instances"))
+	memory, err2 := strconv.Atoi(r.FormValue("memory_mb"))
+	if err1 != nil || err2 != nil {
+		var fe platform.FieldErrors
+		fe.Check("instances", map[bool]string{true: "must be a whole number"}[err1 != nil])
+		fe.Check("memory_mb", map[bool]string{true: "must be a whole number"}[err2 != nil])
+		return fe.Err()
+	}
+	cur, err := p.m.GetEnvironment(ctx, r.who, org, app, env)
+	if err != nil {
+		return err
+	}
+	procs := map[string]platform.ProcessScale{}
+	for k, v := range cur.Processes {
+		procs[k] = v
+	}
+	procs[process] = platform.ProcessScale{Instances: instances, MemoryMB: memory}
+	if _, err := p.m.UpdateEnvironment(ctx, r.who, org, app, env, platform.EnvironmentPatch{Processes: &procs}, cur.Index); err != nil {
+		return err
+	}
+	st, err := p.m.Status(ctx, r.who, org, app, env)
+	if err != nil {
+		return err
+	}
+	if st.Release == 0 {
+		return back(r, envPath(r)+"#scale") // it applies with the first deploy
+	}
+	d, err := p.m.CreateDeploy(ctx, r.who, org, app, env, platform.DeployRequest{Kind: platform.DeployScale})
+	if platform.ErrorCode(err) == platform.Conflict {
+		return platform.Wrap(platform.Conflict, err, "the new scale is saved, but "+platform.ErrorMessage(err)+"; it applies with the next deploy")
+	}
+	return p.deployed(r, d, err)
+}
+
+type deployData struct {
+	Deploy  platform.Deploy
+	EnvPath string
+	Events  string // the stream the page follows
+}
+
+func (p *Panel) deployView(r *request) error {
+	d, err := p.m.GetDeploy(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), r.Param("deploy"))
+	if err != nil {
+		return err
+	}
+	return p.show(r, "deploy", "Deploy "+d.ID, deployData{Deploy: d, EnvPath: envPath(r), Events: envPath(r) + "/deploys/" + url.PathEscape(d.ID) + "/events"})
+}
+
+// deployEvents streams a deploy's progress as server-sent events, as the API's
+// /deploys/{id}/events does, to a browser signed in with a session cookie (an
+// EventSource cannot send a bearer token).
+func (p *Panel) deployEvents(r *request) error {
+	ctx := r.ctx()
+	org, app, env, id := r.Param("org"), r.Param("app"), r.Param("env"), r.Param("deploy")
+	d, err := p.m.GetDeploy(ctx, r.who, org, app, env, id)
+	if err != nil {
+		return err
+	}
+	w := r.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	sent := 0
+	for {
+		for ; sent < len(d.Events); sent++ {
+			b, _ := json.Marshal(d.Events[sent])
+			fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b)
+		}
+		if d.Done() {
+			b, _ := json.Marshal(d)
+			fmt.Fprintf(w, "event: done\ndata: %s\n\n", b)
+			w.Flush()
+			return nil
+		}
+		w.Flush()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+		next, err := p.m.GetDeploy(ctx, r.who, org, app, env, id)
+		if err != nil {
+			if ctx.Err() == nil {
+				fmt.Fprintf(w, "event: failure\ndata: %q\n\n", platform.ErrorMessage(err))
+			}
+			return nil
+		}
+		if len(next.Events) < sent {
+			sent = 0
+		}
+		d = next
+	}
+}
+
+type logsData struct {
+	EnvPath string
+	Lines   []platform.LogLine
+	Cut     bool
+}
+
+// maxLogLines bounds a logs page.
+const maxLogLines = 2000
+
+func (p *Panel) logs(r *request) error {
+	ctx, cancel := context.WithTimeout(r.ctx(), 20*time.Second)
+	defer cancel()
+	d := logsData{EnvPath: envPath(r)}
+	process := r.QueryParam("process")
+	if process != "" && platform.CheckName(process) != "" {
+		return platform.Errorf(platform.NotFound, "process %q not found", process)
+	}
+	err := p.m.Logs(ctx, r.who, r.Param("org"), r.Param("app"), r.Param("env"), process, false, func(l platform.LogLine) {
+		d.Lines = append(d.Lines, l)
+		if len(d.Lines) > maxLogLines {
+			d.Lines = d.Lines[1:]
+			d.Cut = true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return p.show(r, "logs", "Logs of "+r.Param("app")+" · "+r.Param("env"), d)
+}
