@@ -33,6 +33,7 @@ type Config struct {
 	ConsulAddr   string
 	ConsulToken  platform.Secret
 	RoutesPrefix string
+	CheckFilter  string // a Consul filter on the checks watched
 
 	ACMEDirectory string // the ACME server; Let's Encrypt's when HTTPS is on and it is empty
 	ACMEEmail     string
@@ -78,6 +79,7 @@ type fileConfig struct {
 		Address      *string `hcl:"address,optional"`
 		Token        *string `hcl:"token,optional"`
 		RoutesPrefix *string `hcl:"routes_prefix,optional"`
+		CheckFilter  *string `hcl:"check_filter,optional"`
 	} `hcl:"consul,block"`
 	ACME *struct {
 		Directory    *string `hcl:"directory,optional"`
@@ -120,6 +122,7 @@ var settings = []setting{
 	{"WHARF_CONSUL_ADDR", "consul-addr", "Consul HTTP address (host:port)", str(func(c *Config) *string { return &c.ConsulAddr })},
 	{"WHARF_CONSUL_TOKEN", "", "", func(c *Config, v string) error { c.ConsulToken = platform.Secret(v); return nil }},
 	{"WHARF_INGRESS_ROUTES_PREFIX", "routes-prefix", "Consul KV prefix of the route records", str(func(c *Config) *string { return &c.RoutesPrefix })},
+	{"WHARF_INGRESS_CHECK_FILTER", "check-filter", "Consul filter expression on the checks watched (node checks must pass it)", str(func(c *Config) *string { return &c.CheckFilter })},
 	{"WHARF_ACME_DIRECTORY", "acme-directory", "ACME directory URL (Let's Encrypt's by default)", str(func(c *Config) *string { return &c.ACMEDirectory })},
 	{"WHARF_ACME_EMAIL", "acme-email", "ACME account contact", str(func(c *Config) *string { return &c.ACMEEmail })},
 	{"WHARF_ACME_CA_FILE", "acme-ca-file", "PEM roots to trust the ACME server with", str(func(c *Config) *string { return &c.ACMECAFile })},
@@ -211,7 +214,7 @@ func applyFile(cfg *Config, path string) error {
 		pairs = append(pairs, pair{l.HTTP, byFlag["http"]}, pair{l.HTTPS, byFlag["https"]}, pair{l.Admin, byFlag["admin"]})
 	}
 	if c := f.Consul; c != nil {
-		pairs = append(pairs, pair{c.Address, byEnv["WHARF_CONSUL_ADDR"]}, pair{c.Token, byEnv["WHARF_CONSUL_TOKEN"]}, pair{c.RoutesPrefix, byFlag["routes-prefix"]})
+		pairs = append(pairs, pair{c.Address, byEnv["WHARF_CONSUL_ADDR"]}, pair{c.Token, byEnv["WHARF_CONSUL_TOKEN"]}, pair{c.RoutesPrefix, byFlag["routes-prefix"]}, pair{c.CheckFilter, byFlag["check-filter"]})
 	}
 	if a := f.ACME; a != nil {
 		pairs = append(pairs, pair{a.Directory, byFlag["acme-directory"]}, pair{a.Email, byFlag["acme-email"]},

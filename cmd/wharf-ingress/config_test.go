@@ -24,6 +24,7 @@ listen {
 consul {
   address       = "10.0.0.1:8500"
   routes_prefix = "custom/routes/"
+  check_filter  = "ServiceID == \"\" or ServiceTags contains \"wharf\""
 }
 acme {
   directory = "https://acme.test/dir"
@@ -46,7 +47,7 @@ acme {
 		}},
 		{name: "file", args: []string{"-config", file}, env: []string{"WHARF_INGRESS_CACHE_KEY=" + key}, check: func(c Config) bool {
 			return c.Cloudspace == "fra1" && c.HTTP == ":8080" && c.HTTPS == ":8443" && c.ConsulAddr == "10.0.0.1:8500" &&
-				c.RoutesPrefix == "custom/routes/" && c.ACMEDirectory == "https://acme.test/dir" && !c.AccessLog && c.LogLevel == slog.LevelDebug
+				c.RoutesPrefix == "custom/routes/" && c.CheckFilter == `ServiceID == "" or ServiceTags contains "wharf"` && c.ACMEDirectory == "https://acme.test/dir" && !c.AccessLog && c.LogLevel == slog.LevelDebug
 		}},
 		{name: "environment over file", args: []string{"-config", file}, env: []string{"WHARF_CLOUDSPACE=ams1", "WHARF_INGRESS_CACHE_KEY=" + key},
 			check: func(c Config) bool { return c.Cloudspace == "ams1" }},

@@ -92,7 +92,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 	proxy := ingress.New(pcfg)
-	src := &consul.Source{Client: client, Prefix: cfg.RoutesPrefix, Cloudspace: cfg.Cloudspace, Log: log}
+	src := &consul.Source{Client: client, Prefix: cfg.RoutesPrefix, Cloudspace: cfg.Cloudspace, CheckFilter: cfg.CheckFilter, Log: log}
 
 	var plain http.Handler = proxy
 	if cfg.HTTPS != "" {

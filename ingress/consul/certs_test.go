@@ -35,14 +35,20 @@ type pebble struct {
 	client     *http.Client // trusts Pebble's own API certificate
 }
 
-func freePort(t *testing.T) int {
+// freePorts returns n distinct free loopback ports: every listener stays open until
+// all are chosen, so no port is handed out twice.
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // pebbleDir returns the directory of Pebble's binaries and certificates, building them
@@ -67,7 +73,8 @@ func startPebble(t *testing.T, httpPort int) *pebble {
 	t.Helper()
 	dir := pebbleDir(t)
 	certs := filepath.Join(dir, "pebble-"+pebbleVersion+"-certs")
-	dnsPort, mgmtPort, apiPort, pebbleMgmt := freePort(t), freePort(t), freePort(t), freePort(t)
+	ports := freePorts(t, 5)
+	dnsPort, mgmtPort, apiPort, pebbleMgmt, tlsPort := ports[0], ports[1], ports[2], ports[3], ports[4]
 	run(t, "challtestsrv", filepath.Join(dir, "pebble-challtestsrv-"+pebbleVersion), nil,
 		"-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 		"-management", fmt.Sprintf("127.0.0.1:%d", mgmtPort), "-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
@@ -78,7 +85,7 @@ func startPebble(t *testing.T, httpPort int) *pebble {
 		"certificate":                    filepath.Join(certs, "cert.pem"),
 		"privateKey":                     filepath.Join(certs, "key.pem"),
 		"httpPort":                       httpPort,
-		"tlsPort":                        freePort(t),
+		"tlsPort":                        tlsPort, // nothing listens: TLS-ALPN-01 fails, HTTP-01 must do
 		"externalAccountBindingRequired": false,
 		"keyAlgorithm":                   "ecdsa",
 		"profiles":                       map[string]any{"default": map[string]any{"description": "default", "validityPeriod": 7776000}},

@@ -42,7 +42,8 @@ func testIngressJob(t *testing.T, s *devstack.Stack, nc *nomadapi.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpPort, adminPort := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	httpPort, adminPort := ports[0], ports[1]
 	vars := fmt.Sprintf("region = %q\nimage = %q\nconsul_address = %q\nhttp_port = %d\nhttps_port = 0\nadmin_port = %d\n",
 		s.Nomad.Region, image, s.Consul.Addr, httpPort, adminPort)
 	job, err := nc.Jobs().ParseHCLOpts(&nomadapi.JobsParseRequest{JobHCL: string(src), Variables: vars, Canonicalize: true})

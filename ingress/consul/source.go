@@ -45,6 +45,11 @@ type Source struct {
 	Resync time.Duration
 	// Fetchers bounds concurrent reads of services' instances (default 8).
 	Fetchers int
+	// CheckFilter, when set, is a Consul filter expression on the checks watched, so a
+	// datacenter with many services the ingress never routes sends less on each change,
+	// e.g. `ServiceID == "" or ServiceTags contains "wharf"`. Node-level checks (empty
+	// ServiceID) must pass it.
+	CheckFilter string
 }
 
 func (s *Source) defaults() {
@@ -260,6 +265,7 @@ func (s *Source) watchRoutes(ctx context.Context, out chan<- []ingress.Route) {
 // watchChecks sends the state of every check each time any changes.
 func (s *Source) watchChecks(ctx context.Context, out chan<- consulapi.HealthChecks) {
 	s.watch(ctx, "checks", func(q *consulapi.QueryOptions) (uint64, error) {
+		q.Filter = s.CheckFilter
 		checks, meta, err := s.Client.Health().State(consulapi.HealthAny, q)
 		if err != nil || meta.LastIndex == q.WaitIndex {
 			return indexOf(meta), err

@@ -256,6 +256,32 @@ func TestSourceWatchdog(t *testing.T) {
 	}
 }
 
+// TestSourceCheckFilter: with a filter on the checks watched, the checks that pass it
+// are still followed.
+func TestSourceCheckFilter(t *testing.T) {
+	t.Parallel()
+	c := agenttest.Consul(t)
+	r := newRigWith(t, c.Addr, &consul.Source{WaitTime: 10 * time.Second, CheckFilter: `ServiceID == "" or ServiceTags contains "wharf"`})
+	web := backend(t, "filtered")
+	port, _ := strconv.Atoi(web.URL[strings.LastIndexByte(web.URL, ':')+1:])
+	if err := r.consul.Agent().ServiceRegister(&consulapi.AgentServiceRegistration{
+		ID: "f-1", Name: "f-live-web", Address: "127.0.0.1", Port: port, Tags: []string{"wharf"},
+		Check: &consulapi.AgentServiceCheck{CheckID: "f-1", TTL: "10m", Status: consulapi.HealthCritical},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	putRoute(t, r, ingress.Route{App: "f", Env: "live", Hosts: []string{"f.test"}, Service: "f-live-web"})
+	r.await(t, "f.test", 503, "no instance passing")
+	if err := r.consul.Agent().PassTTL("f-1", ""); err != nil {
+		t.Fatal(err)
+	}
+	r.await(t, "f.test", 200, "filtered")
+	if err := r.consul.Agent().FailTTL("f-1", ""); err != nil {
+		t.Fatal(err)
+	}
+	r.await(t, "f.test", 503, "no instance passing")
+}
+
 // stallProxy forwards TCP connections to a target. stall makes every connection open so
 // far go silent both ways, without closing it; later connections work.
 type stallProxy struct {
