@@ -199,7 +199,11 @@ func (c *cli) followDeploy(ctx context.Context, cl *client.Client, raw json.RawM
 					shown = seen
 					var e deployEvent
 					if json.Unmarshal(ev.Data, &e) == nil {
-						fmt.Fprintf(c.stderr, "  %s  %-16s %s\n", e.At.Local().Format(time.TimeOnly), e.Phase, e.Message)
+						at := "--:--:--"
+						if !e.At.IsZero() {
+							at = e.At.Local().Format(time.TimeOnly)
+						}
+						fmt.Fprintf(c.stderr, "  %s  %-16s %s\n", at, e.Phase, e.Message)
 					}
 				}
 			case "done":
@@ -214,8 +218,7 @@ func (c *cli) followDeploy(ctx context.Context, cl *client.Client, raw json.RawM
 			return true
 		})
 		if ctx.Err() != nil {
-			fmt.Fprintf(c.stderr, "Stopped following deploy %s; it goes on on the server: `wharf status %s` shows it\n", d.ID, r.env)
-			return ctx.Err()
+			return &exitError{code: exitInterrupted, err: fmt.Errorf("stopped following deploy %s; it goes on on the server: `wharf status %s` shows it", d.ID, r.env)}
 		}
 		if err != nil {
 			return err
@@ -385,11 +388,11 @@ func (c *cli) scaleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stderr, "Scaling %s to %s\n", r, scaleText(procs))
 			if resp.StatusCode == http.StatusOK {
 				fmt.Fprintf(c.stdout, "Saved the scale of %s: %s; it applies with the first deploy\n", r, scaleText(procs))
 				return nil
 			}
+			fmt.Fprintf(c.stderr, "Scaling %s to %s\n", r, scaleText(procs))
 			return c.followDeploy(cmd.Context(), cl, raw, r, detach)
 		},
 	}
