@@ -17,6 +17,7 @@ import (
 
 	"github.com/wharf-platform/wharf/ingress"
 	"github.com/wharf-platform/wharf/ingress/consul"
+	"github.com/wharf-platform/wharf/ingress/pebbletest"
 	"github.com/wharf-platform/wharf/internal/devstack"
 )
 
@@ -42,7 +43,7 @@ func testIngressJob(t *testing.T, s *devstack.Stack, nc *nomadapi.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports := freePorts(t, 2)
+	ports := pebbletest.FreePorts(t, 2)
 	httpPort, adminPort := ports[0], ports[1]
 	vars := fmt.Sprintf("region = %q\nimage = %q\nconsul_address = %q\nhttp_port = %d\nhttps_port = 0\nadmin_port = %d\n",
 		s.Nomad.Region, image, s.Consul.Addr, httpPort, adminPort)
