@@ -305,10 +305,36 @@ func TestPanel(t *testing.T) {
 	}
 	b.shoot("logs")
 
+	// A build of a git repository, its log followed live, then deployed from its page;
+	// the deploy view shows the build's log.
+	repo := gitRepo(t)
+	b.open("/orgs/acme/apps/shop")
+	b.fill("#build-form", map[string]string{"git_url": "file://" + repo, "git_ref": "v1"})
+	b.submit("#build-form")
+	b.do(4*time.Minute, chromedp.WaitReady(chromedp.CSS(`#build[data-done="true"]`)))
+	if got := b.text("#build-status"); got != "succeeded" {
+		t.Fatalf("the build page ended %q: %s", got, b.text("main"))
+	}
+	if got := b.text("#build-log"); !strings.Contains(got, "FROM "+agenttest.BaseImage) || !strings.Contains(got, "wharf-builder: image ") {
+		t.Errorf("the build page's log lacks the build's steps: %q", got)
+	}
+	b.shoot("build")
+	b.fill("#deploy-build", map[string]string{"env": "test"})
+	b.submit("#deploy-build")
+	if status, rel := b.waitDeploy(); status != "succeeded" || rel != "4" {
+		t.Fatalf("the deploy of the build ended %q with release %q: %s", status, rel, b.text("main"))
+	}
+	if got := b.text("#build-log"); !strings.Contains(got, "wharf-builder: image ") {
+		t.Errorf("the deploy view of a build lacks its log: %q", got)
+	}
+	if got := serving(t, s, service); len(got) != 1 || got[0] != "bonjour release 4" {
+		t.Errorf("after deploying the build the app serves %q", got)
+	}
+
 	// The audit log records what was done through the panel.
 	b.open("/orgs/acme/audit")
 	audit := b.text("#audit")
-	for _, action := range []string{"application.create", "procfile.update", "variable.put", "environment.update", "deploy.release", "deploy.rollback"} {
+	for _, action := range []string{"application.create", "procfile.update", "variable.put", "environment.update", "deploy.release", "deploy.rollback", "build.create"} {
 		if !strings.Contains(audit, action) {
 			t.Errorf("the audit log lacks %s", action)
 		}

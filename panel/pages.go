@@ -207,6 +207,7 @@ func (p *Panel) createApp(r *request) error {
 
 type appData struct {
 	App           platform.Application
+	Builds        []platform.Build
 	Envs          []envRow
 	Collaborators []platform.Collaborator
 	Can           can
@@ -224,6 +225,15 @@ func (p *Panel) app(r *request) error {
 		return p.m.ListCollaborators(r.ctx(), r.who, org, name, pr)
 	}); err != nil {
 		return err
+	}
+	if d.Builds, err = all(func(pr platform.PageRequest) (platform.Page[platform.Build], error) {
+		return p.m.ListBuilds(r.ctx(), r.who, org, name, pr)
+	}); err != nil {
+		return err
+	}
+	slices.Reverse(d.Builds)
+	if len(d.Builds) > 20 {
+		d.Builds = d.Builds[:20]
 	}
 	return p.show(r, "app", a.Name, d)
 }
@@ -442,6 +452,8 @@ type deployData struct {
 	Deploy  platform.Deploy
 	EnvPath string
 	Events  string // the stream the page follows
+	// Build is the build the deploy waits for, if any, with its log so far.
+	Build *buildData
 }
 
 func (p *Panel) deployView(r *request) error {
@@ -449,7 +461,15 @@ func (p *Panel) deployView(r *request) error {
 	if err != nil {
 		return err
 	}
-	return p.show(r, "deploy", "Deploy "+d.ID, deployData{Deploy: d, EnvPath: envPath(r), Events: envPath(r) + "/deploys/" + url.PathEscape(d.ID) + "/events"})
+	data := deployData{Deploy: d, EnvPath: envPath(r), Events: envPath(r) + "/deploys/" + url.PathEscape(d.ID) + "/events"}
+	if d.Build != "" {
+		b, err := p.build(r, d.Build)
+		if err != nil {
+			return err
+		}
+		data.Build = &b
+	}
+	return p.show(r, "deploy", "Deploy "+d.ID, data)
 }
 
 // deployEvents streams a deploy's progress as server-sent events, as the API's

@@ -61,6 +61,11 @@ type Model interface {
 	ListReleases(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Release], error)
 	Status(ctx context.Context, p platform.Principal, org, app, env string) (platform.EnvStatus, error)
 	Logs(ctx context.Context, p platform.Principal, org, app, env, process string, follow bool, emit func(platform.LogLine)) error
+	CreateBuild(ctx context.Context, p platform.Principal, org, app string, src platform.BuildSource, tarball []byte) (platform.Build, error)
+	GetBuild(ctx context.Context, p platform.Principal, org, app, id string) (platform.Build, error)
+	ListBuilds(ctx context.Context, p platform.Principal, org, app string, pr platform.PageRequest) (platform.Page[platform.Build], error)
+	BuildLog(ctx context.Context, p platform.Principal, org, app, id string, from int) ([]string, error)
+	CancelBuild(ctx context.Context, p platform.Principal, org, app, id string) (platform.Build, error)
 }
 
 var _ Model = (*platform.Deployer)(nil)
@@ -161,6 +166,11 @@ func (p *Panel) Register(e *echo.Echo) {
 	e.GET(app, p.page(p.app))
 	e.POST(app+"/collaborators", p.page(p.putCollaborator))
 	e.POST(app+"/collaborators/delete", p.page(p.deleteCollaborator))
+	e.POST(app+"/builds", p.page(p.createBuild))
+	e.GET(app+"/builds/:build", p.page(p.buildView))
+	e.GET(app+"/builds/:build/events", p.page(p.buildEvents))
+	e.POST(app+"/builds/:build/cancel", p.page(p.cancelBuild))
+	e.POST(app+"/builds/:build/deploy", p.page(p.deployBuild))
 	e.GET(env, p.page(p.env))
 	e.POST(env+"/vars", p.page(p.putVariable))
 	e.POST(env+"/vars/delete", p.page(p.deleteVariable))
