@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
+
 	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/internal/devstack"
 )
 
 // cliUser runs the real wharf binary as one person would: their own home (so their own
@@ -186,6 +191,26 @@ func (u *cliUser) interrupt(marker string, fromStdout bool, args ...string) cliR
 	return r
 }
 
+// fetchEach returns the status each healthy instance of service answers for path.
+func fetchEach(t *testing.T, s *devstack.Stack, service, path string) []int {
+	t.Helper()
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	entries, _, err := cc.Health().Service(service, "", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range entries {
+		resp, err := http.Get(fmt.Sprintf("http://%s:%d%s", e.Service.Address, e.Service.Port, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		out = append(out, resp.StatusCode)
+	}
+	return out
+}
+
 // lastLine is the last non-empty line of s.
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
@@ -276,19 +301,6 @@ func TestCLI(t *testing.T) {
 		t.Errorf("procfile show = %q, want what was set: %q", got, procfile)
 	}
 
-	// Deploying the directory's source needs builds, which this server may not offer yet.
-	var doc struct {
-		Paths map[string]map[string]struct {
-			RequestBody struct{ Content map[string]any } `json:"requestBody"`
-		} `json:"paths"`
-	}
-	w.getJSON(t, "/v1/openapi.json", &doc)
-	if _, builds := doc.Paths["/v1/orgs/{org}/apps/{app}/envs/{env}/deploys"]["post"].RequestBody.Content["application/gzip"]; !builds {
-		u.fails(1, `builds from source are not available on the server at .* --image`, nil, "deploy")
-	} else {
-		t.Log("this wharfd builds from source; the source upload is not exercised here")
-	}
-
 	// The first deploy, followed live to the URL.
 	r = u.ok("deploy", "test", "--image", agenttest.BaseImage)
 	mustContain(t, "deploy progress", r.stderr, "queued", "release_command", "stdout: migrating test", "rollout", "done")
@@ -376,8 +388,34 @@ func TestCLI(t *testing.T) {
 	}
 	mustContain(t, "releases", u.ok("releases", "test").stdout, "rollback to release 1")
 
+	// Deploying the directory's source: packed without what .dockerignore excludes,
+	// uploaded, built (its log shown live) and deployed.
+	for name, content := range map[string]string{
+		"Dockerfile":     "FROM " + agenttest.BaseImage + "\nCOPY www /www\n",
+		".dockerignore":  "**/*.log\n.wharf\n",
+		"www/index.html": "built from source\n",
+		"www/debug.log":  "not for the image\n",
+		"Procfile":       "web: exec httpd -f -p \"$PORT\" -h /www\n",
+	} {
+		os.MkdirAll(filepath.Join(u.dir, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(u.dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u.ok("procfile", "set", "test")
+	r = u.ok("deploy")
+	mustContain(t, "deploy from source", r.stderr, "Packed", "2 paths left out by .dockerignore", "Uploading:", "(100%)",
+		"| Step 1/2 : FROM "+agenttest.BaseImage, "Built ", "@sha256:", "rollout")
+	mustContain(t, "deploy from source", lastLine(r.stdout), "release 4 of acme/shop test is live at "+st.URL)
+	if got := serving(t, s, service); len(got) != 2 || got[0] != "built from source" {
+		t.Errorf("after the deploy from source the app serves %q", got)
+	}
+	if got := fetchEach(t, s, service, "/debug.log"); len(got) != 2 || got[0] != 404 {
+		t.Errorf("an excluded file reached the image: GET /debug.log = %v", got)
+	}
+
 	// A failing release command fails the deploy: exit 1, and the old release serves.
-	if err := os.WriteFile(filepath.Join(u.dir, "Procfile"), []byte("web: "+webCommand+"\nrelease: echo broken >&2; exit 3\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(u.dir, "Procfile"), []byte("web: exec httpd -f -p \"$PORT\" -h /www\nrelease: echo broken >&2; exit 3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	u.ok("procfile", "set", "test")
@@ -386,7 +424,7 @@ func TestCLI(t *testing.T) {
 		t.Errorf("failing deploy: exit %d, last line %q", r.code, lastLine(r.stderr))
 	}
 	mustContain(t, "failing deploy", r.stderr, "stderr: broken")
-	if got := serving(t, s, service); len(got) != 2 || got[0] != "hello release 3" {
+	if got := serving(t, s, service); len(got) != 2 || got[0] != "built from source" {
 		t.Errorf("after the failed deploy the app serves %q", got)
 	}
 

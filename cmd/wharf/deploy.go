@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,16 +75,17 @@ server supports builds from source. Ctrl-C stops following; the deploy goes on, 
 // sourceUploadType is the media type of a source tarball upload.
 const sourceUploadType = "application/gzip"
 
-// upload packs dir and sends it to path to be built, when the server takes source
-// uploads there.
+// upload packs dir and sends it to the environment's deploys (at path) to be built,
+// where the server takes source uploads.
 func (c *cli) upload(ctx context.Context, cl *client.Client, path, dir string) (json.RawMessage, error) {
-	ok, err := acceptsSource(ctx, cl, path)
+	route, err := sourceRoute(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if route == "" {
 		return nil, errNoBuilds(cl.Addr)
 	}
+	path = strings.TrimSuffix(path+route, "/")
 	f, err := os.CreateTemp("", "wharf-source-*.tar.gz")
 	if err != nil {
 		return nil, err
@@ -122,9 +124,10 @@ func errNoBuilds(addr string) error {
 	return fmt.Errorf("builds from source are not available on the server at %s yet: deploy an image with --image IMAGE", addr)
 }
 
-// acceptsSource reports whether the server's OpenAPI document lets path take a
-// gzipped source tarball.
-func acceptsSource(ctx context.Context, cl *client.Client, path string) (bool, error) {
+// sourceRoute is where, under an environment's deploys, the server's OpenAPI document
+// lets a gzipped source tarball be posted: "/source", "" (the deploys themselves), or
+// none (ok false).
+func sourceRoute(ctx context.Context, cl *client.Client) (string, error) {
 	var doc struct {
 		Paths map[string]map[string]struct {
 			RequestBody struct {
@@ -133,11 +136,15 @@ func acceptsSource(ctx context.Context, cl *client.Client, path string) (bool, e
 		} `json:"paths"`
 	}
 	if _, err := cl.Get(ctx, client.Path("openapi.json"), &doc); err != nil {
-		return false, err
+		return "", err
 	}
-	const route = "/v1/orgs/{org}/apps/{app}/envs/{env}/deploys"
-	_, ok := doc.Paths[route]["post"].RequestBody.Content[sourceUploadType]
-	return ok, nil
+	const deploys = "/v1/orgs/{org}/apps/{app}/envs/{env}/deploys"
+	for _, sub := range []string{"/source", ""} {
+		if _, ok := doc.Paths[deploys+sub]["post"].RequestBody.Content[sourceUploadType]; ok {
+			return cmp.Or(sub, "/"), nil
+		}
+	}
+	return "", nil
 }
 
 // progressReader reports how much of an upload has been read.
@@ -181,6 +188,11 @@ func (c *cli) followDeploy(ctx context.Context, cl *client.Client, raw json.RawM
 		}
 		fmt.Fprintf(c.stdout, "Deploy %s queued for %s; follow it with `wharf status %s`\n", d.ID, r, r.env)
 		return nil
+	}
+	if d.Build != "" {
+		if err := c.followBuild(ctx, cl, r, d); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(c.stderr, "Deploy %s (%s) of %s:\n", d.ID, d.Kind, r)
 	path := client.Path("orgs", r.org, "apps", r.app, "envs", r.env, "deploys", d.ID, "events")
@@ -247,6 +259,43 @@ func (c *cli) followDeploy(ctx context.Context, cl *client.Client, raw json.RawM
 	}
 	if c.output != "json" {
 		fmt.Fprintln(c.stdout, deployDoneLine(d, r, st))
+	}
+	return nil
+}
+
+// followBuild shows the log of a deploy's build as it is written, until the build ends.
+func (c *cli) followBuild(ctx context.Context, cl *client.Client, r ref, d deploy) error {
+	fmt.Fprintf(c.stderr, "Build %s of %s/%s:\n", d.Build, r.org, r.app)
+	var b struct {
+		Status string `json:"status"`
+		Image  string `json:"image"`
+		Error  string `json:"error"`
+	}
+	err := cl.Events(ctx, client.Path("orgs", r.org, "apps", r.app, "builds", d.Build, "events"), func(ev client.Event) bool {
+		switch ev.Name {
+		case "log":
+			var line string
+			if json.Unmarshal(ev.Data, &line) == nil {
+				fmt.Fprintf(c.stderr, "  | %s\n", line)
+			}
+		case "done":
+			_ = json.Unmarshal(ev.Data, &b)
+			return false
+		}
+		return true
+	})
+	if ctx.Err() != nil {
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("stopped following build %s; deploy %s goes on on the server: `wharf status %s` shows it", d.Build, d.ID, r.env)}
+	}
+	if err != nil {
+		return err
+	}
+	switch b.Status {
+	case "succeeded":
+		fmt.Fprintf(c.stderr, "Built %s\n", b.Image)
+	case "":
+	default:
+		fmt.Fprintf(c.stderr, "Build %s %s: %s\n", d.Build, b.Status, b.Error)
 	}
 	return nil
 }

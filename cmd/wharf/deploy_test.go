@@ -28,12 +28,12 @@ func (f *fakeBuilds) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	const env = "/v1/orgs/acme/apps/shop/envs/test"
 	switch {
 	case r.URL.Path == "/v1/openapi.json":
-		content := `"application/json":{}`
+		source := ""
 		if f.declare {
-			content += `,"application/gzip":{}`
+			source = `,"/v1/orgs/{org}/apps/{app}/envs/{env}/deploys/source":{"post":{"requestBody":{"content":{"application/gzip":{}}}}}`
 		}
-		fmt.Fprintf(w, `{"paths":{"/v1/orgs/{org}/apps/{app}/envs/{env}/deploys":{"post":{"requestBody":{"content":{%s}}}}}}`, content)
-	case r.Method == "POST" && r.URL.Path == env+"/deploys":
+		fmt.Fprintf(w, `{"paths":{"/v1/orgs/{org}/apps/{app}/envs/{env}/deploys":{"post":{"requestBody":{"content":{"application/json":{}}}}}%s}}`, source)
+	case r.Method == "POST" && r.URL.Path == env+"/deploys/source":
 		f.ctype = r.Header.Get("Content-Type")
 		gz, err := gzip.NewReader(r.Body)
 		if err != nil {
@@ -49,10 +49,14 @@ func (f *fakeBuilds) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.uploaded = append(f.uploaded, h.Name)
 		}
 		w.WriteHeader(202)
-		io.WriteString(w, `{"id":"d1","kind":"release","status":"queued"}`)
+		io.WriteString(w, `{"id":"d1","kind":"release","status":"queued","build":"b1"}`)
+	case r.URL.Path == "/v1/orgs/acme/apps/shop/builds/b1/events":
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: log\ndata: \"Step 1/2 : FROM wharf/busybox:1\"\n\n")
+		io.WriteString(w, "event: done\ndata: {\"id\":\"b1\",\"status\":\"succeeded\",\"image\":\"reg/acme/shop@sha256:ab\"}\n\n")
 	case r.URL.Path == env+"/deploys/d1/events":
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "event: progress\ndata: {\"phase\":\"build\",\"message\":\"Step 1/2 : FROM wharf/busybox:1\"}\n\n")
+		io.WriteString(w, "event: progress\ndata: {\"phase\":\"build\",\"message\":\"build b1 pushed reg/acme/shop@sha256:ab\"}\n\n")
 		io.WriteString(w, ": keep-alive comment\n\n")
 		io.WriteString(w, "event: done\ndata: {\"id\":\"d1\",\"kind\":\"release\",\"status\":\"succeeded\",\"release\":7}\n\n")
 	case r.URL.Path == env+"/status":
@@ -100,7 +104,7 @@ func TestDeploySource(t *testing.T) {
 			if got := strings.Join(f.uploaded, " "); f.ctype != "application/gzip" || got != ".dockerignore Dockerfile index.html static/ static/app.css" {
 				t.Errorf("uploaded %s as %q", got, f.ctype)
 			}
-			for _, want := range []string{"4 files", "left out by .dockerignore", "Uploading:", "(100%)", "Step 1/2 : FROM wharf/busybox:1"} {
+			for _, want := range []string{"4 files", "left out by .dockerignore", "Uploading:", "(100%)", "| Step 1/2 : FROM wharf/busybox:1", "Built reg/acme/shop@sha256:ab", "build b1 pushed"} {
 				if !strings.Contains(errb.String(), want) {
 					t.Errorf("progress lacks %q:\n%s", want, errb.String())
 				}

@@ -173,6 +173,7 @@ type (
 		ID      string        `json:"id"`
 		Kind    string        `json:"kind"`
 		Image   string        `json:"image"`
+		Build   string        `json:"build"`
 		Release int           `json:"release"`
 		Status  string        `json:"status"`
 		Phase   string        `json:"phase"`
