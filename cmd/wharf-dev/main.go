@@ -1,5 +1,5 @@
 // Command wharf-dev runs a complete local cloudspace named "local" for development:
-// Consul, Vault, the image registry and Nomad (internal/devstack), then wharfd against
+// Consul, Vault, the image registry, PostgreSQL and Nomad (internal/devstack), then wharfd against
 // them. It prints how to reach everything and runs until Ctrl-C, when it stops all it
 // started, in order. Its data directory survives, so running it again resumes.
 //
@@ -38,6 +38,7 @@ var ports = devstack.Ports{
 	VaultAPI: 18200, VaultCluster: 18201,
 	NomadHTTP: 14646, NomadRPC: 14647, NomadSerf: 14648,
 	Registry: 15000,
+	Postgres: 15432,
 }
 
 const wharfdAddr = "127.0.0.1:18080"
@@ -78,6 +79,9 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 		Name:     "wharf-local",
 		Ports:    ports,
 		Log:      logs.Write,
+		// The cluster's files cannot live under a data directory only root may enter,
+		// so they are kept beside it (see devstack.PostgresConfig.Keep).
+		KeepPostgres: true,
 	})
 	if err != nil {
 		return fmt.Errorf("%w (agent logs: %s)", err, logs.dir)
@@ -121,16 +125,18 @@ The local cloudspace is running (region "local"):
   Nomad           %[3]s
   Vault           %[4]s   (root token in %[5]s)
   Registry        %[6]s
+  PostgreSQL      %[9]s   (superuser postgres, password in %[10]s)
 Press Ctrl-C to stop everything.
 `, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
 		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr,
-		token, filepath.Join(dataDir, "admin-token"))
+		token, filepath.Join(dataDir, "admin-token"), stack.Postgres.Addr, stack.Postgres.PasswordFile)
 
 	// An agent that ends is reported and left down (wharfd's health shows it, as it would
 	// in a real cloudspace); Ctrl-C, or wharfd ending, stops everything.
 	agents := map[string]<-chan struct{}{
 		"consul": stack.Consul.Exited(), "vault": stack.Vault.Exited(),
 		"nomad": stack.Nomad.Exited(), "registry": stack.Registry.Exited(),
+		"postgres": stack.Postgres.Exited(),
 	}
 	for {
 		var exited string
@@ -147,6 +153,8 @@ Press Ctrl-C to stop everything.
 			exited = "nomad"
 		case <-agents["registry"]:
 			exited = "registry"
+		case <-agents["postgres"]:
+			exited = "postgres"
 		}
 		fmt.Printf("wharf-dev: %s exited (its log: %s); Ctrl-C and `make dev` again to restart it\n",
 			exited, filepath.Join(logs.dir, exited+".log"))
@@ -184,6 +192,10 @@ func writeWharfdConfig(dataDir, wharfdBin string, s *devstack.Stack) (string, er
 	vb.SetAttributeValue("address", cty.StringVal(s.Vault.Addr))
 	vb.SetAttributeValue("token_file", cty.StringVal(tokenFile))
 	b.AppendNewBlock("registry", nil).Body().SetAttributeValue("address", cty.StringVal(s.Registry.Addr))
+	pb := b.AppendNewBlock("postgres", nil).Body()
+	pb.SetAttributeValue("address", cty.StringVal(s.Postgres.Addr))
+	pb.SetAttributeValue("admin_user", cty.StringVal(s.Postgres.AdminUser))
+	pb.SetAttributeValue("admin_password_file", cty.StringVal(s.Postgres.PasswordFile))
 	path := filepath.Join(dataDir, "wharfd.hcl")
 	return path, os.WriteFile(path, f.Bytes(), 0o600)
 }

@@ -44,6 +44,18 @@ type Config struct {
 	// stops a build that runs longer.
 	BuilderBinary  string
 	BuildTimeLimit string
+
+	// PostgresAddr is the cloudspace's PostgreSQL cluster (host:port) where database
+	// service instances are made; empty when it has none. PostgresAdminUser and its
+	// password (read from PostgresAdminPasswordFile at start when not given) are the
+	// superuser wharfd and Vault's database engine manage it as.
+	PostgresAddr              string
+	PostgresAdminUser         string
+	PostgresAdminPassword     platform.Secret
+	PostgresAdminPasswordFile string
+	// DatabaseCredsTTL and DatabaseCredsMaxTTL bound the database credentials Vault
+	// issues to instances: renewed while they run, reissued after the maximum.
+	DatabaseCredsTTL, DatabaseCredsMaxTTL string
 }
 
 func defaultConfig() Config {
@@ -56,6 +68,10 @@ func defaultConfig() Config {
 		NomadRegion:  "local",
 		VaultAddr:    "http://127.0.0.1:8200",
 		RegistryAddr: "127.0.0.1:5000",
+
+		PostgresAdminUser:   "postgres",
+		DatabaseCredsTTL:    "1h",
+		DatabaseCredsMaxTTL: "24h",
 	}
 }
 
@@ -67,6 +83,7 @@ func defaultConfig() Config {
 //	nomad    { address = "http://127.0.0.1:4646"  region = "local" }
 //	vault    { address = "http://127.0.0.1:8200"  token_file = "/etc/wharf/vault-token" }
 //	registry { address = "127.0.0.1:5000" }
+//	postgres { address = "127.0.0.1:5432"  admin_user = "postgres"  admin_password_file = "/etc/wharf/postgres-password" }
 type fileConfig struct {
 	Listen    *string `hcl:"listen,optional"`
 	LogLevel  *string `hcl:"log_level,optional"`
@@ -99,6 +116,14 @@ type fileConfig struct {
 		Builder   *string `hcl:"builder,optional"`
 		TimeLimit *string `hcl:"time_limit,optional"`
 	} `hcl:"build,block"`
+	Postgres *struct {
+		Address           *string `hcl:"address,optional"`
+		AdminUser         *string `hcl:"admin_user,optional"`
+		AdminPassword     *string `hcl:"admin_password,optional"`
+		AdminPasswordFile *string `hcl:"admin_password_file,optional"`
+		CredsTTL          *string `hcl:"credentials_ttl,optional"`
+		CredsMaxTTL       *string `hcl:"credentials_max_ttl,optional"`
+	} `hcl:"postgres,block"`
 }
 
 // setting is one option: where the environment and flags name it, and how to apply a
@@ -165,6 +190,18 @@ var settings = []setting{
 		return nil
 	}},
 	{"WHARF_BUILD_TIME_LIMIT", "build-time-limit", "how long a build may run", duration(func(c *Config) *string { return &c.BuildTimeLimit })},
+	{"WHARF_POSTGRES_ADDR", "postgres-addr", "the cloudspace's PostgreSQL cluster (host:port), for database services", func(c *Config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("postgres address %q: %w", v, err)
+		}
+		c.PostgresAddr = v
+		return nil
+	}},
+	{"WHARF_POSTGRES_ADMIN_USER", "postgres-admin-user", "PostgreSQL superuser that manages database services", str(func(c *Config) *string { return &c.PostgresAdminUser })},
+	{"WHARF_POSTGRES_ADMIN_PASSWORD", "", "", secret(func(c *Config) *platform.Secret { return &c.PostgresAdminPassword })},
+	{"WHARF_POSTGRES_ADMIN_PASSWORD_FILE", "postgres-admin-password-file", "file holding the PostgreSQL superuser's password", str(func(c *Config) *string { return &c.PostgresAdminPasswordFile })},
+	{"WHARF_DATABASE_CREDS_TTL", "database-creds-ttl", "lifetime of database credentials between renewals", duration(func(c *Config) *string { return &c.DatabaseCredsTTL })},
+	{"WHARF_DATABASE_CREDS_MAX_TTL", "database-creds-max-ttl", "longest life of one database credential", duration(func(c *Config) *string { return &c.DatabaseCredsMaxTTL })},
 }
 
 // errHelp is returned when -h was asked for; usage has been printed.
@@ -234,6 +271,13 @@ func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
 		}
 		cfg.VaultToken = platform.Secret(strings.TrimSpace(string(b)))
 	}
+	if cfg.PostgresAdminPassword == "" && cfg.PostgresAdminPasswordFile != "" {
+		b, err := os.ReadFile(cfg.PostgresAdminPasswordFile)
+		if err != nil {
+			return cfg, fmt.Errorf("postgres admin password file: %w", err)
+		}
+		cfg.PostgresAdminPassword = platform.Secret(strings.TrimSpace(string(b)))
+	}
 	return cfg, cfg.validate()
 }
 
@@ -275,6 +319,11 @@ func applyFile(cfg *Config, path string) error {
 	if b := f.Build; b != nil {
 		pairs = append(pairs, pair{b.Builder, byEnv["WHARF_BUILDER"]}, pair{b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]})
 	}
+	if p := f.Postgres; p != nil {
+		pairs = append(pairs, pair{p.Address, byEnv["WHARF_POSTGRES_ADDR"]}, pair{p.AdminUser, byEnv["WHARF_POSTGRES_ADMIN_USER"]},
+			pair{p.AdminPassword, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD"]}, pair{p.AdminPasswordFile, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD_FILE"]},
+			pair{p.CredsTTL, byEnv["WHARF_DATABASE_CREDS_TTL"]}, pair{p.CredsMaxTTL, byEnv["WHARF_DATABASE_CREDS_MAX_TTL"]})
+	}
 	for _, p := range pairs {
 		if p.v != nil {
 			if err := p.apply(cfg, *p.v); err != nil {
@@ -293,6 +342,14 @@ func (c Config) validate() error {
 	for name, v := range map[string]string{"consul address": c.ConsulAddr, "nomad address": c.NomadAddr, "vault address": c.VaultAddr, "registry address": c.RegistryAddr, "nomad region": c.NomadRegion} {
 		if strings.TrimSpace(v) == "" {
 			errs = append(errs, fmt.Errorf("%s is empty", name))
+		}
+	}
+	if c.PostgresAddr != "" && (c.PostgresAdminUser == "" || c.PostgresAdminPassword == "") {
+		errs = append(errs, errors.New("a postgres address needs an admin user and password (admin_password_file)"))
+	}
+	if ttl, err := time.ParseDuration(c.DatabaseCredsTTL); err == nil {
+		if max, err := time.ParseDuration(c.DatabaseCredsMaxTTL); err == nil && max < ttl {
+			errs = append(errs, fmt.Errorf("database credentials' max TTL %s is shorter than their TTL %s", max, ttl))
 		}
 	}
 	return errors.Join(errs...)

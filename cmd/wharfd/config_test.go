@@ -25,6 +25,15 @@ nomad  {
 vault  { token_file = "`+filepath.Join(dir, "token")+`" }
 `), 0o600)
 	os.WriteFile(filepath.Join(dir, "token"), []byte("s.fromfile\n"), 0o600)
+	pgFile := filepath.Join(dir, "pg.hcl")
+	os.WriteFile(pgFile, []byte(`
+postgres {
+  address             = "127.0.0.1:15432"
+  admin_password_file = "`+filepath.Join(dir, "pgpw")+`"
+  credentials_ttl     = "10s"
+}
+`), 0o600)
+	os.WriteFile(filepath.Join(dir, "pgpw"), []byte("pg-secret\n"), 0o600)
 	bad := filepath.Join(dir, "bad.hcl")
 	os.WriteFile(bad, []byte(`listen = `), 0o600)
 
@@ -74,6 +83,22 @@ vault  { token_file = "`+filepath.Join(dir, "token")+`" }
 				t.Errorf("Listen = %q", c.Listen)
 			}
 		}},
+		{name: "postgres from file", args: []string{"-config", pgFile}, check: func(t *testing.T, c Config) {
+			if c.PostgresAddr != "127.0.0.1:15432" || c.PostgresAdminUser != "postgres" || c.PostgresAdminPassword.Reveal() != "pg-secret" {
+				t.Errorf("postgres = %q %q %q", c.PostgresAddr, c.PostgresAdminUser, c.PostgresAdminPassword.Reveal())
+			}
+			if c.DatabaseCredsTTL != "10s" || c.DatabaseCredsMaxTTL != "24h" {
+				t.Errorf("creds ttl %q max %q", c.DatabaseCredsTTL, c.DatabaseCredsMaxTTL)
+			}
+		}},
+		{name: "postgres flags beat env", args: []string{"-postgres-addr", "127.0.0.1:1", "-postgres-admin-user", "admin"}, env: []string{"WHARF_POSTGRES_ADDR=127.0.0.1:2", "WHARF_POSTGRES_ADMIN_PASSWORD=pw"}, check: func(t *testing.T, c Config) {
+			if c.PostgresAddr != "127.0.0.1:1" || c.PostgresAdminUser != "admin" || c.PostgresAdminPassword.Reveal() != "pw" {
+				t.Errorf("postgres = %q %q", c.PostgresAddr, c.PostgresAdminUser)
+			}
+		}},
+		{name: "postgres without password", args: []string{"-postgres-addr", "127.0.0.1:1"}, wantErr: "admin user and password"},
+		{name: "bad postgres address", env: []string{"WHARF_POSTGRES_ADDR=nowhere"}, wantErr: "WHARF_POSTGRES_ADDR"},
+		{name: "creds max below ttl", args: []string{"-database-creds-ttl", "2h", "-database-creds-max-ttl", "1h"}, wantErr: "max TTL"},
 		{name: "bad log level", env: []string{"WHARF_LOG_LEVEL=loud"}, wantErr: "WHARF_LOG_LEVEL"},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "-log-format"},
 		{name: "bad listen", args: []string{"-listen", "nowhere"}, wantErr: "listen address"},

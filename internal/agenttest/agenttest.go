@@ -1,4 +1,4 @@
-// Package agenttest starts real Consul, Vault, Nomad and registry processes for a test,
+// Package agenttest starts real Consul, Vault, Nomad, registry and PostgreSQL processes for a test,
 // on free loopback ports with their data in the test's temporary directory, wired the
 // same way `make dev` wires them (both go through internal/devstack). Each agent's output
 // goes to t.Log; each is stopped, and its data removed, in t.Cleanup.
@@ -96,7 +96,20 @@ func Vault(t testing.TB) *devstack.Vault {
 	return v
 }
 
-// Stack starts a whole local cloudspace (Consul, Vault, the registry, and Nomad with
+// Postgres starts a PostgreSQL server for the test (as the postgres user when the test
+// runs as root), with its files removed afterwards.
+func Postgres(t testing.TB) *devstack.Postgres {
+	t.Helper()
+	b := Binaries(t)
+	pg, err := devstack.StartPostgres(devstack.PostgresConfig{BinDir: b.Postgres, DataDir: t.TempDir(), Log: logTo(t)})
+	if err != nil {
+		t.Fatalf("start postgres: %v", err)
+	}
+	t.Cleanup(func() { logStop(t, "postgres", pg.Stop()) })
+	return pg
+}
+
+// Stack starts a whole local cloudspace (Consul, Vault, the registry, PostgreSQL, and Nomad with
 // the docker driver) for the test. Jobs the test leaves behind are stopped with it.
 func Stack(t testing.TB) *devstack.Stack {
 	t.Helper()

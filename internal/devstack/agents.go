@@ -28,6 +28,8 @@ const (
 // Binaries names the executables the stack runs.
 type Binaries struct {
 	Nomad, Consul, Vault, Registry string
+	// Postgres is the directory of PostgreSQL's initdb and postgres.
+	Postgres string
 }
 
 // DefaultBinaries returns the agents built by scripts/deps.sh into dir (by default
@@ -42,13 +44,14 @@ func DefaultBinaries(dir string) Binaries {
 		Consul:   filepath.Join(dir, "consul-"+ConsulVersion),
 		Vault:    filepath.Join(dir, "vault-"+VaultVersion),
 		Registry: "/usr/bin/docker-registry",
+		Postgres: PostgresBinDir,
 	}
 }
 
 // Missing lists the binaries that are not executable files.
 func (b Binaries) Missing() []string {
 	var missing []string
-	for _, p := range []string{b.Consul, b.Vault, b.Nomad, b.Registry} {
+	for _, p := range []string{b.Consul, b.Vault, b.Nomad, b.Registry, filepath.Join(b.Postgres, "initdb"), filepath.Join(b.Postgres, "postgres")} {
 		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 			missing = append(missing, p)
 		}

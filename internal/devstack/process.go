@@ -40,6 +40,11 @@ func StartProcess(name string, logf LogFunc, bin string, args, env []string) (*P
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return startCmd(name, logf, cmd)
+}
+
+// startCmd starts cmd, set up but for its output, as StartProcess does.
+func startCmd(name string, logf LogFunc, cmd *exec.Cmd) (*Process, error) {
 	// Children of an agent (Nomad's plugins) may hold its output open after it exits.
 	cmd.WaitDelay = 5 * time.Second
 	out := lineWriter(name, logf)

@@ -13,6 +13,7 @@ type Ports struct {
 	VaultAPI, VaultCluster                                 int
 	NomadHTTP, NomadRPC, NomadSerf                         int
 	Registry                                               int
+	Postgres                                               int
 }
 
 // Config configures a whole local cloudspace.
@@ -24,7 +25,9 @@ type Config struct {
 	// between stacks running on one machine at once.
 	Name  string
 	Ports Ports
-	Log   LogFunc
+	// KeepPostgres keeps the PostgreSQL cluster across restarts (see PostgresConfig.Keep).
+	KeepPostgres bool
+	Log          LogFunc
 }
 
 // Stack is a running local cloudspace.
@@ -33,9 +36,10 @@ type Stack struct {
 	Vault    *Vault
 	Nomad    *Nomad
 	Registry *Registry
+	Postgres *Postgres
 }
 
-// Start starts Consul, Vault, the registry and Nomad wired together, and returns once
+// Start starts Consul, Vault, the registry, PostgreSQL and Nomad wired together, and returns once
 // each is ready. On failure it stops whatever it had started.
 func Start(cfg Config) (_ *Stack, err error) {
 	if missing := cfg.Binaries.Missing(); len(missing) > 0 {
@@ -69,6 +73,12 @@ func Start(cfg Config) (_ *Stack, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if s.Postgres, err = StartPostgres(PostgresConfig{
+		BinDir: cfg.Binaries.Postgres, DataDir: dir("postgres"), Port: cfg.Ports.Postgres,
+		Keep: cfg.KeepPostgres, Log: cfg.Log,
+	}); err != nil {
+		return nil, err
+	}
 	if s.Nomad, err = StartNomad(NomadConfig{
 		Binary: cfg.Binaries.Nomad, DataDir: dir("nomad"), Region: cfg.Region,
 		Name: cfg.Name, CgroupParent: "/" + cfg.Name, Log: cfg.Log,
@@ -86,6 +96,9 @@ func (s *Stack) Stop() error {
 	var errs []error
 	if s.Nomad != nil {
 		errs = append(errs, s.Nomad.Stop())
+	}
+	if s.Postgres != nil {
+		errs = append(errs, s.Postgres.Stop())
 	}
 	if s.Registry != nil {
 		errs = append(errs, s.Registry.Stop())
