@@ -43,9 +43,11 @@ func (c *Client) RunBuild(ctx context.Context, t platform.Target, build, specURL
 
 	var res platform.BuildResult
 	var mu sync.Mutex
+	lastLine := time.Now()
 	line := func(l string) {
 		mu.Lock()
 		defer mu.Unlock()
+		lastLine = time.Now()
 		if img, ok := strings.CutPrefix(l, "wharf-builder: image "); ok {
 			res.Image = strings.TrimSpace(img)
 		}
@@ -98,14 +100,25 @@ func (c *Client) RunBuild(ctx context.Context, t platform.Target, build, specURL
 				}
 			}
 		}
-		// Ended: let the streams take the last lines, then stop them.
+		// Ended: let the streams take the last lines (until they end, or go quiet for
+		// a second), then stop them.
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			stopStreams()
-			<-done
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			mu.Lock()
+			quiet := time.Since(lastLine) > time.Second
+			mu.Unlock()
+			if quiet || time.Now().After(deadline) {
+				stopStreams()
+				<-done
+				break
+			}
+			select {
+			case <-done:
+			case <-time.After(100 * time.Millisecond):
+				continue
+			}
+			break
 		}
 		alloc, _, err := c.api.Allocations().Info(s.ID, c.query(ctx, region))
 		if err != nil {
