@@ -63,10 +63,7 @@ your configuration directory. WHARF_ADDR and WHARF_TOKEN override what is stored
 			} else {
 				cfg.Addr = c.addr(cfg)
 			}
-			if isTerminal(c.stdin) {
-				fmt.Fprintf(c.stderr, "Token for %s: ", cfg.Addr)
-			}
-			line, err := bufio.NewReader(c.stdin).ReadString('\n')
+			line, err := c.readSecretLine(fmt.Sprintf("Token for %s: ", cfg.Addr))
 			token := strings.TrimSpace(line)
 			if token == "" {
 				if err != nil && !errors.Is(err, io.EOF) {
@@ -113,6 +110,19 @@ func (c *cli) logoutCommand() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// readSecretLine reads one line from stdin: from a terminal, after prompt and without
+// echoing it.
+func (c *cli) readSecretLine(prompt string) (string, error) {
+	read := func() (string, error) { return bufio.NewReader(c.stdin).ReadString('\n') }
+	f, ok := c.stdin.(*os.File)
+	if !ok || !isTerminal(f) {
+		return read()
+	}
+	fmt.Fprint(c.stderr, prompt)
+	defer fmt.Fprintln(c.stderr)
+	return withoutEcho(f, read)
 }
 
 // isTerminal reports whether r is a character device (a terminal).
@@ -499,8 +509,16 @@ func (c *cli) envCommand() *cobra.Command {
 					if len(a) != 2 {
 						return usageErrorf("%q has no value: write KEY=VALUE, or give one KEY alone and its value on standard input", kv)
 					}
-					b, err := io.ReadAll(c.stdin)
-					if err != nil {
+					var b []byte
+					var err error
+					if isTerminal(c.stdin) {
+						var line string
+						line, err = c.readSecretLine("Value of " + k + ": ")
+						b = []byte(line)
+					} else {
+						b, err = io.ReadAll(c.stdin)
+					}
+					if err != nil && !errors.Is(err, io.EOF) {
 						return err
 					}
 					v = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
