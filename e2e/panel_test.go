@@ -299,7 +299,9 @@ func TestPanel(t *testing.T) {
 	b.shoot("organisation")
 	b.open("/orgs/acme/apps/shop")
 	b.shoot("application")
+	// Runtime logs: the output so far, then followed live over the event stream.
 	b.open(envPath + "/logs")
+	b.do(30*time.Second, chromedp.WaitReady(chromedp.CSS(`#logs[data-live="true"] span.live`)))
 	if got := b.text("#logs"); !strings.Contains(got, "hello from web") {
 		t.Errorf("runtime logs: %q", got)
 	}

@@ -520,6 +520,7 @@ func (p *Panel) deployEvents(r *request) error {
 
 type logsData struct {
 	EnvPath string
+	Process string
 	Lines   []platform.LogLine
 	Cut     bool
 }
@@ -530,8 +531,8 @@ const maxLogLines = 2000
 func (p *Panel) logs(r *request) error {
 	ctx, cancel := context.WithTimeout(r.ctx(), 20*time.Second)
 	defer cancel()
-	d := logsData{EnvPath: envPath(r)}
 	process := r.QueryParam("process")
+	d := logsData{EnvPath: envPath(r), Process: process}
 	if process != "" && platform.CheckName(process) != "" {
 		return platform.Errorf(platform.NotFound, "process %q not found", process)
 	}
@@ -546,4 +547,35 @@ func (p *Panel) logs(r *request) error {
 		return err
 	}
 	return p.show(r, "logs", "Logs of "+r.Param("app")+" · "+r.Param("env"), d)
+}
+
+// logEvents follows the environment's output as server-sent events, one "line" event
+// (a platform.LogLine) each, until the browser leaves.
+func (p *Panel) logEvents(r *request) error {
+	process := r.QueryParam("process")
+	if process != "" && platform.CheckName(process) != "" {
+		return platform.Errorf(platform.NotFound, "process %q not found", process)
+	}
+	w := r.Response()
+	started := false
+	start := func() {
+		if !started {
+			w.Header().Set(echo.HeaderContentType, "text/event-stream")
+			w.Header().Set("X-Accel-Buffering", "no")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+	}
+	err := p.m.Logs(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), process, true, func(l platform.LogLine) {
+		start()
+		b, _ := json.Marshal(l)
+		fmt.Fprintf(w, "event: line\ndata: %s\n\n", b)
+		w.Flush()
+	})
+	if err != nil && !started {
+		return err
+	}
+	start()
+	w.Flush()
+	return nil
 }

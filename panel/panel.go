@@ -182,6 +182,7 @@ func (p *Panel) Register(e *echo.Echo) {
 	e.GET(env+"/deploys/:deploy", p.page(p.deployView))
 	e.GET(env+"/deploys/:deploy/events", p.page(p.deployEvents))
 	e.GET(env+"/logs", p.page(p.logs))
+	e.GET(env+"/logs/events", p.page(p.logEvents))
 }
 
 // headers sets the security headers of every panel response: no framing, no script or

@@ -39,6 +39,15 @@
     }
     box.dataset.status = b.status;
     box.dataset.done = "true";
+    // What the page offered while the build ran no longer applies.
+    var cancel = document.getElementById("cancel-build");
+    if (cancel) {
+      cancel.hidden = true;
+    }
+    var deploy = document.getElementById("deploy-build");
+    if (deploy && b.status !== "succeeded") {
+      deploy.hidden = true;
+    }
   });
   src.addEventListener("failure", function (e) {
     src.close();
