@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -319,10 +320,22 @@ func hostOnly(h string) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
-func newRequestID() string {
-	var b [12]byte
+// requestIDs makes request ids: a random prefix per process and a counter, unique
+// without a system call per request.
+var requestIDs = func() struct {
+	prefix string
+	n      *atomic.Uint64
+} {
+	var b [6]byte
 	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return struct {
+		prefix string
+		n      *atomic.Uint64
+	}{hex.EncodeToString(b[:]), new(atomic.Uint64)}
+}()
+
+func newRequestID() string {
+	return requestIDs.prefix + strconv.FormatUint(requestIDs.n.Add(1), 16)
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
