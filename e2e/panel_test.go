@@ -257,6 +257,11 @@ func TestPanel(t *testing.T) {
 	if n := b.count("#events li"); n < 4 {
 		t.Errorf("the deploy view lists %d events", n)
 	}
+	for _, p := range []string{"queued", "release_created", "registered", "rollout", "done"} {
+		if b.count(`#phases li.reached[data-phase="`+p+`"]`) != 1 {
+			t.Errorf("the deploy view does not show the %s phase reached", p)
+		}
+	}
 	b.shoot("deploy")
 	const service = "wharf-acme-shop-test"
 	if got := serving(t, s, service); len(got) != 1 || got[0] != "hello release 1" {

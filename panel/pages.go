@@ -454,6 +454,29 @@ type deployData struct {
 	Events  string // the stream the page follows
 	// Build is the build the deploy waits for, if any, with its log so far.
 	Build *buildData
+	// Phases are the phases of a deploy, in order, and whether this one reached each.
+	Phases []phase
+}
+
+type phase struct {
+	Name    string
+	Reached bool
+}
+
+// phaseOrder lists a deploy's phases; a deploy skips those it has no use for (a
+// release command when there is none, a new release for a scale).
+var phaseOrder = []string{platform.PhaseQueued, platform.PhaseRelease, platform.PhaseReleaseCommand, platform.PhaseRegistered, platform.PhaseRollout, platform.PhaseDone}
+
+func phasesOf(d platform.Deploy) []phase {
+	seen := map[string]bool{d.Phase: true}
+	for _, e := range d.Events {
+		seen[e.Phase] = true
+	}
+	out := make([]phase, len(phaseOrder))
+	for i, name := range phaseOrder {
+		out[i] = phase{Name: name, Reached: seen[name]}
+	}
+	return out
 }
 
 func (p *Panel) deployView(r *request) error {
@@ -461,7 +484,7 @@ func (p *Panel) deployView(r *request) error {
 	if err != nil {
 		return err
 	}
-	data := deployData{Deploy: d, EnvPath: envPath(r), Events: envPath(r) + "/deploys/" + url.PathEscape(d.ID) + "/events"}
+	data := deployData{Deploy: d, EnvPath: envPath(r), Events: envPath(r) + "/deploys/" + url.PathEscape(d.ID) + "/events", Phases: phasesOf(d)}
 	if d.Build != "" {
 		b, err := p.build(r, d.Build)
 		if err != nil {

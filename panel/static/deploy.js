@@ -18,6 +18,12 @@
     status.className = "status-" + s;
     box.dataset.status = s;
   }
+  function reached(name) {
+    var li = document.querySelector('#phases li[data-phase="' + name + '"]');
+    if (li) {
+      li.className = "reached";
+    }
+  }
   function when(iso) {
     var t = document.createElement("time");
     t.dateTime = iso;
@@ -40,6 +46,7 @@
     li.appendChild(document.createTextNode(" " + ev.message));
     list.appendChild(li);
     phase.textContent = ev.phase;
+    reached(ev.phase);
     if (box.dataset.status === "queued") {
       setStatus("running");
     }
