@@ -146,14 +146,11 @@ type proc struct {
 	addr string
 }
 
-func start(name, cpu, addr string, args ...string) (*proc, error) {
+func start(name, cpu, addr string, env []string, args ...string) (*proc, error) {
 	cmd := exec.Command("taskset", append([]string{"-c", cpu}, args...)...)
-	cmd.Env = append(os.Environ(), "WHARF_BENCH_PINNED=1")
+	cmd.Env = append(append(os.Environ(), "WHARF_BENCH_PINNED=1"), env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if name == "caddy" {
-		// Caddy saves its configuration under $XDG_CONFIG_HOME; keep it out of $HOME.
-		tmp := os.TempDir()
-		cmd.Env = append(cmd.Env, "XDG_CONFIG_HOME="+tmp, "XDG_DATA_HOME="+tmp)
 		cmd.Stderr = io.Discard
 	}
 	if err := cmd.Start(); err != nil {
@@ -310,7 +307,7 @@ func benchProxies(d time.Duration, conns, rate, rounds int) error {
 		return err
 	}
 	backendAddr := freeAddr()
-	backend, err := start("backend", "0", backendAddr, self, "backend", backendAddr)
+	backend, err := start("backend", "0", backendAddr, nil, self, "backend", backendAddr)
 	if err != nil {
 		return err
 	}
@@ -327,9 +324,11 @@ func benchProxies(d time.Duration, conns, rate, rounds int) error {
 	}
 	candidates := []candidate{
 		{"direct", func(string) (*proc, error) { return backend, nil }},
-		{"bare httputil", func(a string) (*proc, error) { return start("bare", "1", a, self, "bare", a, backendAddr) }},
-		{"wharf", func(a string) (*proc, error) { return start("wharf", "1", a, self, "wharf", a, backendAddr) }},
-		{"wharf+access log", func(a string) (*proc, error) { return start("wharf", "1", a, self, "wharf", a, backendAddr, "log") }},
+		{"bare httputil", func(a string) (*proc, error) { return start("bare", "1", a, nil, self, "bare", a, backendAddr) }},
+		{"wharf", func(a string) (*proc, error) { return start("wharf", "1", a, nil, self, "wharf", a, backendAddr) }},
+		{"wharf+access log", func(a string) (*proc, error) {
+			return start("wharf", "1", a, nil, self, "wharf", a, backendAddr, "log")
+		}},
 		{"haproxy", func(a string) (*proc, error) {
 			cfg := filepath.Join(dir, "haproxy.cfg")
 			os.WriteFile(cfg, []byte(fmt.Sprintf(`global
@@ -350,7 +349,7 @@ backend app
   http-reuse always
   server s1 %s
 `, a, benchHost, backendAddr)), 0o600)
-			return start("haproxy", "1", a, "haproxy", "-db", "-f", cfg)
+			return start("haproxy", "1", a, nil, "haproxy", "-db", "-f", cfg)
 		}},
 		{"caddy", func(a string) (*proc, error) {
 			cfg := filepath.Join(dir, "Caddyfile")
@@ -365,7 +364,8 @@ http://%s:%s {
 	reverse_proxy %s
 }
 `, port, benchHost, port, backendAddr)), 0o600)
-			return start("caddy", "1", a, "caddy", "run", "--config", cfg, "--adapter", "caddyfile")
+			// Caddy saves its configuration under $XDG_CONFIG_HOME: keep it in dir.
+			return start("caddy", "1", a, []string{"XDG_CONFIG_HOME=" + dir, "XDG_DATA_HOME=" + dir}, "caddy", "run", "--config", cfg, "--adapter", "caddyfile")
 		}},
 	}
 	fmt.Printf("Proxies on CPU 1, load generator and backend on CPU 0 (%d CPUs; Go %s).\n", runtime.NumCPU(), runtime.Version())
