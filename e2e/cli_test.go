@@ -277,6 +277,9 @@ func TestCLI(t *testing.T) {
 	if app.Name != "shop" || len(app.Environments) != 2 {
 		t.Errorf("apps show -o json = %+v", app)
 	}
+	if got := u.ok("__complete", "deploy", "").stdout; !strings.HasPrefix(got, "live\ntest\n") {
+		t.Errorf("shell completion of deploy's ENV = %q, want the environments", got)
+	}
 	var envs []struct{ Name string }
 	u.jsonOut(&envs, "envs")
 	if len(envs) != 2 {

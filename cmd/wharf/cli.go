@@ -84,7 +84,50 @@ Exit codes: 0 success, 1 other failure (such as a failed deploy), 2 usage,
 		c.lifecycleCommand("restart", "Replace every instance of an environment"),
 		c.statusCommand(), c.openCommand(), c.logsCommand(),
 	)
+	completeEnvs(root, c.completeEnv)
 	return root
+}
+
+// completeEnvs has every command whose first argument is an environment complete it
+// with the application's environments.
+func completeEnvs(cmd *cobra.Command, f cobra.CompletionFunc) {
+	for _, sub := range cmd.Commands() {
+		if use := strings.Fields(sub.Use); len(use) > 1 && (use[1] == "ENV" || use[1] == "[ENV]") {
+			sub.ValidArgsFunction = f
+		}
+		completeEnvs(sub, f)
+	}
+}
+
+// completeEnv lists the application's environments for shell completion.
+func (c *cli) completeEnv(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cl, err := c.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	org, app, err := c.appRef(ctx, cl)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	items, err := cl.List(ctx, client.Path("orgs", org, "apps", app, "envs"))
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var names []cobra.Completion
+	for _, it := range items {
+		var e environment
+		if json.Unmarshal(it, &e) == nil {
+			names = append(names, e.Name)
+		}
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
 // group makes cmd a command that only holds subcommands: without one it prints help,
