@@ -95,10 +95,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	model := &platform.Service{KV: consulClient.Store(consul.DefaultPrefix), Secrets: vaultClient.Secrets()}
 	platform.TemplateVersion = jobspecs.Version(jobspecs.Web)
+	rts, err := newRoutes(cfg.ConsulAddr, cfg.ConsulToken)
+	if err != nil {
+		return err
+	}
 	buildLimit, _ := time.ParseDuration(cfg.BuildTimeLimit)
 	deployer := &platform.Deployer{
 		Service: model, Scheduler: nomadClient, Runtime: vaultClient.Runtime(),
-		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit,
+		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit, Routes: rts,
 		Log: log.With("component", "controller"),
 	}
 	e := api.New(api.Config{

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+
+	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/wharf-platform/wharf/ingress"
+	ingressconsul "github.com/wharf-platform/wharf/ingress/consul"
+	"github.com/wharf-platform/wharf/platform"
+)
+
+// routes writes environments' route records for wharf-ingress (docs/ingress.md): the
+// controller's platform.Router.
+type routes struct {
+	store *ingressconsul.RouteStore
+}
+
+var _ platform.Router = routes{}
+
+func newRoutes(addr string, token platform.Secret) (routes, error) {
+	conf := consulapi.DefaultConfig()
+	conf.Address, conf.Token = addr, token.Reveal()
+	c, err := consulapi.NewClient(conf)
+	if err != nil {
+		return routes{}, platform.Wrap(platform.Invalid, err, "consul client configuration")
+	}
+	return routes{store: ingressconsul.NewRouteStore(c, "")}, nil
+}
+
+// routeApp names an environment's application in its route record's key: applications
+// are named within an organisation, so the organisation is part of it.
+func routeApp(t platform.Target) string { return t.Org + "-" + t.App }
+
+// PublishRoute writes the environment's route: its generated domain, served by its web
+// service. Custom domains and basic auth, once the API has them, join the same record.
+func (r routes) PublishRoute(ctx context.Context, t platform.Target) error {
+	want := ingress.Route{
+		Version: ingress.RouteVersion, Cloudspace: t.Cloudspace.Name, App: routeApp(t), Env: t.Env,
+		Hosts: []string{t.Domain}, Primary: t.Domain, Service: t.ServiceName(),
+	}
+	for range 3 {
+		cur, index, err := r.store.Get(ctx, t.Cloudspace.Name, routeApp(t), t.Env)
+		switch platform.ErrorCode(err) {
+		case "":
+			want.HTTPSRedirect, want.BasicAuth = cur.HTTPSRedirect, cur.BasicAuth
+		case platform.NotFound:
+			index = 0
+		default:
+			return err
+		}
+		err = r.store.Put(ctx, want, index)
+		if platform.ErrorCode(err) != platform.Conflict {
+			return err
+		}
+	}
+	return platform.Errorf(platform.Conflict, "the route of %s/%s/%s kept changing", t.Org, t.App, t.Env)
+}
+
+// WithdrawRoute deletes the environment's route, if it has one.
+func (r routes) WithdrawRoute(ctx context.Context, t platform.Target) error {
+	err := r.store.Delete(ctx, t.Cloudspace.Name, routeApp(t), t.Env, 0)
+	if platform.ErrorCode(err) == platform.NotFound {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/internal/devstack"
+)
+
+// startIngress runs the real wharf-ingress for the cloudspace "local" and returns its
+// plain HTTP address.
+func startIngress(t testing.TB, s *devstack.Stack) string {
+	t.Helper()
+	addrFile := filepath.Join(t.TempDir(), "addrs.json")
+	p, err := devstack.StartProcess("ingress", func(_, line string) { t.Logf("ingress: %s", line) },
+		filepath.Join(binDir, "wharf-ingress"),
+		[]string{"-cloudspace", "local", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-addr-file", addrFile, "-consul-addr", s.Consul.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(10 * time.Second); err != nil {
+			t.Errorf("wharf-ingress: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var addrs map[string]string
+		if b, err := os.ReadFile(addrFile); err == nil && json.Unmarshal(b, &addrs) == nil && addrs["http"] != "" {
+			return addrs["http"]
+		}
+	}
+	t.Fatal("wharf-ingress did not listen")
+	return ""
+}
+
+// get asks the ingress for host's page.
+func get(ingress, host string) (int, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ingress+"/", nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestIngressFollowsDeploys deploys through wharfd and reaches the application through
+// wharf-ingress by its generated domain: routed once deployed, with no failed request
+// while it is redeployed and scaled down, and gone (404) once the application is deleted.
+func TestIngressFollowsDeploys(t *testing.T) {
+	s := agenttest.Stack(t)
+	token := bootstrap(t, s)
+	w := startWharfd(t, s)
+	ing := startIngress(t, s)
+	c := &client{t: t, url: w.URL, token: token}
+	c.must(201, "POST", "/v1/cloudspaces", map[string]any{"name": "local", "vendor": "on-premises", "location": "test", "tenancy": "public",
+		"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": "localhost", "registry": s.Registry.Addr}, nil)
+	c.must(201, "POST", "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{"environments": 5, "instances_per_process": 3, "memory_mb_per_instance": 256, "service_instances": 2}}, nil)
+	c.must(201, "POST", "/v1/orgs", map[string]any{"name": "acme"}, nil)
+	c.must(201, "POST", "/v1/orgs/acme/apps", map[string]any{"name": "shop", "cloudspace": "local", "plan": "dev"}, nil)
+	const env = "/v1/orgs/acme/apps/shop/envs/test"
+	const host = "shop-test.localhost"
+	c.must(200, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 3, "memory_mb": 32}}}, nil)
+	c.must(201, "PUT", env+"/vars/GREETING", map[string]any{"value": "hello"}, nil)
+	c.must(200, "PUT", env+"/procfile", map[string]any{"processes": map[string]any{"web": map[string]string{"command": webCommand}}}, nil)
+	if code, _ := get(ing, host); code != http.StatusNotFound {
+		t.Errorf("before any deploy %s = %d, want 404", host, code)
+	}
+
+	var d deploy
+	c.must(202, "POST", env+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
+	if d = c.follow(env, d.ID); d.Status != "succeeded" {
+		t.Fatalf("deploy = %s (%s)", d.Status, d.Error)
+	}
+	waitPage(t, ing, host, "hello release 1")
+
+	// A constant stream of requests while the app is redeployed, then scaled down.
+	var ok, failed atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ctx.Err() == nil && n < 100000; n++ {
+				code, body := get(ing, host)
+				if code >= 200 && code < 300 {
+					ok.Add(1)
+					continue
+				}
+				failed.Add(1)
+				mu.Lock()
+				if len(failures) < 10 {
+					failures = append(failures, fmt.Sprintf("%d %.80q", code, body))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	c.must(200, "PUT", env+"/vars/GREETING", map[string]any{"value": "bonjour"}, nil)
+	c.must(202, "POST", env+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
+	if d = c.follow(env, d.ID); d.Status != "succeeded" {
+		t.Errorf("redeploy = %s (%s)", d.Status, d.Error)
+	}
+	c.must(202, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 32}}}, &d)
+	if d = c.follow(env, d.ID); d.Status != "succeeded" {
+		t.Errorf("scale down = %s (%s)", d.Status, d.Error)
+	}
+	time.Sleep(5 * time.Second) // the old instances' shutdown delay, under load
+	stop()
+	wg.Wait()
+	t.Logf("through the ingress during a redeploy and a scale-down: %d answered 2xx, %d did not", ok.Load(), failed.Load())
+	if failed.Load() > 0 || ok.Load() == 0 {
+		t.Errorf("%d requests were not answered 2xx (of %d); first: %q", failed.Load(), ok.Load()+failed.Load(), failures)
+	}
+	waitPage(t, ing, host, "bonjour release 2") // scaling makes no release
+
+	c.must(204, "DELETE", "/v1/orgs/acme/apps/shop", nil, nil)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if code, _ := get(ing, host); code == http.StatusNotFound {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s still answers %d after the application was deleted", host, code)
+		}
+	}
+}
+
+// waitPage waits until the ingress serves want for host.
+func waitPage(t *testing.T, ing, host, want string) {
+	t.Helper()
+	var code int
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if code, body = get(ing, host); code == 200 && body == want+"\n" {
+			return
+		}
+	}
+	t.Fatalf("%s through the ingress = %d %q, want %q", host, code, body, want)
+}
