@@ -54,6 +54,24 @@ func testIngressJob(t *testing.T, s *devstack.Stack, nc *nomadapi.Client) {
 	if _, _, err := nc.Jobs().Register(job, nil); err != nil {
 		t.Fatalf("register: %v", err)
 	}
+
+	// With HTTPS, the task also holds port 443 and reads its cache key from Vault.
+	tlsVars := fmt.Sprintf("region = %q\nimage = %q\n", s.Nomad.Region, image)
+	tlsJob, err := nc.Jobs().ParseHCLOpts(&nomadapi.JobsParseRequest{JobHCL: string(src), Variables: tlsVars, Canonicalize: true})
+	if err != nil {
+		t.Fatalf("parse jobspecs/ingress.nomad.hcl with HTTPS: %v", err)
+	}
+	task := tlsJob.TaskGroups[0].Tasks[0]
+	reserved := map[string]int{}
+	for _, p := range tlsJob.TaskGroups[0].Networks[0].ReservedPorts {
+		reserved[p.Label] = p.Value
+	}
+	if reserved["http"] != 80 || reserved["https"] != 443 || task.Vault == nil || len(task.Templates) != 1 {
+		t.Errorf("HTTPS job: ports %v, vault %v, %d templates", reserved, task.Vault, len(task.Templates))
+	}
+	if args := fmt.Sprint(task.Config["args"]); !strings.Contains(args, "-https :443") {
+		t.Errorf("HTTPS job's arguments %s lack -https :443", args)
+	}
 	t.Cleanup(func() { nc.Jobs().Deregister(*job.ID, true, nil) })
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
