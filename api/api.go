@@ -49,6 +49,9 @@ type Config struct {
 	// Builds serves the application builder's routes (source uploads, builds, their
 	// logs, deploys from source); it needs Model for authentication.
 	Builds Builds
+	// Services serves the routes of environments' service instances (databases); it
+	// needs Model for authentication.
+	Services Services
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -100,6 +103,9 @@ func New(cfg Config) *echo.Echo {
 		}
 		if cfg.Builds != nil {
 			registerBuilds(v1, requireToken(cfg.Model), cfg.Builds)
+		}
+		if cfg.Services != nil {
+			registerServices(v1, requireToken(cfg.Model), cfg.Services)
 		}
 	}
 	if cfg.Panel != nil {

@@ -47,8 +47,9 @@ type RuntimeStore interface {
 	SecretKey(ctx context.Context, t Target) (Secret, error)
 	// WriteRuntime stores a new version of the environment's runtime configuration.
 	WriteRuntime(ctx context.Context, t Target, values map[string]Secret) (int, error)
-	// PutEnvPolicy lets the environment's tasks read its runtime configuration.
-	PutEnvPolicy(ctx context.Context, t Target) error
+	// PutEnvPolicy lets the environment's tasks read its runtime configuration and
+	// the credentials of the given Vault database roles, nothing else.
+	PutEnvPolicy(ctx context.Context, t Target, credentialRoles []string) error
 	// DeleteEnv removes the environment's runtime configuration and policy.
 	DeleteEnv(ctx context.Context, t Target) error
 }
@@ -282,6 +283,10 @@ type Deployer struct {
 	Runtime   RuntimeStore
 	Builder   Builder
 	Artifacts Artifacts
+	// Databases and DatabaseCreds serve database service instances; without them,
+	// attaching one is unavailable.
+	Databases     DatabaseCluster
+	DatabaseCreds DatabaseCredentials
 	// Routes, when set, publishes each environment's route for the ingress.
 	Routes Router
 	// BuildLimit is how long a build may run; DefaultBuildLimit when zero.
@@ -915,7 +920,10 @@ func (r *run) release(ctx context.Context, e Environment) (Release, error) {
 			return Release{}, err
 		}
 		rel.Image, rel.GitCommit, rel.Config, rel.RuntimeVersion, rel.RollbackOf = old.Image, old.GitCommit, old.Config, old.RuntimeVersion, old.Number
-		if err := d.Runtime.PutEnvPolicy(ctx, r.t); err != nil {
+		if rel.Config.Services, err = d.existingServices(ctx, dep.Org, dep.App, dep.Env, old.Config.Services); err != nil {
+			return Release{}, err
+		}
+		if err := d.Runtime.PutEnvPolicy(ctx, r.t, CredentialRoles(rel.Config.Services)); err != nil {
 			return Release{}, err
 		}
 	} else {
@@ -923,7 +931,10 @@ func (r *run) release(ctx context.Context, e Environment) (Release, error) {
 		if err != nil {
 			return Release{}, err
 		}
-		if err := d.Runtime.PutEnvPolicy(ctx, r.t); err != nil {
+		if cfg.Services, err = d.releaseServices(ctx, dep.Org, dep.App, dep.Env); err != nil {
+			return Release{}, err
+		}
+		if err := d.Runtime.PutEnvPolicy(ctx, r.t, CredentialRoles(cfg.Services)); err != nil {
 			return Release{}, err
 		}
 		if rel.RuntimeVersion, err = d.Runtime.WriteRuntime(ctx, r.t, values); err != nil {
@@ -955,6 +966,7 @@ func (r *run) release(ctx context.Context, e Environment) (Release, error) {
 		}
 		return Release{}, err
 	}
+	d.settleDetached(ctx, dep.Org, dep.App, dep.Env)
 	return rel, nil
 }
 
@@ -1125,6 +1137,10 @@ func (d *Deployer) teardown(ctx context.Context, org, app, env string) error {
 	if err := d.Scheduler.DeleteEnvironment(ctx, t); err != nil {
 		return err
 	}
+	// Its service instances go with it: their credentials revoked, their data dropped.
+	if err := d.removeServices(ctx, org, app, env); err != nil {
+		return err
+	}
 	return d.Runtime.DeleteEnv(ctx, t)
 }
 
@@ -1135,5 +1151,6 @@ func (d *Deployer) forget(ctx context.Context, org, app, env string) error {
 	t.deleteTree(releasePrefix(org, app, env))
 	t.deleteTree(deployPrefix(org, app, env))
 	t.deleteTree(envStateKey(org, app, env))
+	t.deleteTree(servicePrefix(org, app, env))
 	return d.KV.Txn(ctx, t.ops)
 }

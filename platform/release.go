@@ -32,6 +32,8 @@ type ReleaseConfig struct {
 	// Variables records the variables the release was made with: plain ones' values,
 	// secret ones' Vault versions (never their values).
 	Variables map[string]VariableSnapshot `json:"variables"`
+	// Services are the service instances whose credentials the release's tasks receive.
+	Services []ServiceBinding `json:"services,omitempty"`
 }
 
 // VariableSnapshot is one variable as a release saw it.
@@ -75,7 +77,7 @@ func (t Target) JobID() string { return "wharf-" + t.Org + "-" + t.App + "-" + t
 func (t Target) ServiceName() string { return t.JobID() }
 
 // VaultPolicy is the environment's Vault policy: its tasks may read its runtime
-// configuration and nothing else.
+// configuration and its service instances' credentials, and nothing else.
 func (t Target) VaultPolicy() string { return "wharf-env-" + t.Org + "-" + t.App + "-" + t.Env }
 
 // RuntimePath is the environment's runtime configuration in Vault KV v2, relative to the

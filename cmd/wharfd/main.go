@@ -26,6 +26,7 @@ import (
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/platform/consul"
 	"github.com/wharf-platform/wharf/platform/nomad"
+	"github.com/wharf-platform/wharf/platform/postgres"
 	"github.com/wharf-platform/wharf/platform/registry"
 	"github.com/wharf-platform/wharf/platform/vault"
 )
@@ -105,6 +106,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit, Routes: rts,
 		Log: log.With("component", "controller"),
 	}
+	if cfg.PostgresAddr != "" {
+		// The cloudspace's PostgreSQL cluster: wharfd makes and drops service
+		// instances' databases there; Vault issues their users.
+		deployer.Databases = postgres.New(postgres.Config{Address: cfg.PostgresAddr, AdminUser: cfg.PostgresAdminUser, AdminPassword: cfg.PostgresAdminPassword})
+		deployer.DatabaseCreds = vaultClient.Databases(vault.DatabaseConfig{
+			Address: cfg.PostgresAddr, AdminUser: cfg.PostgresAdminUser, AdminPassword: cfg.PostgresAdminPassword,
+			TTL: cfg.DatabaseCredsTTL, MaxTTL: cfg.DatabaseCredsMaxTTL,
+		})
+	}
 	e := api.New(api.Config{
 		Logger:  log,
 		Version: api.Version{Version: version, Commit: commit, GoVersion: runtime.Version()},
@@ -113,6 +123,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Deploys: deployer,
 		Builds:  deployer,
 		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
+
+		Services: deployer, // service instances (databases)
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)

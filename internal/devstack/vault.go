@@ -34,11 +34,17 @@ path "auth/token/renew-self" { capabilities = ["update"] }
 `
 
 // WharfdPolicy is what wharfd's token may do: keep application secrets under the KV v2
-// mount's wharf/ prefix and manage the per-environment policies; nothing else.
+// mount's wharf/ prefix, manage the per-environment policies, mount the database
+// secrets engine and manage its connections and roles for service instances (never read
+// their credentials), and revoke those credentials; nothing else.
 const WharfdPolicy = `
 path "secret/data/wharf/*" { capabilities = ["create", "read", "update", "delete"] }
 path "secret/metadata/wharf/*" { capabilities = ["create", "read", "update", "list", "delete"] }
 path "sys/policies/acl/wharf-env-*" { capabilities = ["create", "read", "update", "delete"] }
+path "sys/mounts/database" { capabilities = ["create", "read", "update"] }
+path "database/config/wharf-*" { capabilities = ["create", "read", "update", "delete"] }
+path "database/roles/wharf-*" { capabilities = ["create", "read", "update", "delete"] }
+path "sys/leases/revoke-prefix/database/creds/wharf-*" { capabilities = ["update", "sudo"] }
 path "auth/token/lookup-self" { capabilities = ["read"] }
 path "auth/token/renew-self" { capabilities = ["update"] }
 `
