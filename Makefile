@@ -42,6 +42,7 @@ test: deps lint
 ## bench: benchmarks, each printing ratios against a baseline measured in the same run
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
+	$(GO) run ./ingress/bench
 
 ## fuzz: each fuzz target for FUZZTIME
 fuzz:

@@ -96,7 +96,8 @@ agents() {
 	return $rc
 }
 
-PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium)
+# haproxy and caddy are only measured against (make bench); util-linux brings taskset.
+PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium haproxy caddy util-linux)
 
 packages() {
 	local missing=() p
@@ -112,7 +113,7 @@ packages() {
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	# The packaged services must not hold the ports or data the dev stack uses.
-	for s in docker-registry postgresql; do
+	for s in docker-registry postgresql haproxy caddy; do
 		$sudo systemctl disable --now "$s" >/dev/null 2>&1 || $sudo service "$s" stop >/dev/null 2>&1 || true
 	done
 }
@@ -146,7 +147,7 @@ DOCKERFILE
 }
 
 case ${1:-all} in
-all) packages; image; agents ;;
+all) packages; image; agents; "$(dirname "$0")/pebble.sh" ;;
 agents) agents ;;
 agent) agent "$2" ;;
 packages) packages ;;

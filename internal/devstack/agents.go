@@ -69,17 +69,25 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// freePorts fills every zero port in ps with a free one.
+// freePorts fills every zero port in ps with a free one. Every listener stays open
+// until all are chosen, so no two of them get the same port.
 func freePorts(ps ...*int) error {
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
 	for _, p := range ps {
 		if *p != 0 {
 			continue
 		}
-		n, err := FreePort()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		*p = n
+		held = append(held, l)
+		*p = l.Addr().(*net.TCPAddr).Port
 	}
 	return nil
 }
