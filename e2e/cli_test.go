@@ -437,13 +437,13 @@ func TestCLI(t *testing.T) {
 	u.fails(2, `accepts 1 arg\(s\), received 0; usage: wharf status ENV`, nil, "status")
 	u.fails(2, `"web=lots": instances must be a whole number`, nil, "scale", "test", "web=lots")
 	u.fails(2, `--output must be table or json`, nil, "apps", "-o", "yaml")
-	u.fails(2, `\S`, nil, "env", "set", "test", "1BAD=x") // the API's invalid
+	u.fails(2, `invalid request: name must`, nil, "env", "set", "test", "1BAD=x") // the API's invalid
 	u.fails(2, `confirm with --confirm shop`, nil, "apps", "delete", "shop")
 	u.fails(3, `log in again with .wharf login.`, []string{"WHARF_TOKEN=wharf_not-a-token"}, "apps")
 	u.fails(4, `not found`, nil, "status", "staging")
 	u.fails(4, `not found`, nil, "apps", "show", "nope")
 	u.fails(5, `(exists|already)`, nil, "apps", "create", "shop", "--cloudspace", "local", "--plan", "dev", "--no-link")
-	u.fails(5, `\S`, nil, "scale", "test", "web=9") // beyond the plan
+	u.fails(5, `plan.*limit`, nil, "scale", "test", "web=9") // beyond the plan
 	u.fails(6, `cannot reach wharfd at http://127.0.0.1:1`, []string{"WHARF_ADDR=http://127.0.0.1:1"}, "apps")
 	mustContain(t, "completion", u.ok("completion", "bash").stdout, "bash completion")
 

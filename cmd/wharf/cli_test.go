@@ -176,6 +176,8 @@ func TestExitCodes(t *testing.T) {
 		{"invalid", &client.Error{Status: 400, Code: "invalid", Detail: "the request is invalid", RequestID: "r1",
 			Fields: []client.FieldError{{Field: "name", Message: "must be a DNS label"}, {Field: "value", Message: "is too long"}}},
 			exitUsage, "the request is invalid: name must be a DNS label; value is too long (request r1)"},
+		{"invalid, the detail telling the fields", &client.Error{Status: 400, Code: "invalid", Detail: "invalid request: name must start with a letter",
+			Fields: []client.FieldError{{Field: "name", Message: "must start with a letter"}}}, exitUsage, "invalid request: name must start with a letter"},
 		{"unauthorized", &client.Error{Status: 401, Code: "unauthorized", Detail: "the bearer token is not valid"}, exitAuth,
 			"the bearer token is not valid; log in again with `wharf login` (or set WHARF_TOKEN)"},
 		{"forbidden", &client.Error{Status: 403, Code: "forbidden", Detail: "no"}, exitAuth, "no"},

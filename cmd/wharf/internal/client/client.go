@@ -52,11 +52,14 @@ func (e *Error) Error() string {
 	if msg == "" {
 		msg = fmt.Sprintf("wharfd answered %d %s", e.Status, http.StatusText(e.Status))
 	}
-	if len(e.Fields) > 0 {
-		parts := make([]string, len(e.Fields))
-		for i, f := range e.Fields {
-			parts[i] = f.Field + " " + f.Message
+	// The field errors the detail does not already tell.
+	var parts []string
+	for _, f := range e.Fields {
+		if !strings.Contains(msg, f.Message) {
+			parts = append(parts, f.Field+" "+f.Message)
 		}
+	}
+	if len(parts) > 0 {
 		msg = strings.TrimSuffix(msg, ".") + ": " + strings.Join(parts, "; ")
 	}
 	if e.RequestID != "" {
