@@ -266,3 +266,52 @@ func TestConfigStoredPrivately(t *testing.T) {
 		t.Errorf("client = %+v, %v", cl, err)
 	}
 }
+
+func TestApplicationNamed(t *testing.T) {
+	orgs := `{"items":[{"name":"solo"}]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(orgs)) }))
+	defer srv.Close()
+	cl := &client.Client{Addr: srv.URL}
+	root := t.TempDir()
+	sub := filepath.Join(root, "src", "deep")
+	os.MkdirAll(sub, 0o755)
+	t.Chdir(sub)
+	ctx := context.Background()
+	tests := []struct {
+		name, link, org, app string
+		wantOrg, wantApp     string
+		wantErr              string
+	}{
+		{name: "nothing names it", wantErr: "no application named"},
+		{name: "--app with the only organisation", app: "shop", wantOrg: "solo", wantApp: "shop"},
+		{name: "--app ORG/NAME", app: "acme/shop", wantOrg: "acme", wantApp: "shop"},
+		{name: "a .wharf file in a parent", link: `{"org":"acme","app":"shop"}`, wantOrg: "acme", wantApp: "shop"},
+		{name: "--org over the .wharf file", link: `{"org":"acme","app":"shop"}`, org: "other", wantOrg: "other", wantApp: "shop"},
+		{name: "--app over the .wharf file", link: `{"org":"acme","app":"shop"}`, app: "blog", wantOrg: "acme", wantApp: "blog"},
+		{name: "a broken .wharf file", link: `{`, wantErr: ".wharf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			os.Remove(filepath.Join(root, ".wharf"))
+			if tt.link != "" {
+				os.WriteFile(filepath.Join(root, ".wharf"), []byte(tt.link), 0o644)
+			}
+			c := &cli{org: tt.org, app: tt.app}
+			org, app, err := c.appRef(ctx, cl)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || org != tt.wantOrg || app != tt.wantApp {
+				t.Errorf("= %s/%s, %v; want %s/%s", org, app, err, tt.wantOrg, tt.wantApp)
+			}
+		})
+	}
+	orgs = `{"items":[{"name":"a"},{"name":"b"}]}`
+	os.Remove(filepath.Join(root, ".wharf"))
+	if _, _, err := (&cli{app: "shop"}).appRef(ctx, cl); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--org") {
+		t.Errorf("two organisations and no --org: %v", err)
+	}
+}
