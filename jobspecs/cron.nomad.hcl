@@ -60,6 +60,18 @@ variable "runtime_version" {
   type = number
 }
 
+variable "services" {
+  type = map(object({
+    prefix       = string # <PREFIX>_DATABASE_DSN
+    database_url = bool   # also DATABASE_URL (the DEFAULT prefix)
+    role         = string # the Vault database role issuing the instance's users
+    address      = string # the PostgreSQL cluster, host:port
+    database     = string
+  }))
+  default     = {}
+  description = "The database service instances whose credentials the task receives, by name."
+}
+
 variable "memory" {
   type    = number
   default = 128
@@ -113,6 +125,24 @@ job "wharf-cron" {
         {{ with secret "${var.runtime_path}?version=${var.runtime_version}" }}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v | toJSON }}
         {{ end }}{{ end }}
         EOT
+      }
+
+      dynamic "template" {
+        for_each = var.services
+        content {
+          # Each instance gets short-lived credentials of its own from Vault's database
+          # engine; the template renews their lease while the task runs, and renders new ones
+          # (restarting the task) when the lease can no longer be renewed. Only Wharf's own,
+          # validated names are placed in the template text; the credentials are data.
+          destination = "secrets/service-${template.key}.env"
+          env         = true
+          change_mode = "restart"
+          data        = <<-EOT
+          {{ with secret "database/creds/${template.value.role}" }}{{ $dsn := printf "postgresql://%s:%s@${template.value.address}/${template.value.database}?sslmode=disable" (urlquery .Data.username) (urlquery .Data.password) }}${template.value.prefix}_DATABASE_DSN={{ $dsn | toJSON }}
+          %{ if template.value.database_url }DATABASE_URL={{ $dsn | toJSON }}
+          %{ endif }{{ end }}
+          EOT
+        }
       }
 
       env {

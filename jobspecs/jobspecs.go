@@ -134,7 +134,61 @@ type Common struct {
 	// environment variables and commands) in Vault KV v2: a data path and a version.
 	RuntimePath    string
 	RuntimeVersion int
-	Meta           map[string]string
+	// Services are the database service instances whose credentials the tasks receive.
+	Services []Service
+	Meta     map[string]string
+}
+
+// Service is one database service instance as a template renders it: a Vault database
+// role whose credentials become <Prefix>_DATABASE_DSN (and DATABASE_URL when
+// DatabaseURL is set). Every field but Name lands in a template block's data, so each is
+// held to a strict alphabet.
+type Service struct {
+	Name        string // the instance's name
+	Prefix      string
+	DatabaseURL bool
+	Role        string // the Vault database role
+	Address     string // the PostgreSQL cluster, host:port
+	Database    string
+}
+
+var (
+	servicePrefixPattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,29}$`)
+	serviceRolePattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	serviceAddrPattern   = regexp.MustCompile(`^[A-Za-z0-9.-]+:[0-9]{1,5}$`)
+	serviceDBPattern     = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+)
+
+func servicesValue(svcs []Service) (cty.Value, error) {
+	ty := cty.Object(map[string]cty.Type{"prefix": cty.String, "database_url": cty.Bool, "role": cty.String, "address": cty.String, "database": cty.String})
+	if len(svcs) == 0 {
+		return cty.MapValEmpty(ty), nil
+	}
+	vals := map[string]cty.Value{}
+	prefixes := map[string]bool{}
+	for _, sv := range svcs {
+		switch {
+		case !processPattern.MatchString(sv.Name):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "service name %q is not a lower-case name", sv.Name)
+		case !servicePrefixPattern.MatchString(sv.Prefix):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "service prefix %q is not an upper-case name", sv.Prefix)
+		case !serviceRolePattern.MatchString(sv.Role):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "service role %q is not a plain Vault role", sv.Role)
+		case !serviceAddrPattern.MatchString(sv.Address):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "service address %q is not host:port", sv.Address)
+		case !serviceDBPattern.MatchString(sv.Database):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "service database %q is not a plain name", sv.Database)
+		}
+		if _, dup := vals[sv.Name]; dup || prefixes[sv.Prefix] {
+			return cty.NilVal, platform.Errorf(platform.Invalid, "service %q or prefix %s given twice", sv.Name, sv.Prefix)
+		}
+		prefixes[sv.Prefix] = true
+		vals[sv.Name] = cty.ObjectVal(map[string]cty.Value{
+			"prefix": cty.StringVal(sv.Prefix), "database_url": cty.BoolVal(sv.DatabaseURL),
+			"role": cty.StringVal(sv.Role), "address": cty.StringVal(sv.Address), "database": cty.StringVal(sv.Database),
+		})
+	}
+	return cty.MapVal(vals), nil
 }
 
 func (c Common) values() (map[string]cty.Value, error) {
@@ -162,7 +216,12 @@ func (c Common) values() (map[string]cty.Value, error) {
 	if mode == "" {
 		mode = "bridge"
 	}
+	services, err := servicesValue(c.Services)
+	if err != nil {
+		return nil, err
+	}
 	return map[string]cty.Value{
+		"services":        services,
 		"region":          cty.StringVal(c.Region),
 		"datacenters":     stringList(dcs),
 		"node_pool":       cty.StringVal(pool),

@@ -37,6 +37,16 @@ func common() jobspecs.Common {
 	}
 }
 
+// withServices gives c two database service instances: the default one (DATABASE_URL
+// too) and one under the prefix ANALYTICS.
+func withServices(c jobspecs.Common) jobspecs.Common {
+	c.Services = []jobspecs.Service{
+		{Name: "db", Prefix: "DEFAULT", DatabaseURL: true, Role: "wharf-0123456789abcdef", Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef"},
+		{Name: "analytics", Prefix: "ANALYTICS", Role: "wharf-fedcba9876543210", Address: "127.0.0.1:5432", Database: "wharf_fedcba9876543210"},
+	}
+	return c
+}
+
 // goldenCases are the renderings the golden files pin.
 var goldenCases = map[string]jobspecs.Vars{
 	"web": jobspecs.WebVars{Common: common(), ServiceName: "wharf-acme-shop-live", Processes: []jobspecs.Process{
@@ -46,7 +56,11 @@ var goldenCases = map[string]jobspecs.Vars{
 	"web-image-default-command": jobspecs.WebVars{Common: common(), ServiceName: "wharf-acme-shop-live",
 		Processes: []jobspecs.Process{{Name: "web", Count: 1, CPU: 100, MemoryMB: 128, HTTP: true}},
 		Update:    &jobspecs.UpdatePolicy{MinHealthyTime: "2s", HealthyDeadline: "1m", ProgressDeadline: "2m"}},
+	"web-services": jobspecs.WebVars{Common: withServices(common()), ServiceName: "wharf-acme-shop-live",
+		Processes: []jobspecs.Process{{Name: "web", Count: 1, CPU: 100, MemoryMB: 128, HTTP: true}}},
 	"release": jobspecs.ReleaseVars{Common: common()},
+	"release-services": jobspecs.ReleaseVars{Common: withServices(common())},
+	"cron-services":    jobspecs.CronVars{Common: withServices(common()), Name: "nightly-report", Schedule: "0 3 * * *"},
 	"cron":    jobspecs.CronVars{Common: common(), Name: "nightly-report", Schedule: "*/5 * * * *", MemoryMB: 64},
 	"build": jobspecs.BuildVars{Region: "local", Builder: "/usr/local/bin/wharf-builder",
 		SpecURL:    "http://127.0.0.1:5000/v2/acme/shop/sources/blobs/sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -143,6 +157,19 @@ func testHostileValues(t *testing.T, nc *nomad.Client) {
 	bad.RuntimePath = `secret/data/x" }}{{ key "y`
 	if _, err := jobspecs.Render(context.Background(), nc, "x", jobspecs.ReleaseVars{Common: bad}); platform.ErrorCode(err) != platform.Invalid {
 		t.Errorf("a runtime path with template text: err = %v, want invalid", err)
+	}
+	for _, mutate := range []func(*jobspecs.Service){
+		func(s *jobspecs.Service) { s.Role = `x" }}{{ key "y` },
+		func(s *jobspecs.Service) { s.Prefix = "A={{ env \"HOME\" }}" },
+		func(s *jobspecs.Service) { s.Address = "h:1/x?{{ .Data }}" },
+		func(s *jobspecs.Service) { s.Database = "db}}{{" },
+		func(s *jobspecs.Service) { s.Name = "Bad Name" },
+	} {
+		c := withServices(common())
+		mutate(&c.Services[0])
+		if _, err := jobspecs.Render(context.Background(), nc, "x", jobspecs.ReleaseVars{Common: c}); platform.ErrorCode(err) != platform.Invalid {
+			t.Errorf("a service with template text %+v: err = %v, want invalid", c.Services[0], err)
+		}
 	}
 	if _, err := jobspecs.Render(context.Background(), nc, "Not An ID", jobspecs.ReleaseVars{Common: common()}); platform.ErrorCode(err) != platform.Invalid {
 		t.Errorf("a bad job id: err = %v, want invalid", err)

@@ -41,11 +41,22 @@ func (c *Client) common(t platform.Target, rel platform.Release) jobspecs.Common
 		VaultPolicy:    t.VaultPolicy(),
 		RuntimePath:    "secret/data/" + t.RuntimePath(),
 		RuntimeVersion: rel.RuntimeVersion,
+		Services:       services(rel.Config.Services),
 		Meta: map[string]string{
 			"wharf_org": t.Org, "wharf_app": t.App, "wharf_env": t.Env,
 			"wharf_release": strconv.Itoa(rel.Number),
 		},
 	}
+}
+
+// services are the release's service instances as the templates take them.
+func services(bs []platform.ServiceBinding) []jobspecs.Service {
+	out := make([]jobspecs.Service, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, jobspecs.Service{Name: b.Name, Prefix: b.Prefix, DatabaseURL: b.Prefix == platform.DefaultServicePrefix,
+			Role: b.CredentialsRole, Address: b.Address, Database: b.Database})
+	}
+	return out
 }
 
 func (c *Client) write(ctx context.Context, region string) *nomadapi.WriteOptions {
