@@ -41,7 +41,12 @@ var ports = devstack.Ports{
 	Postgres: 15432,
 }
 
-const wharfdAddr = "127.0.0.1:18080"
+// The addresses of wharfd and of the local cloudspace's ingress.
+const (
+	wharfdAddr       = "127.0.0.1:18080"
+	ingressAddr      = "127.0.0.1:18000"
+	ingressAdminAddr = "127.0.0.1:19102"
+)
 
 func main() {
 	home, _ := os.UserHomeDir()
@@ -114,11 +119,18 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 	if err := seed(ctx, token, stack); err != nil {
 		return fmt.Errorf("register the local cloudspace: %w", err)
 	}
+	ing, err := devstack.StartProcess("ingress", logs.Write, filepath.Join(filepath.Dir(wharfdBin), "wharf-ingress"),
+		[]string{"-cloudspace", "local", "-consul-addr", stack.Consul.Addr, "-http", ingressAddr, "-admin", ingressAdminAddr, "-log-format", "text"}, nil)
+	if err != nil {
+		return err
+	}
+	defer ing.Stop(30 * time.Second)
 
 	fmt.Printf(`
 The local cloudspace is running (region "local"):
   API             http://%[1]s/v1   (health: curl http://%[1]s/v1/health)
   Control Panel   http://%[1]s/
+  Applications    http://<app>-<env>.localhost:%[11]s/   (wharf-ingress; metrics at http://%[12]s/metrics)
   Admin token     %[7]s
                   (kept in %[8]s; export WHARF_ADDR=http://%[1]s WHARF_TOKEN=$(cat %[8]s))
   Consul          http://%[2]s/ui
@@ -129,7 +141,8 @@ The local cloudspace is running (region "local"):
 Press Ctrl-C to stop everything.
 `, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
 		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr,
-		token, filepath.Join(dataDir, "admin-token"), stack.Postgres.Addr, stack.Postgres.PasswordFile)
+		token, filepath.Join(dataDir, "admin-token"), stack.Postgres.Addr, stack.Postgres.PasswordFile,
+		strings.TrimPrefix(ingressAddr, "127.0.0.1:"), ingressAdminAddr)
 
 	// An agent that ends is reported and left down (wharfd's health shows it, as it would
 	// in a real cloudspace); Ctrl-C, or wharfd ending, stops everything.
@@ -145,6 +158,8 @@ Press Ctrl-C to stop everything.
 			return nil
 		case <-wd.Exited():
 			return errors.New("wharfd exited")
+		case <-ing.Exited():
+			return errors.New("wharf-ingress exited (its log: " + filepath.Join(logs.dir, "ingress.log") + ")")
 		case <-agents["consul"]:
 			exited = "consul"
 		case <-agents["vault"]:
