@@ -203,7 +203,7 @@ func TestPanel(t *testing.T) {
 
 	// An administrator adds the cloudspace and the plan.
 	b.open("/admin")
-	b.do(15*time.Second, chromedp.Click(chromedp.CSS(`details:nth-of-type(1) summary`)))
+	b.do(15*time.Second, chromedp.Click(chromedp.CSS(`#cs-h ~ details summary`)))
 	b.fill("#cloudspace-form", map[string]string{"name": "local", "vendor": "on-premises", "location": "test", "tenancy": "public",
 		"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": "localhost", "registry": s.Registry.Addr})
 	b.submit("#cloudspace-form")
@@ -370,12 +370,26 @@ func TestPanel(t *testing.T) {
 	}
 
 	// A viewer sees no button it cannot use, and is refused when it posts anyway.
-	api.must(201, "POST", "/v1/people", map[string]any{"id": "vera", "name": "Vera", "email": "vera@example.com"}, nil)
-	var vt struct{ Token string }
-	api.must(201, "POST", "/v1/people/vera/tokens", map[string]any{"name": "panel"}, &vt)
-	api.must(200, "PUT", "/v1/orgs/acme/members/vera", map[string]any{"role": "viewer"}, nil)
+	// The administrator adds her, makes her token and makes her a viewer of acme.
+	b.open("/admin")
+	b.do(15*time.Second, chromedp.Click(chromedp.CSS(`#people details:nth-of-type(1) summary`)))
+	b.fill("#person-form", map[string]string{"id": "vera", "name": "Vera", "email": "vera@example.com"})
+	b.submit("#person-form")
+	b.do(15*time.Second, chromedp.Click(chromedp.CSS(`#people details:nth-of-type(2) summary`)))
+	b.fill("#token-form", map[string]string{"person": "vera", "name": "panel"})
+	b.submit("#token-form")
+	veraToken, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS("#new-token")))
+	if err != nil || !strings.HasPrefix(veraToken, "wharf_") {
+		t.Fatalf("the new token page shows %q (%v)", veraToken, err)
+	}
+	b.open("/orgs/acme")
+	b.fill("#member-form", map[string]string{"person": "vera", "role": "viewer"})
+	b.submit("#member-form")
+	if got := b.text(`tr[data-member="vera"]`); !strings.Contains(got, "viewer") {
+		t.Fatalf("vera's membership: %q", got)
+	}
 	b.submit("form.signout")
-	b.fill("main form", map[string]string{"token": vt.Token})
+	b.fill("main form", map[string]string{"token": veraToken})
 	b.submit("main form")
 	for _, path := range []string{"/orgs/acme", "/orgs/acme/apps/shop", envPath} {
 		b.open(path)
@@ -385,19 +399,27 @@ func TestPanel(t *testing.T) {
 	}
 	b.shoot("environment-viewer")
 	deploysBefore := len(api.deploys(envPath))
+	// Each POST carries her session's valid CSRF token: the platform refuses it, as the
+	// API would (a token for someone else is "not found": people do not leak).
 	for _, post := range []struct {
 		path   string
 		fields map[string]string
+		code   string
 	}{
-		{envPath + "/vars", map[string]string{"name": "VIEWER", "value": "x"}},
-		{envPath + "/deploys", map[string]string{"image": agenttest.BaseImage}},
-		{envPath + "/rollback", map[string]string{"release": "2"}},
-		{envPath + "/scale", map[string]string{"process": "web", "instances": "2", "memory_mb": "32"}},
-		{"/orgs/acme/apps", map[string]string{"name": "other", "cloudspace": "local", "plan": "dev"}},
+		{envPath + "/vars", map[string]string{"name": "VIEWER", "value": "x"}, "forbidden"},
+		{envPath + "/deploys", map[string]string{"image": agenttest.BaseImage}, "forbidden"},
+		{envPath + "/rollback", map[string]string{"release": "2"}, "forbidden"},
+		{envPath + "/scale", map[string]string{"process": "web", "instances": "2", "memory_mb": "32"}, "forbidden"},
+		{"/orgs/acme/apps", map[string]string{"name": "other", "cloudspace": "local", "plan": "dev"}, "forbidden"},
+		{"/orgs/acme/members", map[string]string{"person": "vera", "role": "owner"}, "forbidden"},
+		{"/admin/tokens", map[string]string{"person": "admin", "name": "stolen"}, "not_found"},
 	} {
 		b.open(envPath)
 		b.post(post.path, post.fields, true)
-		b.do(30*time.Second, chromedp.WaitVisible(chromedp.CSS(`p.error[data-code="forbidden"]`)))
+		b.do(30*time.Second, chromedp.WaitVisible(chromedp.CSS(`p.error[data-code="`+post.code+`"]`)))
+		if msg := b.text("p.error"); strings.Contains(msg, "CSRF") {
+			t.Errorf("POST %s was refused by the CSRF check, not by the platform: %s", post.path, msg)
+		}
 	}
 	if got := api.do("GET", "/v1/orgs/acme/apps/shop/envs/test/vars/VIEWER", nil, nil); got != 404 {
 		t.Errorf("the viewer's variable answers %d, want 404", got)
@@ -407,6 +429,22 @@ func TestPanel(t *testing.T) {
 	}
 	if got := api.do("GET", "/v1/orgs/acme/apps/other", nil, nil); got != 404 {
 		t.Errorf("the viewer's application answers %d, want 404", got)
+	}
+	var members struct {
+		Items []struct{ Person, Role string }
+	}
+	api.must(200, "GET", "/v1/orgs/acme/members", nil, &members)
+	for _, m := range members.Items {
+		if m.Person == "vera" && m.Role != "viewer" {
+			t.Errorf("the viewer made herself %s", m.Role)
+		}
+	}
+	var tokens struct{ Items []struct{ Name string } }
+	api.must(200, "GET", "/v1/people/admin/tokens", nil, &tokens)
+	for _, tk := range tokens.Items {
+		if tk.Name == "stolen" {
+			t.Errorf("the viewer made a token for the administrator")
+		}
 	}
 	b.open("/orgs/acme/audit")
 	if got := b.text("main p.error"); got == "" {

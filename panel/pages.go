@@ -48,6 +48,9 @@ func (p *Panel) signin(c echo.Context) error {
 	if err != nil {
 		return p.fail(c, view{}, err)
 	}
+	if err := p.sessions.sweep(ctx); err != nil {
+		p.log.Warn("sweep expired sessions", "error", err)
+	}
 	c.SetCookie(&http.Cookie{Name: signinCookie, Value: "", Path: "/signin", MaxAge: -1})
 	c.SetCookie(&http.Cookie{Name: sessionCookieName(c), Value: id, Path: "/", HttpOnly: true, Secure: secure(c),
 		SameSite: http.SameSiteStrictMode, MaxAge: int(SessionLifetime / time.Second)})
@@ -75,6 +78,7 @@ func (p *Panel) home(r *request) error {
 }
 
 type adminData struct {
+	People      []platform.Person
 	Cloudspaces []platform.Cloudspace
 	Plans       []platform.Plan
 	Vendors     []string
@@ -97,8 +101,13 @@ func (p *Panel) admin(r *request) error {
 	}); err != nil {
 		return err
 	}
+	if d.People, err = all(func(pr platform.PageRequest) (platform.Page[platform.Person], error) {
+		return p.m.ListPeople(r.ctx(), r.who, pr)
+	}); err != nil {
+		return err
+	}
 	d.Vendors, d.Tenancies = platform.Vendors, platform.Tenancies
-	return p.show(r, "admin", "Cloudspaces and plans", d)
+	return p.show(r, "admin", "Administration", d)
 }
 
 func (p *Panel) createCloudspace(r *request) error {
@@ -138,6 +147,8 @@ type appRow struct {
 
 type orgData struct {
 	Org         platform.Organisation
+	Members     []platform.Member
+	Roles       []platform.Role
 	Apps        []appRow
 	Can         can
 	Cloudspaces []platform.Cloudspace
@@ -169,7 +180,12 @@ func (p *Panel) org(r *request) error {
 	if err != nil {
 		return err
 	}
-	d := orgData{Org: o, Can: canFor(p.role(r, org, ""))}
+	d := orgData{Org: o, Can: canFor(p.role(r, org, "")), Roles: roles}
+	if d.Members, err = all(func(pr platform.PageRequest) (platform.Page[platform.Member], error) {
+		return p.m.ListMembers(r.ctx(), r.who, org, pr)
+	}); err != nil {
+		return err
+	}
 	for _, a := range apps {
 		d.Apps = append(d.Apps, appRow{App: a, Envs: p.envRows(r, a)})
 	}
@@ -601,4 +617,43 @@ func (p *Panel) logEvents(r *request) error {
 	start()
 	w.Flush()
 	return nil
+}
+
+func (p *Panel) createPerson(r *request) error {
+	_, err := p.m.CreatePerson(r.ctx(), r.who, platform.Person{ID: strings.TrimSpace(r.FormValue("id")), Name: r.FormValue("name"),
+		Email: strings.TrimSpace(r.FormValue("email")), Admin: r.FormValue("admin") == "on"})
+	if err != nil {
+		return err
+	}
+	return back(r, "/admin#people")
+}
+
+type tokenData struct {
+	Token platform.Token
+	Value string
+}
+
+// createToken makes an API token for a person and shows its value, this once.
+func (p *Panel) createToken(r *request) error {
+	tok, value, err := p.m.CreateToken(r.ctx(), r.who, strings.TrimSpace(r.FormValue("person")), strings.TrimSpace(r.FormValue("name")))
+	if err != nil {
+		return err
+	}
+	return p.show(r, "token", "New token for "+tok.Person, tokenData{Token: tok, Value: value.Reveal()})
+}
+
+func (p *Panel) putMember(r *request) error {
+	org := r.Param("org")
+	if _, err := p.m.PutMember(r.ctx(), r.who, org, strings.TrimSpace(r.FormValue("person")), platform.Role(r.FormValue("role"))); err != nil {
+		return err
+	}
+	return back(r, "/orgs/"+org+"#members")
+}
+
+func (p *Panel) deleteMember(r *request) error {
+	org := r.Param("org")
+	if err := p.m.DeleteMember(r.ctx(), r.who, org, r.FormValue("person")); err != nil {
+		return err
+	}
+	return back(r, "/orgs/"+org+"#members")
 }

@@ -37,6 +37,11 @@ type Model interface {
 	ListOrganisations(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Organisation], error)
 	GetOrganisation(ctx context.Context, p platform.Principal, org string) (platform.Organisation, error)
 	ListMembers(ctx context.Context, p platform.Principal, org string, pr platform.PageRequest) (platform.Page[platform.Member], error)
+	PutMember(ctx context.Context, p platform.Principal, org, person string, role platform.Role) (platform.Member, error)
+	DeleteMember(ctx context.Context, p platform.Principal, org, person string) error
+	ListPeople(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Person], error)
+	CreatePerson(ctx context.Context, p platform.Principal, in platform.Person) (platform.Person, error)
+	CreateToken(ctx context.Context, p platform.Principal, person, name string) (platform.Token, platform.Secret, error)
 	ListAudit(ctx context.Context, p platform.Principal, org string, pr platform.PageRequest) (platform.Page[platform.AuditEvent], error)
 	ListCloudspaces(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Cloudspace], error)
 	CreateCloudspace(ctx context.Context, p platform.Principal, in platform.Cloudspace) (platform.Cloudspace, error)
@@ -155,6 +160,8 @@ func (p *Panel) Register(e *echo.Echo) {
 	e.GET("/admin", p.page(p.admin))
 	e.POST("/admin/cloudspaces", p.page(p.createCloudspace))
 	e.POST("/admin/plans", p.page(p.createPlan))
+	e.POST("/admin/people", p.page(p.createPerson))
+	e.POST("/admin/tokens", p.page(p.createToken))
 	const (
 		org = "/orgs/:org"
 		app = org + "/apps/:app"
@@ -163,6 +170,8 @@ func (p *Panel) Register(e *echo.Echo) {
 	e.GET(org, p.page(p.org))
 	e.GET(org+"/audit", p.page(p.audit))
 	e.POST(org+"/apps", p.page(p.createApp))
+	e.POST(org+"/members", p.page(p.putMember))
+	e.POST(org+"/members/delete", p.page(p.deleteMember))
 	e.GET(app, p.page(p.app))
 	e.POST(app+"/collaborators", p.page(p.putCollaborator))
 	e.POST(app+"/collaborators/delete", p.page(p.deleteCollaborator))

@@ -113,6 +113,33 @@ func (s *sessions) open(ctx context.Context, cookie string) (string, []byte, err
 	return string(token), id, nil
 }
 
+// sweep deletes expired sessions, which a browser that never came back leaves behind.
+// Sign-ins call it, so the records stay about as many as the live sessions.
+func (s *sessions) sweep(ctx context.Context) error {
+	recs, err := s.kv.List(ctx, sessionPrefix)
+	if err != nil {
+		return err
+	}
+	var ops []platform.Op
+	for _, r := range recs {
+		var rec sessionRecord
+		if json.Unmarshal(r.Value, &rec) == nil && s.now().Before(rec.Expires) {
+			continue
+		}
+		ops = append(ops, platform.Op{Kind: platform.OpDelete, Key: r.Key, Index: r.Index})
+	}
+	// Consul takes at most 64 operations in a transaction; a record changed meanwhile
+	// fails its batch, and the next sweep tries again.
+	for len(ops) > 0 {
+		n := min(len(ops), 64)
+		if err := s.kv.Txn(ctx, ops[:n]); err != nil && platform.ErrorCode(err) != platform.Conflict {
+			return err
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
 // end deletes the session a cookie names.
 func (s *sessions) end(ctx context.Context, cookie string) error {
 	id, err := base64.RawURLEncoding.DecodeString(cookie)

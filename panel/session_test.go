@@ -134,6 +134,16 @@ func TestSessions(t *testing.T) {
 		if _, _, err := s.open(ctx, c4); platform.ErrorCode(err) != platform.NotFound {
 			t.Errorf("a session opens after sign-out: %v", err)
 		}
+		live, _ := s.create(ctx, token)
+		if err := s.sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(kv.recs); n != 1 {
+			t.Errorf("%d session records after a sweep, want the live one only", n)
+		}
+		if _, _, err := s.open(ctx, live); err != nil {
+			t.Errorf("the sweep ended a live session: %v", err)
+		}
 	})
 }
 

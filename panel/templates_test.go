@@ -26,6 +26,7 @@ func TestTemplates(t *testing.T) {
 		"deploy": deployData{Deploy: platform.Deploy{ID: "d1", Build: "b1"}, Build: &buildData{Build: platform.Build{ID: "b1"}}},
 		"build":  buildData{Build: platform.Build{ID: "b1", Status: platform.BuildRunning}, Envs: []string{"test"}},
 		"logs":   logsData{Lines: []platform.LogLine{{Line: "<hi>"}}},
+		"token":  tokenData{Token: platform.Token{ID: "t1", Person: "vera"}, Value: "wharf_x"},
 	}
 	for name, tmpl := range p.pages {
 		d, ok := data[name]
