@@ -49,6 +49,9 @@ type Config struct {
 	// Builds serves the application builder's routes (source uploads, builds, their
 	// logs, deploys from source); it needs Model for authentication.
 	Builds Builds
+	// Domains serves environments' custom domains and routing (HTTPS redirect, basic
+	// auth); it needs Model for authentication.
+	Domains Domains
 	// Services serves the routes of environments' service instances (databases); it
 	// needs Model for authentication.
 	Services Services
@@ -103,6 +106,9 @@ func New(cfg Config) *echo.Echo {
 		}
 		if cfg.Builds != nil {
 			registerBuilds(v1, requireToken(cfg.Model), cfg.Builds)
+		}
+		if cfg.Domains != nil {
+			registerDomains(v1, requireToken(cfg.Model), cfg.Domains)
 		}
 		if cfg.Services != nil {
 			registerServices(v1, requireToken(cfg.Model), cfg.Services)

@@ -337,6 +337,9 @@ func checkParams(next echo.HandlerFunc) echo.HandlerFunc {
 		for i, name := range c.ParamNames() {
 			v := c.ParamValues()[i]
 			msg := platform.CheckName(v)
+			if name == "domain" {
+				msg = platform.CheckDomainName(v)
+			}
 			if name == "name" {
 				if c.Request().Method == http.MethodPut {
 					continue

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,6 +89,29 @@ func TestIngressFollowsDeploys(t *testing.T) {
 	}
 	waitPage(t, ing, host, "hello release 1")
 
+	// A custom domain made primary routes at once, and the generated name redirects to
+	// it; basic auth guards the test environment, and the live one cannot be guarded.
+	c.must(200, "PUT", env+"/domains/www.shop.test", map[string]any{"primary": true}, nil)
+	waitPage(t, ing, "www.shop.test", "hello release 1")
+	if code, loc := redirectOf(ing, host); code != http.StatusPermanentRedirect || loc != "http://www.shop.test/" {
+		t.Errorf("the generated name answers %d to %q, want 308 to the primary domain", code, loc)
+	}
+	c.must(409, "PUT", "/v1/orgs/acme/apps/shop/envs/live/domains/www.shop.test", map[string]any{}, nil)
+	c.must(200, "PATCH", env+"/routing", map[string]any{"protection_user": "preview", "protection_password": "let-me-in-please"}, nil)
+	var routing map[string]any
+	c.must(200, "GET", env+"/routing", nil, &routing)
+	if routing["protection_user"] != "preview" || containsValue(routing, "let-me-in-please") {
+		t.Errorf("routing = %v", routing)
+	}
+	waitStatus(t, ing, "www.shop.test", "", http.StatusUnauthorized)
+	waitStatus(t, ing, "www.shop.test", "preview:let-me-in-please", http.StatusOK)
+	if code := c.do("PATCH", "/v1/orgs/acme/apps/shop/envs/live/routing", map[string]any{"protection_user": "x", "protection_password": "long-enough"}, nil); code != 400 && code != 422 {
+		t.Errorf("protecting live = %d, want a 4xx", code)
+	}
+	c.must(200, "PATCH", env+"/routing", map[string]any{"protection_user": ""}, nil)
+	c.must(204, "DELETE", env+"/domains/www.shop.test", nil, nil)
+	waitPage(t, ing, host, "hello release 1")
+
 	// A constant stream of requests while the app is redeployed, then scaled down.
 	var ok, failed atomic.Int64
 	var mu sync.Mutex
@@ -139,6 +163,50 @@ func TestIngressFollowsDeploys(t *testing.T) {
 			t.Fatalf("%s still answers %d after the application was deleted", host, code)
 		}
 	}
+}
+
+// redirectOf asks the ingress for host's page without following redirects.
+func redirectOf(ing, host string) (int, string) {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+ing+"/", nil)
+	req.Host = host
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+// waitStatus waits until the ingress answers host with status, with basic-auth
+// credentials "user:password" when given.
+func waitStatus(t *testing.T, ing, host, creds string, status int) {
+	t.Helper()
+	code := 0
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+ing+"/", nil)
+		req.Host = host
+		if user, pass, ok := strings.Cut(creds, ":"); ok {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if code = resp.StatusCode; code == status {
+			return
+		}
+	}
+	t.Fatalf("%s (credentials %v) = %d, want %d", host, creds != "", code, status)
+}
+
+func containsValue(m map[string]any, s string) bool {
+	for _, v := range m {
+		if fmt.Sprint(v) == s {
+			return true
+		}
+	}
+	return false
 }
 
 // waitPage waits until the ingress serves want for host.

@@ -58,7 +58,7 @@ type RuntimeStore interface {
 // ingress (route records in Consul KV, through cmd/wharfd). Errors: invalid, conflict,
 // unavailable.
 type Router interface {
-	PublishRoute(ctx context.Context, t Target) error
+	PublishRoute(ctx context.Context, t Target, spec RouteSpec) error
 	WithdrawRoute(ctx context.Context, t Target) error
 }
 
@@ -828,7 +828,7 @@ func (r *run) execute(ctx context.Context) (*EnvState, string, error) {
 		return nil, "failed: " + ErrorMessage(err), err
 	}
 	if _, web := rel.Config.Processes["web"]; web && d.Routes != nil {
-		if err := d.Routes.PublishRoute(ctx, t); err != nil {
+		if err := d.publish(ctx, t); err != nil {
 			return nil, "failed: " + ErrorMessage(err), err
 		}
 	}
@@ -1146,7 +1146,16 @@ func (d *Deployer) teardown(ctx context.Context, org, app, env string) error {
 
 // forget removes an environment's controller records.
 func (d *Deployer) forget(ctx context.Context, org, app, env string) error {
+	doms, err := loadAll[Domain](ctx, d.KV, domainPrefix(org, app, env))
+	if err != nil {
+		return err
+	}
 	t := &txn{}
+	for _, dom := range doms {
+		t.deleteTree(domainClaimKey(dom.Name))
+	}
+	t.deleteTree(domainPrefix(org, app, env))
+	t.deleteTree(routingKey(org, app, env))
 	t.deleteTree(procfileKey(org, app, env))
 	t.deleteTree(releasePrefix(org, app, env))
 	t.deleteTree(deployPrefix(org, app, env))

@@ -122,6 +122,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Model:   deployer, // the model, with environments' teardown on delete
 		Deploys: deployer,
 		Builds:  deployer,
+		Domains: deployer,
 		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
 
 		Services: deployer, // service instances (databases)

@@ -32,18 +32,20 @@ func newRoutes(addr string, token platform.Secret) (routes, error) {
 // are named within an organisation, so the organisation is part of it.
 func routeApp(t platform.Target) string { return t.Org + "-" + t.App }
 
-// PublishRoute writes the environment's route: its generated domain, served by its web
-// service. Custom domains and basic auth, once the API has them, join the same record.
-func (r routes) PublishRoute(ctx context.Context, t platform.Target) error {
+// PublishRoute writes the environment's route: its names, served by its web service,
+// with its HTTPS redirect and basic-auth protection (a bcrypt hash).
+func (r routes) PublishRoute(ctx context.Context, t platform.Target, spec platform.RouteSpec) error {
 	want := ingress.Route{
 		Version: ingress.RouteVersion, Cloudspace: t.Cloudspace.Name, App: routeApp(t), Env: t.Env,
-		Hosts: []string{t.Domain}, Primary: t.Domain, Service: t.ServiceName(),
+		Hosts: spec.Hosts, Primary: spec.Primary, Service: t.ServiceName(), HTTPSRedirect: spec.HTTPSRedirect,
+	}
+	if spec.ProtectionUser != "" {
+		want.BasicAuth = &ingress.BasicAuth{Username: spec.ProtectionUser, PasswordHash: spec.ProtectionHash}
 	}
 	for range 3 {
-		cur, index, err := r.store.Get(ctx, t.Cloudspace.Name, routeApp(t), t.Env)
+		_, index, err := r.store.Get(ctx, t.Cloudspace.Name, routeApp(t), t.Env)
 		switch platform.ErrorCode(err) {
 		case "":
-			want.HTTPSRedirect, want.BasicAuth = cur.HTTPSRedirect, cur.BasicAuth
 		case platform.NotFound:
 			index = 0
 		default:
