@@ -445,6 +445,9 @@ func TestCLI(t *testing.T) {
 	u.fails(5, `(exists|already)`, nil, "apps", "create", "shop", "--cloudspace", "local", "--plan", "dev", "--no-link")
 	u.fails(5, `plan.*limit`, nil, "scale", "test", "web=9") // beyond the plan
 	u.fails(6, `cannot reach wharfd at http://127.0.0.1:1`, []string{"WHARF_ADDR=http://127.0.0.1:1"}, "apps")
+	// This wharfd has no PostgreSQL cluster: a database service is unavailable.
+	mustContain(t, "services list", u.ok("services", "list", "test").stdout, "No service instances in acme/shop test.")
+	u.fails(6, `PostgreSQL`, nil, "services", "add", "test", "db")
 	mustContain(t, "completion", u.ok("completion", "bash").stdout, "bash completion")
 
 	// Removing a variable, then the application.
