@@ -178,7 +178,7 @@ func (b *browser) location() string {
 func TestPanel(t *testing.T) {
 	s := agenttest.Stack(t)
 	token := bootstrap(t, s)
-	w := startWharfd(t, s)
+	w := startWharfd(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile)
 	api := &client{t: t, url: w.URL, token: token}
 	api.must(201, "POST", "/v1/orgs", map[string]any{"name": "acme", "display_name": "Acme"}, nil)
 	b := newBrowser(t, w.URL)
@@ -338,10 +338,32 @@ func TestPanel(t *testing.T) {
 		t.Errorf("after deploying the build the app serves %q", got)
 	}
 
+	// A database service: attached, detached, then removed once its name is typed.
+	b.open(envPath)
+	b.fill("#service-form", map[string]string{"name": "db"})
+	b.submit("#service-form")
+	if got := b.text(`tr[data-service="db"]`); !strings.Contains(got, "attached") || !strings.Contains(got, "DEFAULT_DATABASE_DSN") {
+		t.Fatalf("the attached service: %q", got)
+	}
+	b.submit(`tr[data-service="db"] form[action$="/services/state"]`)
+	if got := b.text(`tr[data-service="db"]`); !strings.Contains(got, "detaching") {
+		t.Errorf("the detached service: %q", got)
+	}
+	b.submit(`tr[data-service="db"] form[action$="/services/remove"]`)
+	if got := b.text("p.error"); !strings.Contains(got, "repeat") {
+		t.Errorf("removing without typing the name: %q", got)
+	}
+	b.open(envPath)
+	b.fill(`tr[data-service="db"] form[action$="/services/remove"]`, map[string]string{"confirm": "db"})
+	b.submit(`tr[data-service="db"] form[action$="/services/remove"]`)
+	if n := b.count(`tr[data-service="db"]`); n != 0 {
+		t.Errorf("the removed service is still listed")
+	}
+
 	// The audit log records what was done through the panel.
 	b.open("/orgs/acme/audit")
 	audit := b.text("#audit")
-	for _, action := range []string{"application.create", "procfile.update", "variable.put", "environment.update", "deploy.release", "deploy.rollback", "build.create"} {
+	for _, action := range []string{"application.create", "procfile.update", "variable.put", "environment.update", "deploy.release", "deploy.rollback", "build.create", "service."} {
 		if !strings.Contains(audit, action) {
 			t.Errorf("the audit log lacks %s", action)
 		}

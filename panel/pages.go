@@ -278,6 +278,7 @@ type envData struct {
 	Status   platform.EnvStatus
 	Vars     []platform.Variable
 	Procfile platform.Procfile
+	Services []platform.EnvService
 	Releases []platform.Release
 	Deploys  []platform.Deploy
 	Can      can
@@ -302,6 +303,11 @@ func (p *Panel) env(r *request) error {
 	}
 	if d.Vars, err = all(func(pr platform.PageRequest) (platform.Page[platform.Variable], error) {
 		return p.m.ListVariables(ctx, r.who, org, app, name, pr)
+	}); err != nil {
+		return err
+	}
+	if d.Services, err = all(func(pr platform.PageRequest) (platform.Page[platform.EnvService], error) {
+		return p.m.ListServices(ctx, r.who, org, app, name, pr)
 	}); err != nil {
 		return err
 	}
@@ -656,4 +662,42 @@ func (p *Panel) deleteMember(r *request) error {
 		return err
 	}
 	return back(r, "/orgs/"+org+"#members")
+}
+
+// attachService provisions a PostgreSQL database and attaches it; the next deploy
+// hands its credentials to the environment.
+func (p *Panel) attachService(r *request) error {
+	in := platform.ServiceInput{Name: strings.TrimSpace(r.FormValue("name")), Kind: platform.ServicePostgres, Prefix: strings.TrimSpace(r.FormValue("prefix"))}
+	if _, err := p.m.AttachService(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), in); err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"#services")
+}
+
+// serviceState detaches a service instance, or attaches a detached one again.
+func (p *Panel) serviceState(r *request) error {
+	ctx, org, app, env, name := r.ctx(), r.Param("org"), r.Param("app"), r.Param("env"), r.FormValue("name")
+	var err error
+	switch r.FormValue("to") {
+	case "detach":
+		_, err = p.m.DetachService(ctx, r.who, org, app, env, name)
+	case "attach":
+		_, err = p.m.ReattachService(ctx, r.who, org, app, env, name)
+	default:
+		var fe platform.FieldErrors
+		fe.Add("to", "must be attach or detach")
+		err = fe.Err()
+	}
+	if err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"#services")
+}
+
+// removeService drops a service instance's database, once its name is typed again.
+func (p *Panel) removeService(r *request) error {
+	if err := p.m.RemoveService(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), r.FormValue("name"), strings.TrimSpace(r.FormValue("confirm"))); err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"#services")
 }

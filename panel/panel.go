@@ -66,6 +66,11 @@ type Model interface {
 	ListReleases(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Release], error)
 	Status(ctx context.Context, p platform.Principal, org, app, env string) (platform.EnvStatus, error)
 	Logs(ctx context.Context, p platform.Principal, org, app, env, process string, follow bool, emit func(platform.LogLine)) error
+	ListServices(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.EnvService], error)
+	AttachService(ctx context.Context, p platform.Principal, org, app, env string, in platform.ServiceInput) (platform.EnvService, error)
+	DetachService(ctx context.Context, p platform.Principal, org, app, env, name string) (platform.EnvService, error)
+	ReattachService(ctx context.Context, p platform.Principal, org, app, env, name string) (platform.EnvService, error)
+	RemoveService(ctx context.Context, p platform.Principal, org, app, env, name, confirm string) error
 	CreateBuild(ctx context.Context, p platform.Principal, org, app string, src platform.BuildSource, tarball []byte) (platform.Build, error)
 	GetBuild(ctx context.Context, p platform.Principal, org, app, id string) (platform.Build, error)
 	ListBuilds(ctx context.Context, p platform.Principal, org, app string, pr platform.PageRequest) (platform.Page[platform.Build], error)
@@ -184,6 +189,9 @@ func (p *Panel) Register(e *echo.Echo) {
 	e.POST(env+"/vars", p.page(p.putVariable))
 	e.POST(env+"/vars/delete", p.page(p.deleteVariable))
 	e.POST(env+"/procfile", p.page(p.putProcfile))
+	e.POST(env+"/services", p.page(p.attachService))
+	e.POST(env+"/services/state", p.page(p.serviceState))
+	e.POST(env+"/services/remove", p.page(p.removeService))
 	e.POST(env+"/deploys", p.page(p.deploy))
 	e.POST(env+"/rollback", p.page(p.rollback))
 	e.POST(env+"/scale", p.page(p.scale))
