@@ -94,12 +94,22 @@ func TestServices(t *testing.T) {
 	}
 	env1, env2 := envPath("one"), envPath("two")
 
-	t.Run("plan limit, prefixes and confirmation", func(t *testing.T) {
+	t.Run("roles, plan limit, prefixes and confirmation", func(t *testing.T) {
+		// A developer attaches and detaches; only an admin removes.
+		call(201, "POST", "/v1/people", map[string]any{"id": "dev", "name": "Dev", "email": "dev@example.com"})
+		var tok struct {
+			Value string `json:"token"`
+		}
+		c.must(201, "POST", "/v1/people/dev/tokens", map[string]any{"name": "e2e"}, &tok)
+		call(200, "PUT", "/v1/orgs/acme/members/dev", map[string]any{"role": "developer"})
+		dev := &client{t: t, url: w.URL, token: tok.Value}
+
 		call(409, "POST", env1+"/services", map[string]any{"name": "db2", "prefix": "DEFAULT"})
 		call(400, "POST", env1+"/services", map[string]any{"name": "db2", "prefix": "lower"})
 		var extra envService
-		json.Unmarshal(call(201, "POST", env1+"/services", map[string]any{"name": "analytics", "prefix": "ANALYTICS"}), &extra)
+		dev.must(201, "POST", env1+"/services", map[string]any{"name": "analytics", "prefix": "ANALYTICS"}, &extra)
 		call(422, "POST", env1+"/services", map[string]any{"name": "third", "prefix": "THIRD"})
+		dev.must(403, "DELETE", env1+"/services/analytics?confirm=analytics", nil, nil)
 		call(400, "DELETE", env1+"/services/analytics", nil)
 		call(400, "DELETE", env1+"/services/analytics?confirm=db", nil)
 		call(200, "GET", env1+"/services/analytics", nil)

@@ -832,6 +832,8 @@ func (r *run) execute(ctx context.Context) (*EnvState, string, error) {
 			return nil, "failed: " + ErrorMessage(err), err
 		}
 	}
+	// The instances detached before this release was made are now used by nothing.
+	d.settleDetached(ctx, dep.Org, dep.App, dep.Env, rel)
 	state.Release, state.Stopped = rel.Number, stopped
 	return &state, fmt.Sprintf("release %d is live at http://%s/", rel.Number, t.Domain), nil
 }
@@ -966,7 +968,6 @@ func (r *run) release(ctx context.Context, e Environment) (Release, error) {
 		}
 		return Release{}, err
 	}
-	d.settleDetached(ctx, dep.Org, dep.App, dep.Env)
 	return rel, nil
 }
 

@@ -366,14 +366,19 @@ func (d *Deployer) existingServices(ctx context.Context, org, app, env string, b
 	return out, nil
 }
 
-// settleDetached marks the instances a new release left out as detached.
-func (d *Deployer) settleDetached(ctx context.Context, org, app, env string) {
+// settleDetached marks the detaching instances that rel, now rolled out, does not use as
+// detached.
+func (d *Deployer) settleDetached(ctx context.Context, org, app, env string, rel Release) {
+	used := map[string]bool{}
+	for _, b := range rel.Config.Services {
+		used[b.CredentialsRole] = true
+	}
 	svcs, err := loadAll[EnvService](ctx, d.KV, servicePrefix(org, app, env))
 	if err != nil {
 		return
 	}
 	for _, s := range svcs {
-		if s.State == ServiceDetaching {
+		if s.State == ServiceDetaching && !used[s.CredentialsRole] {
 			_, _ = d.setServiceState(ctx, org, app, env, s.Name, func(s *EnvService) error {
 				if s.State == ServiceDetaching {
 					s.State = ServiceDetached
