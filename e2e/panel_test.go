@@ -33,10 +33,7 @@ type browser struct {
 // WHARF_REQUIRE_AGENTS=1.
 func newBrowser(t *testing.T, base string) *browser {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		agenttest.Unavailable(t, "chromium is not installed (scripts/deps.sh packages installs it): %v", err)
-	}
+	path := chromiumPath(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
@@ -54,6 +51,16 @@ func newBrowser(t *testing.T, base string) *browser {
 	}
 	t.Logf("screenshots in %s", dir)
 	return &browser{t: t, ctx: ctx, base: base, dir: dir}
+}
+
+// chromiumPath finds Debian's chromium, or ends the test through agenttest.Unavailable.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		agenttest.Unavailable(t, "chromium is not installed (scripts/deps.sh packages installs it): %v", err)
+	}
+	return path
 }
 
 // do runs browser steps, bounded so that a page that never shows what is waited for
@@ -176,6 +183,7 @@ func (b *browser) location() string {
 // followed live to "succeeded" and its instance answering, a rollback, the audit log; a
 // forged cross-site POST and a viewer's POSTs are refused; screenshots of every page.
 func TestPanel(t *testing.T) {
+	chromiumPath(t) // before the agents start
 	s := agenttest.Stack(t)
 	token := bootstrap(t, s)
 	w := startWharfd(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile)
