@@ -71,6 +71,16 @@ func TestServices(t *testing.T) {
 		return raw
 	}
 
+	var health struct {
+		Components []struct {
+			Name    string `json:"name"`
+			Healthy bool   `json:"healthy"`
+		} `json:"components"`
+	}
+	w.getJSON(t, "/v1/health", &health)
+	if n := len(health.Components); n == 0 || health.Components[n-1].Name != "postgres" || !health.Components[n-1].Healthy {
+		t.Errorf("/v1/health does not show the PostgreSQL cluster healthy: %+v", health.Components)
+	}
 	call(201, "POST", "/v1/cloudspaces", map[string]any{"name": "local", "vendor": "on-premises", "location": "test", "tenancy": "public",
 		"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": "localhost", "registry": s.Registry.Addr})
 	call(201, "POST", "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{"environments": 3, "instances_per_process": 2, "memory_mb_per_instance": 128, "service_instances": 2}})

@@ -109,7 +109,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.PostgresAddr != "" {
 		// The cloudspace's PostgreSQL cluster: wharfd makes and drops service
 		// instances' databases there; Vault issues their users.
-		deployer.Databases = postgres.New(postgres.Config{Address: cfg.PostgresAddr, AdminUser: cfg.PostgresAdminUser, AdminPassword: cfg.PostgresAdminPassword})
+		cluster := postgres.New(postgres.Config{Address: cfg.PostgresAddr, AdminUser: cfg.PostgresAdminUser, AdminPassword: cfg.PostgresAdminPassword})
+		deployer.Databases = cluster
+		health.Probers = append(health.Probers, cluster)
 		deployer.DatabaseCreds = vaultClient.Databases(vault.DatabaseConfig{
 			Address: cfg.PostgresAddr, AdminUser: cfg.PostgresAdminUser, AdminPassword: cfg.PostgresAdminPassword,
 			TTL: cfg.DatabaseCredsTTL, MaxTTL: cfg.DatabaseCredsMaxTTL,
