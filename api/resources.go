@@ -338,6 +338,9 @@ func checkParams(next echo.HandlerFunc) echo.HandlerFunc {
 			v := c.ParamValues()[i]
 			msg := platform.CheckName(v)
 			if name == "domain" {
+				if c.Request().Method == http.MethodPut {
+					continue // the model says what is wrong with a domain being added
+				}
 				msg = platform.CheckDomainName(v)
 			}
 			if name == "name" {

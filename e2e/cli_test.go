@@ -450,6 +450,13 @@ func TestCLI(t *testing.T) {
 	u.fails(6, `PostgreSQL`, nil, "services", "add", "test", "db")
 	mustContain(t, "completion", u.ok("completion", "bash").stdout, "bash completion")
 
+	// Custom domains.
+	mustContain(t, "domains add", u.ok("domains", "add", "test", "www.shop.test", "--primary").stdout, "Added www.shop.test to acme/shop test")
+	mustContain(t, "domains list", u.ok("domains", "list", "test").stdout, "www.shop.test", "yes")
+	u.fails(2, `name must be a lower-case DNS name`, nil, "domains", "add", "test", "localhost")
+	u.ok("domains", "remove", "test", "www.shop.test")
+	mustContain(t, "domains list", u.ok("domains", "list", "test").stdout, "No custom domains in acme/shop test.")
+
 	// Removing a variable, then the application.
 	u.ok("env", "unset", "test", "STAGE")
 	if strings.Contains(u.ok("env", "list", "test").stdout, "STAGE") {
