@@ -368,6 +368,29 @@ func TestPanel(t *testing.T) {
 		t.Errorf("the removed service is still listed")
 	}
 
+	// A custom domain, and basic-auth protection whose password is never shown.
+	b.fill("#domain-form", map[string]string{"name": "shop.example.com"})
+	b.do(5*time.Second, chromedp.Click(chromedp.CSS(`#domain-form [name="primary"]`)))
+	b.submit("#domain-form")
+	if got := b.text(`tr[data-domain="shop.example.com"]`); !strings.Contains(got, "primary") {
+		t.Errorf("the new domain: %q", got)
+	}
+	b.fill("#routing-form", map[string]string{"protection_user": "preview", "protection_password": "pr0tect-me"})
+	b.submit("#routing-form")
+	if got := b.text("#protection"); got != "basic auth as preview" {
+		t.Errorf("protection shown: %q", got)
+	}
+	if strings.Contains(b.html(), "pr0tect-me") {
+		t.Errorf("the environment page shows the protection password")
+	}
+	var routing struct {
+		ProtectionUser string `json:"protection_user"`
+	}
+	api.must(200, "GET", "/v1"+envPath+"/routing", nil, &routing)
+	if routing.ProtectionUser != "preview" {
+		t.Errorf("routing through the API: %+v", routing)
+	}
+
 	// The audit log records what was done through the panel.
 	b.open("/orgs/acme/audit")
 	audit := b.text("#audit")

@@ -279,6 +279,8 @@ type envData struct {
 	Vars     []platform.Variable
 	Procfile platform.Procfile
 	Services []platform.EnvService
+	Domains  []platform.Domain
+	Routing  platform.Routing
 	Releases []platform.Release
 	Deploys  []platform.Deploy
 	Can      can
@@ -304,6 +306,12 @@ func (p *Panel) env(r *request) error {
 	if d.Vars, err = all(func(pr platform.PageRequest) (platform.Page[platform.Variable], error) {
 		return p.m.ListVariables(ctx, r.who, org, app, name, pr)
 	}); err != nil {
+		return err
+	}
+	if d.Domains, err = p.m.ListDomains(ctx, r.who, org, app, name); err != nil {
+		return err
+	}
+	if d.Routing, err = p.m.GetRouting(ctx, r.who, org, app, name); err != nil {
 		return err
 	}
 	if d.Services, err = all(func(pr platform.PageRequest) (platform.Page[platform.EnvService], error) {
@@ -700,4 +708,37 @@ func (p *Panel) removeService(r *request) error {
 		return err
 	}
 	return back(r, envPath(r)+"#services")
+}
+
+// putDomain adds a custom domain, or makes one the primary.
+func (p *Panel) putDomain(r *request) error {
+	name := strings.ToLower(strings.TrimSpace(r.FormValue("name")))
+	if _, err := p.m.PutDomain(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), name, r.FormValue("primary") == "on"); err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"#domains")
+}
+
+func (p *Panel) deleteDomain(r *request) error {
+	if err := p.m.DeleteDomain(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), r.FormValue("name")); err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"#domains")
+}
+
+// setRouting sets the HTTPS redirect and the basic-auth protection. The password is
+// write-only: an empty one keeps the current password, an empty user removes the
+// protection.
+func (p *Panel) setRouting(r *request) error {
+	redirect := r.FormValue("https_redirect") == "on"
+	user := strings.TrimSpace(r.FormValue("protection_user"))
+	in := platform.RoutingInput{HTTPSRedirect: &redirect, ProtectionUser: &user}
+	if pw := r.FormValue("protection_password"); pw != "" {
+		secret := platform.Secret(pw)
+		in.ProtectionPassword = &secret
+	}
+	if _, err := p.m.SetRouting(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), in, 0); err != nil {
+		return err
+	}
+	return back(r, envPath(r)+"#domains")
 }

@@ -66,6 +66,11 @@ type Model interface {
 	ListReleases(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Release], error)
 	Status(ctx context.Context, p platform.Principal, org, app, env string) (platform.EnvStatus, error)
 	Logs(ctx context.Context, p platform.Principal, org, app, env, process string, follow bool, emit func(platform.LogLine)) error
+	ListDomains(ctx context.Context, p platform.Principal, org, app, env string) ([]platform.Domain, error)
+	PutDomain(ctx context.Context, p platform.Principal, org, app, env, name string, primary bool) (platform.Domain, error)
+	DeleteDomain(ctx context.Context, p platform.Principal, org, app, env, name string) error
+	GetRouting(ctx context.Context, p platform.Principal, org, app, env string) (platform.Routing, error)
+	SetRouting(ctx context.Context, p platform.Principal, org, app, env string, in platform.RoutingInput, ifMatch uint64) (platform.Routing, error)
 	ListServices(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.EnvService], error)
 	AttachService(ctx context.Context, p platform.Principal, org, app, env string, in platform.ServiceInput) (platform.EnvService, error)
 	DetachService(ctx context.Context, p platform.Principal, org, app, env, name string) (platform.EnvService, error)
@@ -189,6 +194,9 @@ func (p *Panel) Register(e *echo.Echo) {
 	e.POST(env+"/vars", p.page(p.putVariable))
 	e.POST(env+"/vars/delete", p.page(p.deleteVariable))
 	e.POST(env+"/procfile", p.page(p.putProcfile))
+	e.POST(env+"/domains", p.page(p.putDomain))
+	e.POST(env+"/domains/delete", p.page(p.deleteDomain))
+	e.POST(env+"/routing", p.page(p.setRouting))
 	e.POST(env+"/services", p.page(p.attachService))
 	e.POST(env+"/services/state", p.page(p.serviceState))
 	e.POST(env+"/services/remove", p.page(p.removeService))

@@ -24,6 +24,8 @@ func TestTemplates(t *testing.T) {
 		"app":   appData{App: platform.Application{Org: "acme", Name: "shop"}, Builds: []platform.Build{{ID: "b1"}}},
 		"env": envData{Org: "acme", App: "shop", Env: platform.Environment{Name: "test"}, Vars: []platform.Variable{{Name: "S", Secret: true}},
 			Services: []platform.EnvService{{Name: "db", Prefix: "DEFAULT", State: platform.ServiceAttached}, {Name: "old", Prefix: "OLD", State: platform.ServiceDetached}},
+			Domains:  []platform.Domain{{Name: "www.example.com", Primary: true}, {Name: "example.com"}},
+			Routing:  platform.Routing{ProtectionUser: "preview"},
 			Can:      can{Configure: true, Manage: true}},
 		"deploy": deployData{Deploy: platform.Deploy{ID: "d1", Build: "b1"}, Build: &buildData{Build: platform.Build{ID: "b1"}}},
 		"build":  buildData{Build: platform.Build{ID: "b1", Status: platform.BuildRunning}, Envs: []string{"test"}},
