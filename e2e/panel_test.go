@@ -400,6 +400,10 @@ func TestPanel(t *testing.T) {
 		}
 	}
 	b.shoot("audit")
+	b.open("/admin/audit")
+	if got := b.text("#audit"); !strings.Contains(got, "cloudspace.create") || !strings.Contains(got, "plan.create") {
+		t.Errorf("the platform's audit log: %q", got)
+	}
 
 	// Forged POSTs carry the session cookie (127.0.0.1 on another port is the same
 	// site) but not the session's CSRF token: all are refused and change nothing.

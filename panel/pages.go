@@ -212,6 +212,18 @@ func (p *Panel) audit(r *request) error {
 	return p.show(r, "audit", "Audit log of "+org, events)
 }
 
+// platformAudit shows the audit log of people, tokens, cloudspaces and plans.
+func (p *Panel) platformAudit(r *request) error {
+	events, err := all(func(pr platform.PageRequest) (platform.Page[platform.AuditEvent], error) {
+		return p.m.ListPlatformAudit(r.ctx(), r.who, pr)
+	})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(events)
+	return p.show(r, "audit", "Audit log of the platform", events)
+}
+
 func (p *Panel) createApp(r *request) error {
 	org := r.Param("org")
 	a, err := p.m.CreateApplication(r.ctx(), r.who, org, platform.Application{Name: r.FormValue("name"), Cloudspace: r.FormValue("cloudspace"), Plan: r.FormValue("plan")})

@@ -43,6 +43,7 @@ type Model interface {
 	CreatePerson(ctx context.Context, p platform.Principal, in platform.Person) (platform.Person, error)
 	CreateToken(ctx context.Context, p platform.Principal, person, name string) (platform.Token, platform.Secret, error)
 	ListAudit(ctx context.Context, p platform.Principal, org string, pr platform.PageRequest) (platform.Page[platform.AuditEvent], error)
+	ListPlatformAudit(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.AuditEvent], error)
 	ListCloudspaces(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Cloudspace], error)
 	CreateCloudspace(ctx context.Context, p platform.Principal, in platform.Cloudspace) (platform.Cloudspace, error)
 	ListPlans(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Plan], error)
@@ -170,6 +171,7 @@ func (p *Panel) Register(e *echo.Echo) {
 	e.GET("/admin", p.page(p.admin))
 	e.POST("/admin/cloudspaces", p.page(p.createCloudspace))
 	e.POST("/admin/plans", p.page(p.createPlan))
+	e.GET("/admin/audit", p.page(p.platformAudit))
 	e.POST("/admin/people", p.page(p.createPerson))
 	e.POST("/admin/tokens", p.page(p.createToken))
 	const (
