@@ -115,6 +115,9 @@ func TestSignInAndCSRF(t *testing.T) {
 					t.Errorf("%s: POST = %d, want 403", name, rec.Code)
 				}
 			}
+			if rec := do(http.MethodGet, "/orgs/ACME%2F..", nil, []*http.Cookie{sc}, tc.tls, ""); rec.Code != 404 {
+				t.Errorf("a path naming no possible organisation = %d, want 404", rec.Code)
+			}
 			if rec := do(http.MethodPost, "/signout", url.Values{"csrf": {good}}, []*http.Cookie{sc}, tc.tls, ""); rec.Code != http.StatusSeeOther {
 				t.Fatalf("sign-out with the session's token = %d", rec.Code)
 			}

@@ -264,6 +264,12 @@ func sessionCookieName(c echo.Context) string {
 func (p *Panel) page(h func(r *request) error) echo.HandlerFunc {
 	return headers(func(c echo.Context) error {
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		// As the API does: a path naming something that cannot exist is not found.
+		for i, name := range c.ParamNames() {
+			if v := c.ParamValues()[i]; platform.CheckName(v) != "" {
+				return p.fail(c, view{}, platform.Errorf(platform.NotFound, "%s %q not found", name, v))
+			}
+		}
 		ck, err := c.Cookie(sessionCookieName(c))
 		if err != nil {
 			return p.toSignin(c)
