@@ -3,8 +3,6 @@ package nomad
 import (
 	"context"
 	"strings"
-	"sync"
-	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
@@ -32,22 +30,8 @@ func (c *Client) RunBuild(ctx context.Context, t platform.Target, build, specURL
 	if err != nil {
 		return platform.BuildResult{}, err
 	}
-	if _, _, err := c.api.Jobs().Register(job, c.write(ctx, region)); err != nil {
-		return platform.BuildResult{}, translate(err, "register build job")
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.api.Jobs().Deregister(id, true, c.write(dctx, region))
-	}()
-
 	var res platform.BuildResult
-	var mu sync.Mutex
-	lastLine := time.Now()
-	line := func(l string) {
-		mu.Lock()
-		defer mu.Unlock()
-		lastLine = time.Now()
+	alloc, err := c.runBatch(ctx, region, job, "build", func(_, l string) {
 		if img, ok := strings.CutPrefix(l, "wharf-builder: image "); ok {
 			res.Image = strings.TrimSpace(img)
 		}
@@ -55,88 +39,20 @@ func (c *Client) RunBuild(ctx context.Context, t platform.Target, build, specURL
 			res.Commit = strings.TrimSpace(commit)
 		}
 		emit(l)
+	})
+	if err != nil {
+		return res, err
 	}
-	streamCtx, stopStreams := context.WithCancel(ctx)
-	defer stopStreams()
-	var wg sync.WaitGroup
-	streaming := false
-	var index uint64
-	for {
-		q := c.query(ctx, region)
-		q.WaitIndex, q.WaitTime = index, 5*time.Second
-		stubs, meta, err := c.api.Jobs().Allocations(id, true, q)
-		if err != nil {
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
-			return res, translate(err, "watch build job")
-		}
-		index = meta.LastIndex
-		if len(stubs) == 0 {
-			continue
-		}
-		s := stubs[0]
-		if !streaming && s.ClientStatus != nomadapi.AllocClientStatusPending {
-			alloc, _, err := c.api.Allocations().Info(s.ID, c.query(ctx, region))
-			if err == nil {
-				streaming = true
-				for _, stream := range []string{"stdout", "stderr"} {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						c.streamTask(streamCtx, region, alloc, "build", stream, true, line)
-					}()
+	res.Failed = alloc.ClientStatus != nomadapi.AllocClientStatusComplete || res.Image == ""
+	if res.Failed {
+		res.Reason = "the build failed; see its log"
+		if st := alloc.TaskStates["build"]; st != nil {
+			for _, ev := range st.Events {
+				if ev.Type == nomadapi.TaskDriverFailure || ev.Type == nomadapi.TaskSetupFailure {
+					res.Reason = ev.DisplayMessage
 				}
 			}
 		}
-		if s.ClientStatus == nomadapi.AllocClientStatusRunning || s.ClientStatus == nomadapi.AllocClientStatusPending {
-			continue
-		}
-		if !streaming {
-			// It ended before it was seen running: read what it wrote, once.
-			if alloc, _, err := c.api.Allocations().Info(s.ID, c.query(ctx, region)); err == nil {
-				for _, stream := range []string{"stdout", "stderr"} {
-					c.streamTask(ctx, region, alloc, "build", stream, false, line)
-				}
-			}
-		}
-		// Ended: let the streams take the last lines (until they end, or go quiet for
-		// a second), then stop them.
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			mu.Lock()
-			quiet := time.Since(lastLine) > time.Second
-			mu.Unlock()
-			if quiet || time.Now().After(deadline) {
-				stopStreams()
-				<-done
-				break
-			}
-			select {
-			case <-done:
-			case <-time.After(100 * time.Millisecond):
-				continue
-			}
-			break
-		}
-		alloc, _, err := c.api.Allocations().Info(s.ID, c.query(ctx, region))
-		if err != nil {
-			return res, translate(err, "read build allocation")
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		res.Failed = alloc.ClientStatus != nomadapi.AllocClientStatusComplete || res.Image == ""
-		if res.Failed {
-			res.Reason = "the build failed; see its log"
-			if st := alloc.TaskStates["build"]; st != nil {
-				for _, ev := range st.Events {
-					if ev.Type == nomadapi.TaskDriverFailure || ev.Type == nomadapi.TaskSetupFailure {
-						res.Reason = ev.DisplayMessage
-					}
-				}
-			}
-		}
-		return res, nil
 	}
+	return res, nil
 }

@@ -189,44 +189,9 @@ func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel p
 	if err != nil {
 		return platform.ReleaseCommandResult{}, err
 	}
-	if _, _, err := c.api.Jobs().Register(job, c.write(ctx, region)); err != nil {
-		return platform.ReleaseCommandResult{}, translate(err, "register release job")
-	}
-	defer func() {
-		// Purge even when ctx has ended, so no release command outlives its deploy.
-		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.api.Jobs().Deregister(id, true, c.write(dctx, region))
-	}()
-
-	var alloc *nomadapi.Allocation
-	var index uint64
-	for {
-		q := c.query(ctx, region)
-		q.WaitIndex, q.WaitTime = index, 5*time.Second
-		stubs, meta, err := c.api.Jobs().Allocations(id, true, q)
-		if err != nil {
-			if ctx.Err() != nil {
-				return platform.ReleaseCommandResult{}, ctx.Err()
-			}
-			return platform.ReleaseCommandResult{}, translate(err, "watch release job")
-		}
-		index = meta.LastIndex
-		if len(stubs) == 0 {
-			continue
-		}
-		s := stubs[0]
-		if s.ClientStatus != nomadapi.AllocClientStatusComplete && s.ClientStatus != nomadapi.AllocClientStatusFailed && s.ClientStatus != nomadapi.AllocClientStatusLost {
-			continue
-		}
-		alloc, _, err = c.api.Allocations().Info(s.ID, c.query(ctx, region))
-		if err != nil {
-			return platform.ReleaseCommandResult{}, translate(err, "read release allocation")
-		}
-		break
-	}
-	for _, stream := range []string{"stdout", "stderr"} {
-		c.streamTask(ctx, region, alloc, "release", stream, false, func(line string) { logf(stream, line) })
+	alloc, err := c.runBatch(ctx, region, job, "release", logf)
+	if err != nil {
+		return platform.ReleaseCommandResult{}, err
 	}
 	res := platform.ReleaseCommandResult{Failed: alloc.ClientStatus != nomadapi.AllocClientStatusComplete}
 	if st := alloc.TaskStates["release"]; st != nil {
