@@ -55,6 +55,8 @@ type Config struct {
 	// Services serves the routes of environments' service instances (databases); it
 	// needs Model for authentication.
 	Services Services
+	// Backups serves the routes of service instances' backups; it needs Model.
+	Backups Backups
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -112,6 +114,9 @@ func New(cfg Config) *echo.Echo {
 		}
 		if cfg.Services != nil {
 			registerServices(v1, requireToken(cfg.Model), cfg.Services)
+		}
+		if cfg.Backups != nil {
+			registerBackups(v1, requireToken(cfg.Model), cfg.Backups)
 		}
 	}
 	if cfg.Panel != nil {

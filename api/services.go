@@ -56,3 +56,42 @@ func registerServices(v1 *echo.Group, auth echo.MiddlewareFunc, m Services) {
 		return c.NoContent(http.StatusNoContent)
 	})
 }
+
+// Backups is what the backup routes need; *platform.Backups is one.
+type Backups interface {
+	ListBackups(ctx context.Context, p platform.Principal, org, app, env, svc string, pr platform.PageRequest) (platform.Page[platform.Backup], error)
+	CreateBackup(ctx context.Context, p platform.Principal, org, app, env, svc string) (platform.Backup, error)
+	RestoreBackup(ctx context.Context, p platform.Principal, org, app, env, svc, id string, to platform.RestoreInput) (platform.Backup, error)
+}
+
+var _ Backups = (*platform.Backups)(nil)
+
+// registerBackups adds the routes of service instances' backups.
+func registerBackups(v1 *echo.Group, auth echo.MiddlewareFunc, m Backups) {
+	r := func(method, path string, h echo.HandlerFunc) {
+		v1.Add(method, path, h, auth, checkParams)
+	}
+	const backups = "/orgs/:org/apps/:app/envs/:env/services/:service/backups"
+	r(http.MethodGet, backups, list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Backup], error) {
+		return m.ListBackups(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), c.Param("service"), pr)
+	}))
+	r(http.MethodPost, backups, func(c echo.Context) error {
+		v, err := m.CreateBackup(c.Request().Context(), principal(c), c.Param("org"), c.Param("app"), c.Param("env"), c.Param("service"))
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set(echo.HeaderLocation, c.Request().URL.Path+"/"+v.ID)
+		return writeResource(c, http.StatusCreated, v)
+	})
+	r(http.MethodPost, backups+"/:backup/restore", func(c echo.Context) error {
+		var in platform.RestoreInput
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		v, err := m.RestoreBackup(c.Request().Context(), principal(c), c.Param("org"), c.Param("app"), c.Param("env"), c.Param("service"), c.Param("backup"), in)
+		if err != nil {
+			return err
+		}
+		return writeResource(c, http.StatusOK, v)
+	})
+}

@@ -217,6 +217,51 @@ func TestServices(t *testing.T) {
 		}
 	})
 
+	t.Run("a backup taken, data changed, then restored, gives the data back", func(t *testing.T) {
+		db2 := svc["two"].Database
+		before := pgCountIn(t, s, db2, "SELECT count(*) FROM visits")
+		if before < 1 {
+			t.Fatalf("app two's database has no visits to back up")
+		}
+		var bk struct {
+			ID     string `json:"id"`
+			Digest string `json:"digest"`
+			Size   int    `json:"size"`
+		}
+		json.Unmarshal(call(201, "POST", env2+"/services/db/backups", nil), &bk)
+		if bk.ID == "" || bk.Size == 0 || !strings.HasPrefix(bk.Digest, "sha256:") {
+			t.Fatalf("backup: %+v", bk)
+		}
+		var page struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		json.Unmarshal(call(200, "GET", env2+"/services/db/backups", nil), &page)
+		if len(page.Items) != 1 {
+			t.Errorf("%d backups listed, want 1", len(page.Items))
+		}
+		pgExecIn(t, s, db2, "DELETE FROM visits")
+		if n := pgCountIn(t, s, db2, "SELECT count(*) FROM visits"); n != 0 {
+			t.Fatalf("the data did not change: %d visits", n)
+		}
+		call(200, "POST", env2+"/services/db/backups/"+bk.ID+"/restore", map[string]any{})
+		if n := pgCountIn(t, s, db2, "SELECT count(*) FROM visits"); n != before {
+			t.Errorf("after the restore app two's database has %d visits, want %d", n, before)
+		}
+		// Into another application's environment of the organisation: app one's data
+		// becomes app two's, owned by app one's owner role.
+		call(200, "POST", env2+"/services/db/backups/"+bk.ID+"/restore", map[string]any{"app": "one", "env": "review", "service": "db"})
+		db1 := svc["one"].Database
+		if n := pgCountIn(t, s, db1, "SELECT count(*) FROM visits"); n != before {
+			t.Errorf("after restoring app two's backup into app one, it has %d visits, want %d", n, before)
+		}
+		if n := pgCountIn(t, s, db1, "SELECT count(*) FROM pg_tables WHERE tablename = 'visits' AND tableowner = '"+db1+"_owner'"); n != 1 {
+			t.Errorf("the restored table is not owned by app one's owner role")
+		}
+		if r := report(t, url1); r.Error != "" {
+			t.Errorf("after the restore app one reports %+v", r)
+		}
+	})
+
 	t.Run("detaching takes effect with the next deploy", func(t *testing.T) {
 		var sv envService
 		json.Unmarshal(call(200, "POST", env2+"/services/db/detach", nil), &sv)
@@ -466,6 +511,36 @@ func pgCount(t *testing.T, s *devstack.Stack, q, arg string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// pgCountIn runs a count query (without arguments) as the cluster's admin in database db.
+func pgCountIn(t *testing.T, s *devstack.Stack, db, q string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.Postgres.URL(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		t.Fatalf("%s in %s: %v", q, db, err)
+	}
+	return n
+}
+
+// pgExecIn runs a statement as the cluster's admin in database db.
+func pgExecIn(t *testing.T, s *devstack.Stack, db, q string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.Postgres.URL(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, q); err != nil {
+		t.Fatalf("%s in %s: %v", q, db, err)
+	}
 }
 
 // validUntil is when the PostgreSQL role's password expires.

@@ -20,6 +20,8 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -40,6 +42,7 @@ const (
 	Release Name = "release" // the release command, run once per deploy
 	Cron    Name = "cron"    // one cron entry: a periodic batch job
 	Build   Name = "build"   // one build of a codebase into an image
+	Backup  Name = "backup"  // one backup or restore of a database service instance
 )
 
 // Source returns a template's text.
@@ -399,6 +402,69 @@ func (v BuildVars) values() (map[string]cty.Value, error) {
 		"spec_digest": cty.StringVal(v.SpecDigest),
 		"meta":        stringMap(v.Meta),
 	}, nil
+}
+
+// BackupVars are backup.nomad.hcl's values: a backup when RestoreURL is empty, a
+// restore of the dump at RestoreURL otherwise.
+type BackupVars struct {
+	Region      string
+	Datacenters []string
+	NodePool    string
+	VaultPolicy string
+	Role        string // the Vault database role
+	Address     string // host:port of the PostgreSQL cluster
+	Database    string
+	PgBin       string // the template's default when empty
+	RestoreURL  string
+	Meta        map[string]string
+}
+
+// Template names backup.nomad.hcl.
+func (BackupVars) Template() Name { return Backup }
+
+func (v BackupVars) values() (map[string]cty.Value, error) {
+	host, port, ok := strings.Cut(v.Address, ":")
+	n, err := strconv.Atoi(port)
+	switch {
+	case v.Region == "":
+		return nil, platform.Errorf(platform.Invalid, "region is empty")
+	case !vaultPolicyPattern.MatchString(v.VaultPolicy):
+		return nil, platform.Errorf(platform.Invalid, "vault policy %q is not an environment policy", v.VaultPolicy)
+	case !serviceRolePattern.MatchString(v.Role):
+		return nil, platform.Errorf(platform.Invalid, "role %q is not a plain Vault role", v.Role)
+	case !ok || !serviceAddrPattern.MatchString(v.Address) || err != nil:
+		return nil, platform.Errorf(platform.Invalid, "address %q is not host:port", v.Address)
+	case !serviceDBPattern.MatchString(v.Database):
+		return nil, platform.Errorf(platform.Invalid, "database %q is not a plain name", v.Database)
+	case v.PgBin != "" && !filepathPattern.MatchString(v.PgBin):
+		return nil, platform.Errorf(platform.Invalid, "pg_bin %q is not a plain absolute path", v.PgBin)
+	case v.RestoreURL != "" && !plainURLPattern.MatchString(v.RestoreURL):
+		return nil, platform.Errorf(platform.Invalid, "restore URL %q is not a plain URL", v.RestoreURL)
+	}
+	dcs := v.Datacenters
+	if len(dcs) == 0 {
+		dcs = []string{"*"}
+	}
+	pool := v.NodePool
+	if pool == "" {
+		pool = "default"
+	}
+	vals := map[string]cty.Value{
+		"region":       cty.StringVal(v.Region),
+		"datacenters":  stringList(dcs),
+		"node_pool":    cty.StringVal(pool),
+		"vault_policy": cty.StringVal(v.VaultPolicy),
+		"role":         cty.StringVal(v.Role),
+		"host":         cty.StringVal(host),
+		"port":         cty.NumberIntVal(int64(n)),
+		"database":     cty.StringVal(v.Database),
+		"restore_url":  cty.StringVal(v.RestoreURL),
+		"meta":         stringMap(v.Meta),
+	}
+	if v.PgBin != "" {
+		vals["pg_bin"] = cty.StringVal(v.PgBin)
+	}
+	return vals, nil
 }
 
 var filepathPattern = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)

@@ -299,6 +299,7 @@ func (d *Deployer) RemoveService(ctx context.Context, p Principal, org, app, env
 	}
 	t := &txn{}
 	t.delete(s.key(), s.Index)
+	t.deleteTree(backupPrefix(org, app, env, name)) // its dumps go with its database
 	if e, err := load[Environment](ctx, d.KV, envKey(org, app, env), "environment"); err == nil {
 		e.Services = slices.DeleteFunc(e.Services, func(si ServiceInstance) bool { return si.Name == name })
 		stamp(&e.Meta, d.now())
@@ -330,7 +331,9 @@ func (d *Deployer) removeServices(ctx context.Context, org, app, env string) err
 			return err
 		}
 	}
-	return nil
+	t := &txn{}
+	t.deleteTree("backups/" + org + "/" + app + "/" + env + "/")
+	return d.KV.Txn(ctx, t.ops)
 }
 
 // releaseServices returns the bindings of the environment's attached instances, for a

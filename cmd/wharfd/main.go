@@ -106,16 +106,21 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit, Routes: rts,
 		Log: log.With("component", "controller"),
 	}
+	var backups *platform.Backups
+	var apiBackups api.Backups // nil without a cluster: no backup routes
 	if cfg.PostgresAddr != "" {
 		// The cloudspace's PostgreSQL cluster: wharfd makes and drops service
 		// instances' databases there; Vault issues their users.
 		cluster := postgres.New(postgres.Config{Address: cfg.PostgresAddr, AdminUser: cfg.PostgresAdminUser, AdminPassword: cfg.PostgresAdminPassword})
 		deployer.Databases = cluster
 		health.Probers = append(health.Probers, cluster)
-		deployer.DatabaseCreds = vaultClient.Databases(vault.DatabaseConfig{
+		creds := vaultClient.Databases(vault.DatabaseConfig{
 			Address: cfg.PostgresAddr, AdminUser: cfg.PostgresAdminUser, AdminPassword: cfg.PostgresAdminPassword,
 			TTL: cfg.DatabaseCredsTTL, MaxTTL: cfg.DatabaseCredsMaxTTL,
 		})
+		deployer.DatabaseCreds = creds
+		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds}
+		apiBackups = backups
 	}
 	e := api.New(api.Config{
 		Logger:  log,
@@ -128,6 +133,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
 
 		Services: deployer, // service instances (databases)
+		Backups:  apiBackups,
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)
@@ -158,6 +164,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// One replica at a time runs the deploy controller.
 		return ignoreCanceled(consulClient.Lead(gctx, consul.DefaultPrefix, "locks/controller", func(lctx context.Context) {
 			log.Info("leading: running the deploy controller")
+			if backups != nil {
+				go backups.RunSchedule(lctx, time.Hour)
+			}
 			_ = deployer.Run(lctx)
 			log.Info("no longer leading")
 		}))

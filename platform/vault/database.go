@@ -110,8 +110,27 @@ func (d *Databases) ConfigureDatabase(ctx context.Context, role, db, owner strin
 	return nil
 }
 
+// backupPolicy names the policy of an instance's backup and restore jobs.
+func backupPolicy(role string) string { return "wharf-env-backup-" + role }
+
+// PutBackupPolicy writes the policy an instance's backup and restore jobs run under:
+// read the instance's credentials, nothing else. It returns the policy's name.
+func (d *Databases) PutBackupPolicy(ctx context.Context, role string) (string, error) {
+	if !rolePattern.MatchString(role) {
+		return "", platform.Errorf(platform.Invalid, "database role %q is not one of Wharf's", role)
+	}
+	policy := fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", dbMount+"/creds/"+role)
+	if err := d.api.Sys().PutPolicyWithContext(ctx, backupPolicy(role), policy); err != nil {
+		return "", translate(err, "write the backup policy")
+	}
+	return backupPolicy(role), nil
+}
+
+var _ platform.BackupPolicies = (*Databases)(nil)
+
 // RemoveDatabase revokes every lease the role issued (running its revocation statements,
-// so their users are gone when it returns), then deletes the role and its connection.
+// so their users are gone when it returns), then deletes the role, its connection and
+// its backup policy.
 func (d *Databases) RemoveDatabase(ctx context.Context, role string) error {
 	if !rolePattern.MatchString(role) {
 		return platform.Errorf(platform.Invalid, "database role %q is not one of Wharf's", role)
@@ -124,6 +143,9 @@ func (d *Databases) RemoveDatabase(ctx context.Context, role string) error {
 	}
 	if _, err := d.api.Logical().DeleteWithContext(ctx, dbMount+"/config/"+role); err != nil && !missingMount(err) {
 		return translate(err, "delete the database connection")
+	}
+	if err := d.api.Sys().DeletePolicyWithContext(ctx, backupPolicy(role)); err != nil {
+		return translate(err, "delete the backup policy")
 	}
 	return nil
 }

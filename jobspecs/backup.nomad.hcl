@@ -1,0 +1,134 @@
+# One backup (pg_dump) of a database service instance, or one restore (pg_restore) of a
+# backup into an instance: a batch job on a node of the cloudspace that has PostgreSQL's
+# client programs (raw_exec: no image here carries them). It never restarts or
+# reschedules; wharfd reads the dump from the allocation's data directory (a backup) or
+# hands it in as an artifact from the cloudspace's registry (a restore).
+#
+# Runnable by hand:  nomad job run -var-file=backup.vars.hcl backup.nomad.hcl
+# The credentials come from Vault's database engine through the template below, under a
+# policy that grants the instance's creds path only.
+
+variable "region" {
+  type = string
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["*"]
+}
+
+variable "node_pool" {
+  type    = string
+  default = "default"
+}
+
+variable "vault_policy" {
+  type        = string
+  description = "The instance's backup policy (wharf-env-*): read its creds path only."
+}
+
+variable "role" {
+  type        = string
+  description = "The Vault database role issuing the instance's users."
+}
+
+variable "host" {
+  type = string
+}
+
+variable "port" {
+  type = number
+}
+
+variable "database" {
+  type = string
+}
+
+variable "pg_bin" {
+  type        = string
+  default     = "/usr/lib/postgresql/15/bin"
+  description = "Where pg_dump and pg_restore are on the node."
+}
+
+variable "restore_url" {
+  type        = string
+  default     = ""
+  description = "Empty for a backup; for a restore, the registry URL of the dump to restore."
+}
+
+variable "meta" {
+  type    = map(string)
+  default = {}
+}
+
+job "wharf-backup" {
+  region      = var.region
+  datacenters = var.datacenters
+  node_pool   = var.node_pool
+  type        = "batch"
+  meta        = var.meta
+
+  group "pg" {
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+
+    task "pg" {
+      driver = "raw_exec"
+
+      dynamic "artifact" {
+        for_each = var.restore_url == "" ? [] : [1]
+        content {
+          source      = var.restore_url
+          destination = "local/dump.pgc"
+          mode        = "file"
+        }
+      }
+
+      config {
+        command = var.restore_url == "" ? "${var.pg_bin}/pg_dump" : "${var.pg_bin}/pg_restore"
+        # The users act as the owner role (their default role), so a dump holds every
+        # object of the database, and a restore makes them the owner's again.
+        args = var.restore_url == "" ? [
+          "--format=custom", "--no-owner", "--no-privileges", "--file=$${NOMAD_ALLOC_DIR}/data/dump.pgc",
+          ] : [
+          "--no-owner", "--no-privileges", "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
+          "--dbname=connect_timeout=10", "local/dump.pgc",
+        ]
+      }
+
+      vault {
+        policies    = [var.vault_policy]
+        change_mode = "noop"
+      }
+
+      template {
+        destination = "secrets/pg.env"
+        env         = true
+        data        = <<-EOT
+        {{ with secret "database/creds/${var.role}" }}PGUSER={{ .Data.username | toJSON }}
+        PGPASSWORD={{ .Data.password | toJSON }}
+        {{ end }}
+        EOT
+      }
+
+      env {
+        PGHOST     = var.host
+        PGPORT     = var.port
+        PGDATABASE = var.database
+        PGSSLMODE  = "disable"
+      }
+
+      resources {
+        cpu    = 100
+        memory = 128
+      }
+    }
+  }
+}

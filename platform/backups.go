@@ -1,0 +1,302 @@
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// BackupJob is one run of pg_dump or pg_restore against a service instance's database,
+// under Policy, a Vault policy granting the instance's credentials only.
+type BackupJob struct {
+	ID         string // names the job
+	Region     string
+	Policy     string
+	Role       string
+	Address    string
+	Database   string
+	RestoreURL string // empty for a backup
+}
+
+// BackupRunner runs backup and restore jobs on the cloudspace (Nomad, through
+// platform/nomad). Errors: invalid, conflict (the job failed), unavailable.
+type BackupRunner interface {
+	// RunBackup dumps the database and returns the dump.
+	RunBackup(ctx context.Context, job BackupJob) ([]byte, error)
+	// RunRestore restores the dump at job.RestoreURL into the database, replacing what
+	// the dump holds.
+	RunRestore(ctx context.Context, job BackupJob) error
+}
+
+// BackupPolicies writes the policy backup and restore jobs of an instance run under
+// (platform/vault). Errors: unavailable, internal.
+type BackupPolicies interface {
+	PutBackupPolicy(ctx context.Context, role string) (string, error)
+}
+
+// Backup is one dump of a service instance's database, kept in the cloudspace's
+// registry. Backups are kept with a retention: the newest of each of the last Daily days
+// and of each of the last Weekly weeks that have one.
+type Backup struct {
+	ID      string `json:"id"`
+	Org     string `json:"org"`
+	App     string `json:"app"`
+	Env     string `json:"env"`
+	Service string `json:"service"`
+	Trigger string `json:"trigger"` // manual or scheduled
+	Digest  string `json:"digest"`
+	Size    int    `json:"size"`
+	Meta
+}
+
+// RestoreInput names the instance a backup is restored into: any of the organisation's.
+type RestoreInput struct {
+	App     string `json:"app"`
+	Env     string `json:"env"`
+	Service string `json:"service"`
+}
+
+// Backups takes, keeps and restores backups of database service instances.
+type Backups struct {
+	*Deployer
+	Runner   BackupRunner
+	Policies BackupPolicies
+	// Daily and Weekly are the retention: 7 and 4 when zero.
+	Daily, Weekly int
+}
+
+func backupPrefix(org, app, env, svc string) string {
+	return "backups/" + org + "/" + app + "/" + env + "/" + svc + "/"
+}
+
+func (b *Backups) ready() error {
+	if b.Runner == nil || b.Policies == nil || b.Artifacts == nil {
+		return Errorf(Unavailable, "backups are not configured on this cloudspace")
+	}
+	return b.databases()
+}
+
+// ListBackups lists an instance's backups, oldest first.
+func (b *Backups) ListBackups(ctx context.Context, p Principal, org, app, env, svc string, pr PageRequest) (Page[Backup], error) {
+	if _, err := b.GetService(ctx, p, org, app, env, svc); err != nil {
+		return Page[Backup]{}, err
+	}
+	return loadPage[Backup](ctx, b.KV, backupPrefix(org, app, env, svc), pr)
+}
+
+// CreateBackup takes a backup of the instance now (developer). Errors: not_found,
+// forbidden, conflict (the dump failed), unavailable.
+func (b *Backups) CreateBackup(ctx context.Context, p Principal, org, app, env, svc string) (Backup, error) {
+	if err := b.authorize(ctx, p, org, app, ActConfigure); err != nil {
+		return Backup{}, err
+	}
+	if err := b.ready(); err != nil {
+		return Backup{}, err
+	}
+	s, err := load[EnvService](ctx, b.KV, serviceKey(org, app, env, svc), "service instance "+svc)
+	if err != nil {
+		return Backup{}, err
+	}
+	bk, err := b.backup(ctx, s, "manual")
+	if err != nil {
+		return Backup{}, err
+	}
+	return bk, nil
+}
+
+func (b *Backups) job(ctx context.Context, s EnvService, kind string) (BackupJob, error) {
+	t, err := b.target(ctx, s.Org, s.App, s.Env)
+	if err != nil {
+		return BackupJob{}, err
+	}
+	policy, err := b.Policies.PutBackupPolicy(ctx, s.CredentialsRole)
+	if err != nil {
+		return BackupJob{}, err
+	}
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	return BackupJob{
+		ID: "wharf-" + kind + "-" + s.CredentialsRole[len("wharf-"):] + "-" + hex.EncodeToString(r[:]), Region: t.Cloudspace.Region,
+		Policy: policy, Role: s.CredentialsRole, Address: s.Address, Database: s.Database,
+	}, nil
+}
+
+func backupRepo(org, app string) string { return org + "/" + app + "/backups" }
+
+func (b *Backups) backup(ctx context.Context, s EnvService, trigger string) (Backup, error) {
+	job, err := b.job(ctx, s, "backup")
+	if err != nil {
+		return Backup{}, err
+	}
+	dump, err := b.Runner.RunBackup(ctx, job)
+	if err != nil {
+		return Backup{}, err
+	}
+	digest, err := b.Artifacts.PutBlob(ctx, backupRepo(s.Org, s.App), dump)
+	if err != nil {
+		return Backup{}, err
+	}
+	now := b.now()
+	var r [3]byte
+	_, _ = rand.Read(r[:])
+	// Ids sort by time and are DNS labels, as every name in a path is.
+	bk := Backup{ID: "b" + now.Format("20060102-150405") + "-" + hex.EncodeToString(r[:]), Org: s.Org, App: s.App, Env: s.Env, Service: s.Name,
+		Trigger: trigger, Digest: digest, Size: len(dump)}
+	stamp(&bk.Meta, now)
+	t := &txn{}
+	t.create(backupPrefix(s.Org, s.App, s.Env, s.Name)+bk.ID, encode(bk))
+	if err := b.commit(ctx, t, "the backup"); err != nil {
+		return Backup{}, err
+	}
+	if err := b.prune(ctx, s); err != nil {
+		return Backup{}, err
+	}
+	return load[Backup](ctx, b.KV, backupPrefix(s.Org, s.App, s.Env, s.Name)+bk.ID, "backup")
+}
+
+// prune forgets the backups the retention does not keep.
+func (b *Backups) prune(ctx context.Context, s EnvService) error {
+	all, err := loadAll[Backup](ctx, b.KV, backupPrefix(s.Org, s.App, s.Env, s.Name))
+	if err != nil {
+		return err
+	}
+	t := &txn{}
+	for _, bk := range Expired(all, b.Daily, b.Weekly) {
+		t.delete(backupPrefix(s.Org, s.App, s.Env, s.Name)+bk.ID, bk.Index)
+	}
+	if len(t.ops) == 0 {
+		return nil
+	}
+	return b.KV.Txn(ctx, t.ops)
+}
+
+// Expired returns the backups a retention of daily days and weekly weeks (7 and 4 when
+// zero) does not keep: it keeps the newest backup of each of the last daily days that
+// have one, and of each of the last weekly ISO weeks that have one.
+func Expired(all []Backup, daily, weekly int) []Backup {
+	if daily <= 0 {
+		daily = 7
+	}
+	if weekly <= 0 {
+		weekly = 4
+	}
+	sorted := append([]Backup(nil), all...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].CreatedAt.After(sorted[j].CreatedAt) })
+	keep := map[string]bool{}
+	days, weeks := map[string]bool{}, map[string]bool{}
+	for _, bk := range sorted {
+		day := bk.CreatedAt.UTC().Format(time.DateOnly)
+		y, w := bk.CreatedAt.UTC().ISOWeek()
+		week := fmt.Sprintf("%d-W%02d", y, w)
+		if !days[day] && len(days) < daily {
+			days[day] = true
+			keep[bk.ID] = true
+		}
+		if !weeks[week] && len(weeks) < weekly {
+			weeks[week] = true
+			keep[bk.ID] = true
+		}
+	}
+	var out []Backup
+	for _, bk := range sorted {
+		if !keep[bk.ID] {
+			out = append(out, bk)
+		}
+	}
+	return out
+}
+
+// RestoreBackup restores one of an instance's backups into an instance of any
+// environment of the same organisation (the instance itself, or another), replacing
+// the objects the dump holds. It needs the developer role on the target's application.
+// Errors: invalid, not_found, forbidden, conflict (the restore failed), unavailable.
+func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env, svc, id string, to RestoreInput) (Backup, error) {
+	if to.App == "" {
+		to.App = app
+	}
+	if to.Env == "" {
+		to.Env = env
+	}
+	if to.Service == "" {
+		to.Service = svc
+	}
+	if _, err := b.GetService(ctx, p, org, app, env, svc); err != nil {
+		return Backup{}, err
+	}
+	if err := b.authorize(ctx, p, org, to.App, ActConfigure); err != nil {
+		return Backup{}, err
+	}
+	if err := b.ready(); err != nil {
+		return Backup{}, err
+	}
+	bk, err := load[Backup](ctx, b.KV, backupPrefix(org, app, env, svc)+id, "backup "+id)
+	if err != nil {
+		return Backup{}, err
+	}
+	target, err := load[EnvService](ctx, b.KV, serviceKey(org, to.App, to.Env, to.Service), "service instance "+to.Service)
+	if err != nil {
+		return Backup{}, err
+	}
+	job, err := b.job(ctx, target, "restore")
+	if err != nil {
+		return Backup{}, err
+	}
+	job.RestoreURL = b.Artifacts.BlobURL(backupRepo(org, app), bk.Digest)
+	if err := b.Runner.RunRestore(ctx, job); err != nil {
+		return Backup{}, err
+	}
+	t := &txn{}
+	b.audit(t, p, org, "backup.restore", app+"/"+env+"/"+svc+"/"+id+" -> "+to.App+"/"+to.Env+"/"+to.Service)
+	if err := b.commit(ctx, t, "the audit log"); err != nil {
+		return Backup{}, err
+	}
+	return bk, nil
+}
+
+// RunSchedule takes a scheduled backup of every instance whose newest backup is older
+// than a day, checking every interval, until ctx ends. One replica runs it (the
+// controller's leader).
+func (b *Backups) RunSchedule(ctx context.Context, interval time.Duration) {
+	for {
+		if b.ready() == nil {
+			b.scheduled(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (b *Backups) scheduled(ctx context.Context) {
+	recs, err := b.KV.List(ctx, "services/")
+	if err != nil {
+		return
+	}
+	for _, r := range recs {
+		s, err := decode[EnvService](r)
+		if err != nil || s.State == ServiceProvisioning {
+			continue
+		}
+		all, err := loadAll[Backup](ctx, b.KV, backupPrefix(s.Org, s.App, s.Env, s.Name))
+		if err != nil {
+			continue
+		}
+		newest := time.Time{}
+		for _, bk := range all {
+			if bk.CreatedAt.After(newest) {
+				newest = bk.CreatedAt
+			}
+		}
+		if b.now().Sub(newest) < 24*time.Hour {
+			continue
+		}
+		if _, err := b.backup(ctx, s, "scheduled"); err != nil {
+			b.log().Warn("scheduled backup failed", "service", s.Org+"/"+s.App+"/"+s.Env+"/"+s.Name, "error", ErrorMessage(err))
+		}
+	}
+}
