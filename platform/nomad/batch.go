@@ -94,7 +94,10 @@ func (c *Client) runBatch(ctx context.Context, region string, job *nomadapi.Job,
 			return alloc, nil
 		}
 		// Followed: let the streams take the last lines (until they end, or go quiet for
-		// a second), then stop them.
+		// a second after the end was seen), then stop them.
+		mu.Lock()
+		last = time.Now()
+		mu.Unlock()
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
 		for deadline := time.Now().Add(5 * time.Second); ; {
