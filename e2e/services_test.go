@@ -18,6 +18,7 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5"
 
@@ -58,7 +59,7 @@ func TestServices(t *testing.T) {
 	image := buildDBApp(t)
 	token := bootstrap(t, s)
 	w, wlog := startWharfdLogged(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile,
-		"-database-creds-ttl", "6s", "-database-creds-max-ttl", "10m")
+		"-database-creds-ttl", "6s", "-database-creds-max-ttl", "10m", "-backup-interval", "2s")
 	c := &client{t: t, url: w.URL, token: token}
 	var responses []string
 	call := func(want int, method, path string, body any) json.RawMessage {
@@ -260,6 +261,33 @@ func TestServices(t *testing.T) {
 		if r := report(t, url1); r.Error != "" {
 			t.Errorf("after the restore app one reports %+v", r)
 		}
+
+		// The daily backup is a periodic Nomad job; one run, forced, becomes a
+		// scheduled backup.
+		napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+		const periodic = "wharf-acme-two-review-backups-db"
+		waitFor(t, "the periodic backup job", func() bool {
+			job, _, err := napi.Jobs().Info(periodic, nil)
+			return err == nil && job.IsPeriodic()
+		})
+		if _, _, err := napi.Jobs().PeriodicForce(periodic, nil); err != nil {
+			t.Fatalf("force a run of %s: %v", periodic, err)
+		}
+		waitFor(t, "a scheduled backup", func() bool {
+			var page struct {
+				Items []struct {
+					Trigger string `json:"trigger"`
+					Size    int    `json:"size"`
+				} `json:"items"`
+			}
+			json.Unmarshal(call(200, "GET", env2+"/services/db/backups", nil), &page)
+			for _, b := range page.Items {
+				if b.Trigger == "scheduled" && b.Size > 0 {
+					return true
+				}
+			}
+			return false
+		})
 	})
 
 	t.Run("detaching takes effect with the next deploy", func(t *testing.T) {
@@ -310,6 +338,11 @@ func TestServices(t *testing.T) {
 		if _, err := pgx.Connect(context.Background(), dsn1); err == nil {
 			t.Errorf("app one's DSN still connects")
 		}
+		napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+		waitFor(t, "app one's periodic backup job to go", func() bool {
+			_, _, err := napi.Jobs().Info("wharf-acme-one-review-backups-db", nil)
+			return err != nil
+		})
 	})
 
 	t.Run("no credential in Consul KV, wharfd's log or an API response", func(t *testing.T) {
@@ -540,6 +573,18 @@ func pgExecIn(t *testing.T, s *devstack.Stack, db, q string) {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, q); err != nil {
 		t.Fatalf("%s in %s: %v", q, db, err)
+	}
+}
+
+// waitFor polls cond until it holds, for at most two minutes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited two minutes for %s", what)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

@@ -1,4 +1,5 @@
-# One backup (pg_dump) of a database service instance, or one restore (pg_restore) of a
+# The backups (pg_dump) of a database service instance, one now or one per run of a
+# schedule (a periodic job), or one restore (pg_restore) of a
 # backup into an instance: a batch job on a node of the cloudspace that has PostgreSQL's
 # client programs (raw_exec: no image here carries them). It never restarts or
 # reschedules; wharfd reads the dump from the allocation's data directory (a backup) or
@@ -56,6 +57,12 @@ variable "restore_url" {
   description = "Empty for a backup; for a restore, the registry URL of the dump to restore."
 }
 
+variable "schedule" {
+  type        = string
+  default     = ""
+  description = "A cron expression (UTC): the job is periodic, one backup per run; empty for one run now."
+}
+
 variable "meta" {
   type    = map(string)
   default = {}
@@ -67,6 +74,15 @@ job "wharf-backup" {
   node_pool   = var.node_pool
   type        = "batch"
   meta        = var.meta
+
+  dynamic "periodic" {
+    for_each = var.schedule == "" ? [] : [1]
+    content {
+      cron             = var.schedule
+      prohibit_overlap = true
+      time_zone        = "UTC"
+    }
+  }
 
   group "pg" {
     restart {

@@ -416,7 +416,9 @@ type BackupVars struct {
 	Database    string
 	PgBin       string // the template's default when empty
 	RestoreURL  string
-	Meta        map[string]string
+	// Schedule, a cron expression, makes the job periodic: one backup per run.
+	Schedule string
+	Meta     map[string]string
 }
 
 // Template names backup.nomad.hcl.
@@ -440,6 +442,8 @@ func (v BackupVars) values() (map[string]cty.Value, error) {
 		return nil, platform.Errorf(platform.Invalid, "pg_bin %q is not a plain absolute path", v.PgBin)
 	case v.RestoreURL != "" && !plainURLPattern.MatchString(v.RestoreURL):
 		return nil, platform.Errorf(platform.Invalid, "restore URL %q is not a plain URL", v.RestoreURL)
+	case v.Schedule != "" && (v.RestoreURL != "" || platform.CheckCronSchedule(v.Schedule) != ""):
+		return nil, platform.Errorf(platform.Invalid, "schedule %q is not a cron expression of a backup", v.Schedule)
 	}
 	dcs := v.Datacenters
 	if len(dcs) == 0 {
@@ -459,6 +463,7 @@ func (v BackupVars) values() (map[string]cty.Value, error) {
 		"port":         cty.NumberIntVal(int64(n)),
 		"database":     cty.StringVal(v.Database),
 		"restore_url":  cty.StringVal(v.RestoreURL),
+		"schedule":     cty.StringVal(v.Schedule),
 		"meta":         stringMap(v.Meta),
 	}
 	if v.PgBin != "" {

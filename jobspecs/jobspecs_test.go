@@ -64,6 +64,8 @@ var goldenCases = map[string]jobspecs.Vars{
 	"cron":             jobspecs.CronVars{Common: common(), Name: "nightly-report", Schedule: "*/5 * * * *", MemoryMB: 64},
 	"backup": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-env-backup-wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
 		Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef", Meta: map[string]string{"wharf_backup": "b1"}},
+	"backup-scheduled": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-env-backup-wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
+		Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef", Schedule: "0 3 * * *"},
 	"restore": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-env-backup-wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
 		Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef",
 		RestoreURL: "http://127.0.0.1:5000/v2/acme/_backups/blobs/sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},

@@ -29,6 +29,17 @@ type BackupRunner interface {
 	// RunRestore restores the dump at job.RestoreURL into the database, replacing what
 	// the dump holds.
 	RunRestore(ctx context.Context, job BackupJob) error
+	// ScheduleBackups makes job a periodic job on the cron schedule, one backup per run;
+	// repeating it changes nothing.
+	ScheduleBackups(ctx context.Context, job BackupJob, schedule string) error
+	// BackupSchedules lists the region's periodic backup jobs: ID to the role each backs
+	// up.
+	BackupSchedules(ctx context.Context, region string) (map[string]string, error)
+	// UnscheduleBackups removes a periodic backup job.
+	UnscheduleBackups(ctx context.Context, region, id string) error
+	// HarvestBackups hands store the dump of each run of the periodic job that ended
+	// well, and forgets every ended run.
+	HarvestBackups(ctx context.Context, region, id string, store func(dump []byte) error) error
 }
 
 // BackupPolicies writes the policy backup and restore jobs of an instance run under
@@ -66,7 +77,13 @@ type Backups struct {
 	Policies BackupPolicies
 	// Daily and Weekly are the retention: 7 and 4 when zero.
 	Daily, Weekly int
+	// Schedule is when every instance is backed up (cron, UTC): DefaultBackupSchedule
+	// when empty.
+	Schedule string
 }
+
+// DefaultBackupSchedule backs every instance up daily at 03:00 UTC.
+const DefaultBackupSchedule = "0 3 * * *"
 
 func backupPrefix(org, app, env, svc string) string {
 	return "backups/" + org + "/" + app + "/" + env + "/" + svc + "/"
@@ -112,6 +129,15 @@ func (b *Backups) job(ctx context.Context, s EnvService, kind string) (BackupJob
 	if err != nil {
 		return BackupJob{}, err
 	}
+	if kind == "scheduled" {
+		policy, err := b.Policies.PutBackupPolicy(ctx, s.CredentialsRole)
+		if err != nil {
+			return BackupJob{}, err
+		}
+		// Named after the environment's jobs, so deleting the environment stops it too.
+		return BackupJob{ID: t.JobID() + "-backups-" + s.Name, Region: t.Cloudspace.Region, Policy: policy,
+			Role: s.CredentialsRole, Address: s.Address, Database: s.Database}, nil
+	}
 	policy, err := b.Policies.PutBackupPolicy(ctx, s.CredentialsRole)
 	if err != nil {
 		return BackupJob{}, err
@@ -135,6 +161,11 @@ func (b *Backups) backup(ctx context.Context, s EnvService, trigger string) (Bac
 	if err != nil {
 		return Backup{}, err
 	}
+	return b.keep(ctx, s, trigger, dump)
+}
+
+// keep stores a dump of s in the registry, records it and applies the retention.
+func (b *Backups) keep(ctx context.Context, s EnvService, trigger string, dump []byte) (Backup, error) {
 	digest, err := b.Artifacts.PutBlob(ctx, backupRepo(s.Org, s.App), dump)
 	if err != nil {
 		return Backup{}, err
@@ -256,8 +287,9 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	return bk, nil
 }
 
-// RunSchedule takes a scheduled backup of every instance whose newest backup is older
-// than a day, checking every interval, until ctx ends. One replica runs it (the
+// RunSchedule keeps a periodic Nomad backup job (on Schedule) for every service
+// instance and none for instances that are gone, and collects the dumps of the jobs'
+// runs as scheduled backups, every interval until ctx ends. One replica runs it (the
 // controller's leader).
 func (b *Backups) RunSchedule(ctx context.Context, interval time.Duration) {
 	for {
@@ -273,30 +305,55 @@ func (b *Backups) RunSchedule(ctx context.Context, interval time.Duration) {
 }
 
 func (b *Backups) scheduled(ctx context.Context) {
+	schedule := b.Schedule
+	if schedule == "" {
+		schedule = DefaultBackupSchedule
+	}
 	recs, err := b.KV.List(ctx, "services/")
 	if err != nil {
 		return
 	}
+	roles := map[string]bool{}
+	regions := map[string]bool{}
 	for _, r := range recs {
 		s, err := decode[EnvService](r)
-		if err != nil || s.State == ServiceProvisioning {
-			continue
-		}
-		all, err := loadAll[Backup](ctx, b.KV, backupPrefix(s.Org, s.App, s.Env, s.Name))
 		if err != nil {
 			continue
 		}
-		newest := time.Time{}
-		for _, bk := range all {
-			if bk.CreatedAt.After(newest) {
-				newest = bk.CreatedAt
-			}
-		}
-		if b.now().Sub(newest) < 24*time.Hour {
+		roles[s.CredentialsRole] = true
+		if s.State == ServiceProvisioning {
 			continue
 		}
-		if _, err := b.backup(ctx, s, "scheduled"); err != nil {
-			b.log().Warn("scheduled backup failed", "service", s.Org+"/"+s.App+"/"+s.Env+"/"+s.Name, "error", ErrorMessage(err))
+		job, err := b.job(ctx, s, "scheduled")
+		if err == nil {
+			regions[job.Region] = true
+			err = b.Runner.ScheduleBackups(ctx, job, schedule)
+		}
+		if err == nil {
+			err = b.Runner.HarvestBackups(ctx, job.Region, job.ID, func(dump []byte) error {
+				_, err := b.keep(ctx, s, "scheduled", dump)
+				return err
+			})
+		}
+		if err != nil {
+			b.log().Warn("scheduled backups", "service", s.Org+"/"+s.App+"/"+s.Env+"/"+s.Name, "error", ErrorMessage(err))
+		}
+	}
+	// Periodic jobs of instances that were removed go too, in every cloudspace.
+	if css, err := loadAll[Cloudspace](ctx, b.KV, cloudspaceKey("")); err == nil {
+		for _, cs := range css {
+			regions[cs.Region] = true
+		}
+	}
+	for region := range regions {
+		jobs, err := b.Runner.BackupSchedules(ctx, region)
+		if err != nil {
+			continue
+		}
+		for id, role := range jobs {
+			if !roles[role] {
+				_ = b.Runner.UnscheduleBackups(ctx, region, id)
+			}
 		}
 	}
 }

@@ -56,6 +56,10 @@ type Config struct {
 	// DatabaseCredsTTL and DatabaseCredsMaxTTL bound the database credentials Vault
 	// issues to instances: renewed while they run, reissued after the maximum.
 	DatabaseCredsTTL, DatabaseCredsMaxTTL string
+	// BackupSchedule is when every database service instance is backed up (cron, UTC);
+	// BackupInterval is how often wharfd keeps the periodic backup jobs in step and
+	// collects their dumps.
+	BackupSchedule, BackupInterval string
 }
 
 func defaultConfig() Config {
@@ -72,6 +76,8 @@ func defaultConfig() Config {
 		PostgresAdminUser:   "postgres",
 		DatabaseCredsTTL:    "1h",
 		DatabaseCredsMaxTTL: "24h",
+		BackupSchedule:      platform.DefaultBackupSchedule,
+		BackupInterval:      "5m",
 	}
 }
 
@@ -123,6 +129,8 @@ type fileConfig struct {
 		AdminPasswordFile *string `hcl:"admin_password_file,optional"`
 		CredsTTL          *string `hcl:"credentials_ttl,optional"`
 		CredsMaxTTL       *string `hcl:"credentials_max_ttl,optional"`
+		BackupSchedule    *string `hcl:"backup_schedule,optional"`
+		BackupInterval    *string `hcl:"backup_interval,optional"`
 	} `hcl:"postgres,block"`
 }
 
@@ -202,6 +210,14 @@ var settings = []setting{
 	{"WHARF_POSTGRES_ADMIN_PASSWORD_FILE", "postgres-admin-password-file", "file holding the PostgreSQL superuser's password", str(func(c *Config) *string { return &c.PostgresAdminPasswordFile })},
 	{"WHARF_DATABASE_CREDS_TTL", "database-creds-ttl", "lifetime of database credentials between renewals", duration(func(c *Config) *string { return &c.DatabaseCredsTTL })},
 	{"WHARF_DATABASE_CREDS_MAX_TTL", "database-creds-max-ttl", "longest life of one database credential", duration(func(c *Config) *string { return &c.DatabaseCredsMaxTTL })},
+	{"WHARF_BACKUP_SCHEDULE", "backup-schedule", "when database services are backed up (cron, UTC)", func(c *Config, v string) error {
+		if msg := platform.CheckCronSchedule(v); msg != "" {
+			return fmt.Errorf("backup schedule %q %s", v, msg)
+		}
+		c.BackupSchedule = v
+		return nil
+	}},
+	{"WHARF_BACKUP_INTERVAL", "backup-interval", "how often periodic backup jobs are kept in step and their dumps collected", duration(func(c *Config) *string { return &c.BackupInterval })},
 }
 
 // errHelp is returned when -h was asked for; usage has been printed.
@@ -322,7 +338,8 @@ func applyFile(cfg *Config, path string) error {
 	if p := f.Postgres; p != nil {
 		pairs = append(pairs, pair{p.Address, byEnv["WHARF_POSTGRES_ADDR"]}, pair{p.AdminUser, byEnv["WHARF_POSTGRES_ADMIN_USER"]},
 			pair{p.AdminPassword, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD"]}, pair{p.AdminPasswordFile, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD_FILE"]},
-			pair{p.CredsTTL, byEnv["WHARF_DATABASE_CREDS_TTL"]}, pair{p.CredsMaxTTL, byEnv["WHARF_DATABASE_CREDS_MAX_TTL"]})
+			pair{p.CredsTTL, byEnv["WHARF_DATABASE_CREDS_TTL"]}, pair{p.CredsMaxTTL, byEnv["WHARF_DATABASE_CREDS_MAX_TTL"]},
+			pair{p.BackupSchedule, byEnv["WHARF_BACKUP_SCHEDULE"]}, pair{p.BackupInterval, byEnv["WHARF_BACKUP_INTERVAL"]})
 	}
 	for _, p := range pairs {
 		if p.v != nil {

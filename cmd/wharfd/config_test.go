@@ -98,6 +98,12 @@ postgres {
 		}},
 		{name: "postgres without password", args: []string{"-postgres-addr", "127.0.0.1:1"}, wantErr: "admin user and password"},
 		{name: "bad postgres address", env: []string{"WHARF_POSTGRES_ADDR=nowhere"}, wantErr: "WHARF_POSTGRES_ADDR"},
+		{name: "backup schedule", args: []string{"-backup-schedule", "30 2 * * *", "-backup-interval", "1m"}, check: func(t *testing.T, c Config) {
+			if c.BackupSchedule != "30 2 * * *" || c.BackupInterval != "1m" {
+				t.Errorf("backups %q every %q", c.BackupSchedule, c.BackupInterval)
+			}
+		}},
+		{name: "bad backup schedule", env: []string{"WHARF_BACKUP_SCHEDULE=daily"}, wantErr: "WHARF_BACKUP_SCHEDULE"},
 		{name: "creds max below ttl", args: []string{"-database-creds-ttl", "2h", "-database-creds-max-ttl", "1h"}, wantErr: "max TTL"},
 		{name: "bad log level", env: []string{"WHARF_LOG_LEVEL=loud"}, wantErr: "WHARF_LOG_LEVEL"},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "-log-format"},

@@ -119,7 +119,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			TTL: cfg.DatabaseCredsTTL, MaxTTL: cfg.DatabaseCredsMaxTTL,
 		})
 		deployer.DatabaseCreds = creds
-		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds}
+		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds, Schedule: cfg.BackupSchedule}
 		apiBackups = backups
 	}
 	e := api.New(api.Config{
@@ -165,7 +165,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return ignoreCanceled(consulClient.Lead(gctx, consul.DefaultPrefix, "locks/controller", func(lctx context.Context) {
 			log.Info("leading: running the deploy controller")
 			if backups != nil {
-				go backups.RunSchedule(lctx, time.Hour)
+				every, _ := time.ParseDuration(cfg.BackupInterval)
+				go backups.RunSchedule(lctx, every)
 			}
 			_ = deployer.Run(lctx)
 			log.Info("no longer leading")

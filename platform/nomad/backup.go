@@ -3,6 +3,7 @@ package nomad
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -51,13 +52,114 @@ func (c *Client) purge(job platform.BackupJob) {
 	c.api.Jobs().Deregister(job.ID, true, c.write(dctx, job.Region))
 }
 
+// ScheduleBackups registers job as a periodic job on the cron schedule, one backup per
+// run. Registering the same job again changes nothing. Errors: invalid, unavailable.
+func (c *Client) ScheduleBackups(ctx context.Context, bj platform.BackupJob, schedule string) error {
+	job, err := jobspecs.Render(ctx, c, bj.ID, c.backupVars(bj, schedule))
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.api.Jobs().Register(job, c.write(ctx, bj.Region)); err != nil {
+		return translate(err, "register the backup schedule")
+	}
+	return nil
+}
+
+// BackupSchedules lists the region's periodic backup jobs: job ID to the database role
+// each backs up. Errors: unavailable.
+func (c *Client) BackupSchedules(ctx context.Context, region string) (map[string]string, error) {
+	stubs, _, err := c.api.Jobs().List((&nomadapi.QueryOptions{Region: region, Prefix: "wharf-"}).WithContext(ctx))
+	if err != nil {
+		return nil, translate(err, "list jobs")
+	}
+	out := map[string]string{}
+	for _, s := range stubs {
+		if !s.Periodic || s.ParentID != "" || !strings.Contains(s.ID, backupsInfix) {
+			continue
+		}
+		job, _, err := c.api.Jobs().Info(s.ID, c.query(ctx, region))
+		if err != nil {
+			continue
+		}
+		if role := job.Meta[backupRoleMeta]; role != "" {
+			out[s.ID] = role
+		}
+	}
+	return out, nil
+}
+
+// UnscheduleBackups removes a periodic backup job. Errors: unavailable.
+func (c *Client) UnscheduleBackups(ctx context.Context, region, id string) error {
+	if _, _, err := c.api.Jobs().Deregister(id, true, c.write(ctx, region)); err != nil {
+		if platform.ErrorCode(translate(err, "")) == platform.NotFound {
+			return nil
+		}
+		return translate(err, "remove the backup schedule")
+	}
+	return nil
+}
+
+// HarvestBackups hands store the dump of each run of the periodic job id that has ended
+// well, then purges the run; a run that failed is purged with nothing stored, and one
+// still running is left. Errors: unavailable, and store's.
+func (c *Client) HarvestBackups(ctx context.Context, region, id string, store func(dump []byte) error) error {
+	stubs, _, err := c.api.Jobs().List((&nomadapi.QueryOptions{Region: region, Prefix: id + "/periodic-"}).WithContext(ctx))
+	if err != nil {
+		return translate(err, "list backup runs")
+	}
+	for _, s := range stubs {
+		if s.ParentID != id {
+			continue
+		}
+		allocs, _, err := c.api.Jobs().Allocations(s.ID, true, c.query(ctx, region))
+		if err != nil || len(allocs) == 0 {
+			continue
+		}
+		switch allocs[0].ClientStatus {
+		case nomadapi.AllocClientStatusComplete:
+			alloc, _, err := c.api.Allocations().Info(allocs[0].ID, c.query(ctx, region))
+			if err != nil {
+				return translate(err, "read backup allocation")
+			}
+			rc, err := c.api.AllocFS().Cat(alloc, "alloc/data/dump.pgc", c.query(ctx, region))
+			if err != nil {
+				return translate(err, "read the dump")
+			}
+			dump, err := io.ReadAll(io.LimitReader(rc, maxDump))
+			rc.Close()
+			if err != nil {
+				return platform.Wrap(platform.Unavailable, err, "read the dump")
+			}
+			if err := store(dump); err != nil {
+				return err
+			}
+		case nomadapi.AllocClientStatusFailed, nomadapi.AllocClientStatusLost:
+		default:
+			continue
+		}
+		c.purge(platform.BackupJob{ID: s.ID, Region: region})
+	}
+	return nil
+}
+
+// backupsInfix marks periodic backup jobs' IDs; backupRoleMeta is the meta key naming
+// the role a job backs up.
+const (
+	backupsInfix   = "-backups-"
+	backupRoleMeta = "wharf_backup_role"
+)
+
+func (c *Client) backupVars(bj platform.BackupJob, schedule string) jobspecs.BackupVars {
+	return jobspecs.BackupVars{
+		Region: bj.Region, Datacenters: c.runtime.Datacenters, VaultPolicy: bj.Policy, Role: bj.Role,
+		Address: bj.Address, Database: bj.Database, RestoreURL: bj.RestoreURL, Schedule: schedule,
+		Meta: map[string]string{"wharf_job": bj.ID, backupRoleMeta: bj.Role},
+	}
+}
+
 // runBackupJob registers the job and returns its allocation once it has ended well.
 func (c *Client) runBackupJob(ctx context.Context, bj platform.BackupJob) (*nomadapi.Allocation, error) {
-	job, err := jobspecs.Render(ctx, c, bj.ID, jobspecs.BackupVars{
-		Region: bj.Region, Datacenters: c.runtime.Datacenters, VaultPolicy: bj.Policy, Role: bj.Role,
-		Address: bj.Address, Database: bj.Database, RestoreURL: bj.RestoreURL,
-		Meta: map[string]string{"wharf_job": bj.ID},
-	})
+	job, err := jobspecs.Render(ctx, c, bj.ID, c.backupVars(bj, ""))
 	if err != nil {
 		return nil, err
 	}
