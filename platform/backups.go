@@ -70,11 +70,19 @@ type RestoreInput struct {
 	Service string `json:"service"`
 }
 
+// BlobDeleter deletes dumps from the cloudspace's registry (platform/registry).
+// Errors: unavailable.
+type BlobDeleter interface {
+	DeleteBlob(ctx context.Context, repo, digest string) error
+}
+
 // Backups takes, keeps and restores backups of database service instances.
 type Backups struct {
 	*Deployer
 	Runner   BackupRunner
 	Policies BackupPolicies
+	// Blobs, when set, deletes the dumps the retention no longer keeps.
+	Blobs BlobDeleter
 	// Daily and Weekly are the retention: 7 and 4 when zero.
 	Daily, Weekly int
 	// Schedule is when every instance is backed up (cron, UTC): DefaultBackupSchedule
@@ -194,14 +202,38 @@ func (b *Backups) prune(ctx context.Context, s EnvService) error {
 	if err != nil {
 		return err
 	}
+	expired := Expired(all, b.Daily, b.Weekly)
 	t := &txn{}
-	for _, bk := range Expired(all, b.Daily, b.Weekly) {
+	gone := map[string]bool{}
+	for _, bk := range expired {
 		t.delete(backupPrefix(s.Org, s.App, s.Env, s.Name)+bk.ID, bk.Index)
+		gone[bk.ID] = true
 	}
 	if len(t.ops) == 0 {
 		return nil
 	}
-	return b.KV.Txn(ctx, t.ops)
+	if err := b.KV.Txn(ctx, t.ops); err != nil {
+		return err
+	}
+	if b.Blobs == nil {
+		return nil
+	}
+	// Equal dumps are one blob: delete only those no kept backup shares.
+	kept := map[string]bool{}
+	for _, bk := range all {
+		if !gone[bk.ID] {
+			kept[bk.Digest] = true
+		}
+	}
+	for _, bk := range expired {
+		if !kept[bk.Digest] {
+			if err := b.Blobs.DeleteBlob(ctx, backupRepo(s.Org, s.App), bk.Digest); err != nil {
+				b.log().Warn("delete an expired backup's dump", "backup", bk.ID, "error", ErrorMessage(err))
+			}
+			kept[bk.Digest] = true // deleted once
+		}
+	}
+	return nil
 }
 
 // Expired returns the backups a retention of daily days and weekly weeks (7 and 4 when

@@ -119,7 +119,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			TTL: cfg.DatabaseCredsTTL, MaxTTL: cfg.DatabaseCredsMaxTTL,
 		})
 		deployer.DatabaseCreds = creds
-		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds, Schedule: cfg.BackupSchedule}
+		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds, Schedule: cfg.BackupSchedule,
+			Blobs: registry.New(cfg.RegistryAddr, nil)}
 		apiBackups = backups
 	}
 	e := api.New(api.Config{

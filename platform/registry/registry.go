@@ -91,6 +91,21 @@ func (c *Client) PutBlob(ctx context.Context, repo string, b []byte) (string, er
 	return digest, nil
 }
 
+// DeleteBlob deletes a blob of repo; a blob that is not there is not an error.
+// Errors: unavailable.
+func (c *Client) DeleteBlob(ctx context.Context, repo, digest string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, c.BlobURL(repo, digest), nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return platform.Wrap(platform.Unavailable, err, "registry unreachable")
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNotFound {
+		return platform.Errorf(platform.Unavailable, "registry refused to delete a blob of %s: %s", repo, resp.Status)
+	}
+	return nil
+}
+
 // BlobURL is where a blob of repo can be read.
 func (c *Client) BlobURL(repo, digest string) string {
 	return c.base + "/v2/" + repo + "/blobs/" + digest
