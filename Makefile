@@ -27,7 +27,7 @@ dev: deps build
 
 ## dev-reset: forget the local cloudspace's data (stop `make dev` first)
 dev-reset:
-	rm -rf "$(DEV_DATA)"
+	rm -rf "$(DEV_DATA)" /var/tmp/wharf-postgres-*
 
 ## lint: gofmt and go vet
 lint:
