@@ -21,11 +21,7 @@ func BenchmarkBuild(b *testing.B) {
 	token := bootstrap(b, s)
 	w := startWharfd(b, s)
 	c := &client{t: b, url: w.URL, token: token}
-	c.must(201, "POST", "/v1/cloudspaces", map[string]any{"name": "local", "vendor": "on-premises", "location": "bench", "tenancy": "public",
-		"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": "localhost", "registry": s.Registry.Addr}, nil)
-	c.must(201, "POST", "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{"environments": 5, "instances_per_process": 3, "memory_mb_per_instance": 256, "service_instances": 2}}, nil)
-	c.must(201, "POST", "/v1/orgs", map[string]any{"name": "acme"}, nil)
-	c.must(201, "POST", "/v1/orgs/acme/apps", map[string]any{"name": "bench", "cloudspace": "local", "plan": "dev"}, nil)
+	c.seedApp(s, "bench")
 	const app = "/v1/orgs/acme/apps/bench"
 
 	var viaWharf, direct []time.Duration

@@ -126,11 +126,7 @@ func TestBuilds(t *testing.T) {
 	token := bootstrap(t, s)
 	w := startWharfd(t, s, "-build-time-limit", "40s")
 	c := &client{t: t, url: w.URL, token: token}
-	c.must(201, "POST", "/v1/cloudspaces", map[string]any{"name": "local", "vendor": "on-premises", "location": "test", "tenancy": "public",
-		"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": "localhost", "registry": s.Registry.Addr}, nil)
-	c.must(201, "POST", "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{"environments": 5, "instances_per_process": 3, "memory_mb_per_instance": 256, "service_instances": 2}}, nil)
-	c.must(201, "POST", "/v1/orgs", map[string]any{"name": "acme"}, nil)
-	c.must(201, "POST", "/v1/orgs/acme/apps", map[string]any{"name": "shop", "cloudspace": "local", "plan": "dev"}, nil)
+	c.seedApp(s, "shop")
 	const app = "/v1/orgs/acme/apps/shop"
 	for _, env := range []string{"test", "live"} {
 		c.must(200, "POST", app+"/envs/"+env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 32}}}, nil)

@@ -29,11 +29,7 @@ func BenchmarkDeployToHealthy(b *testing.B) {
 	w := startWharfd(b, s)
 	c := &client{t: b, url: w.URL, token: token}
 	must := c.must
-	must(201, "POST", "/v1/cloudspaces", map[string]any{"name": "local", "vendor": "on-premises", "location": "bench", "tenancy": "public",
-		"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": "localhost", "registry": s.Registry.Addr}, nil)
-	must(201, "POST", "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{"environments": 5, "instances_per_process": 3, "memory_mb_per_instance": 256, "service_instances": 2}}, nil)
-	must(201, "POST", "/v1/orgs", map[string]any{"name": "acme"}, nil)
-	must(201, "POST", "/v1/orgs/acme/apps", map[string]any{"name": "bench", "cloudspace": "local", "plan": "dev"}, nil)
+	c.seedApp(s, "bench")
 	const env = "/v1/orgs/acme/apps/bench/envs/test"
 	must(200, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 32}}}, nil)
 	must(200, "PUT", env+"/procfile", map[string]any{"processes": map[string]any{"web": map[string]string{"command": webCommand}}}, nil)

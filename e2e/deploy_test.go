@@ -85,6 +85,17 @@ type deploy struct {
 	Events  []deployEvent `json:"events"`
 }
 
+// seedApp registers the stack as the cloudspace "local" (ingress domain localhost), a
+// plan "dev", the organisation "acme" and its application app (with test and live).
+func (c *client) seedApp(s *devstack.Stack, app string) {
+	c.t.Helper()
+	c.must(201, "POST", "/v1/cloudspaces", map[string]any{"name": "local", "vendor": "on-premises", "location": "test", "tenancy": "public",
+		"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": "localhost", "registry": s.Registry.Addr}, nil)
+	c.must(201, "POST", "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{"environments": 5, "instances_per_process": 3, "memory_mb_per_instance": 256, "service_instances": 2}}, nil)
+	c.must(201, "POST", "/v1/orgs", map[string]any{"name": "acme"}, nil)
+	c.must(201, "POST", "/v1/orgs/acme/apps", map[string]any{"name": app, "cloudspace": "local", "plan": "dev"}, nil)
+}
+
 // follow reads a deploy's server-sent events until its "done" event and returns the
 // deploy it carries.
 func (c *client) follow(env, id string) deploy {
@@ -167,11 +178,7 @@ func TestDeploys(t *testing.T) {
 	w := startWharfd(t, s)
 	c := &client{t: t, url: w.URL, token: token}
 
-	c.must(201, "POST", "/v1/cloudspaces", map[string]any{"name": "local", "vendor": "on-premises", "location": "test", "tenancy": "public",
-		"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": "localhost", "registry": s.Registry.Addr}, nil)
-	c.must(201, "POST", "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{"environments": 5, "instances_per_process": 3, "memory_mb_per_instance": 256, "service_instances": 2}}, nil)
-	c.must(201, "POST", "/v1/orgs", map[string]any{"name": "acme"}, nil)
-	c.must(201, "POST", "/v1/orgs/acme/apps", map[string]any{"name": "shop", "cloudspace": "local", "plan": "dev"}, nil)
+	c.seedApp(s, "shop")
 	const env = "/v1/orgs/acme/apps/shop/envs/test"
 	const service = "wharf-acme-shop-test"
 	c.must(201, "PUT", env+"/vars/GREETING", map[string]any{"value": "hello"}, nil)

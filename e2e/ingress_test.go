@@ -68,11 +68,7 @@ func TestIngressFollowsDeploys(t *testing.T) {
 	w := startWharfd(t, s)
 	ing := startIngress(t, s)
 	c := &client{t: t, url: w.URL, token: token}
-	c.must(201, "POST", "/v1/cloudspaces", map[string]any{"name": "local", "vendor": "on-premises", "location": "test", "tenancy": "public",
-		"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": "localhost", "registry": s.Registry.Addr}, nil)
-	c.must(201, "POST", "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{"environments": 5, "instances_per_process": 3, "memory_mb_per_instance": 256, "service_instances": 2}}, nil)
-	c.must(201, "POST", "/v1/orgs", map[string]any{"name": "acme"}, nil)
-	c.must(201, "POST", "/v1/orgs/acme/apps", map[string]any{"name": "shop", "cloudspace": "local", "plan": "dev"}, nil)
+	c.seedApp(s, "shop")
 	const env = "/v1/orgs/acme/apps/shop/envs/test"
 	const host = "shop-test.localhost"
 	c.must(200, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 3, "memory_mb": 32}}}, nil)
