@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hclsimple"
 
+	"github.com/wharf-platform/wharf/internal/cmdconfig"
 	"github.com/wharf-platform/wharf/platform"
 )
 
@@ -89,99 +89,50 @@ type fileConfig struct {
 	} `hcl:"acme,block"`
 }
 
-// setting is one option: its environment variable, its flag, and how to apply a value.
-type setting struct {
-	env, flag, usage string
-	apply            func(*Config, string) error
-}
+// setting is one option of wharf-ingress's (see internal/cmdconfig).
+type setting = cmdconfig.Setting[Config]
 
-func str(p func(*Config) *string) func(*Config, string) error {
-	return func(c *Config, v string) error { *p(c) = v; return nil }
-}
+var (
+	opt = cmdconfig.Opt[Config]
+	str = cmdconfig.String[Config]
+)
 
 // settings lists every option. Secrets have no flag: a flag shows in the process list.
 var settings = []setting{
-	{"WHARF_CLOUDSPACE", "cloudspace", "the cloudspace whose routes to serve", str(func(c *Config) *string { return &c.Cloudspace })},
-	{"WHARF_INGRESS_HTTP", "http", "plain HTTP listen address (host:port)", str(func(c *Config) *string { return &c.HTTP })},
-	{"WHARF_INGRESS_HTTPS", "https", "HTTPS listen address (host:port); empty: no HTTPS", str(func(c *Config) *string { return &c.HTTPS })},
-	{"WHARF_INGRESS_ADMIN", "admin", "metrics and health listen address (host:port)", str(func(c *Config) *string { return &c.Admin })},
-	{"", "addr-file", "write the bound addresses here as JSON once listening", str(func(c *Config) *string { return &c.AddrFile })},
-	{"WHARF_LOG_LEVEL", "log-level", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
-	{"WHARF_LOG_FORMAT", "log-format", "json or text", func(c *Config, v string) error {
+	opt("WHARF_CLOUDSPACE", "cloudspace", "the cloudspace whose routes to serve", str(func(c *Config) *string { return &c.Cloudspace })),
+	opt("WHARF_INGRESS_HTTP", "http", "plain HTTP listen address (host:port)", str(func(c *Config) *string { return &c.HTTP })),
+	opt("WHARF_INGRESS_HTTPS", "https", "HTTPS listen address (host:port); empty: no HTTPS", str(func(c *Config) *string { return &c.HTTPS })),
+	opt("WHARF_INGRESS_ADMIN", "admin", "metrics and health listen address (host:port)", str(func(c *Config) *string { return &c.Admin })),
+	opt("", "addr-file", "write the bound addresses here as JSON once listening", str(func(c *Config) *string { return &c.AddrFile })),
+	opt("WHARF_LOG_LEVEL", "log-level", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }),
+	opt("WHARF_LOG_FORMAT", "log-format", "json or text", func(c *Config, v string) error {
 		if v != "json" && v != "text" {
 			return fmt.Errorf("log format %q is neither json nor text", v)
 		}
 		c.LogFormat = v
 		return nil
-	}},
-	{"WHARF_INGRESS_ACCESS_LOG", "access-log", "log every request (true or false)", func(c *Config, v string) error {
+	}),
+	opt("WHARF_INGRESS_ACCESS_LOG", "access-log", "log every request (true or false)", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.AccessLog = b
 		return err
-	}},
-	{"WHARF_CONSUL_ADDR", "consul-addr", "Consul HTTP address (host:port)", str(func(c *Config) *string { return &c.ConsulAddr })},
-	{"WHARF_CONSUL_TOKEN", "", "", func(c *Config, v string) error { c.ConsulToken = platform.Secret(v); return nil }},
-	{"WHARF_INGRESS_ROUTES_PREFIX", "routes-prefix", "Consul KV prefix of the route records", str(func(c *Config) *string { return &c.RoutesPrefix })},
-	{"WHARF_INGRESS_CHECK_FILTER", "check-filter", "Consul filter expression on the checks watched (node checks must pass it)", str(func(c *Config) *string { return &c.CheckFilter })},
-	{"WHARF_ACME_DIRECTORY", "acme-directory", "ACME directory URL (Let's Encrypt's by default)", str(func(c *Config) *string { return &c.ACMEDirectory })},
-	{"WHARF_ACME_EMAIL", "acme-email", "ACME account contact", str(func(c *Config) *string { return &c.ACMEEmail })},
-	{"WHARF_ACME_CA_FILE", "acme-ca-file", "PEM roots to trust the ACME server with", str(func(c *Config) *string { return &c.ACMECAFile })},
-	{"WHARF_INGRESS_CACHE_KEY", "", "", func(c *Config, v string) error { c.CacheKey = platform.Secret(v); return nil }},
-	{"WHARF_INGRESS_CACHE_KEY_FILE", "cache-key-file", "file holding the certificate cache key (64 hex digits)", str(func(c *Config) *string { return &c.CacheKeyFile })},
+	}),
+	opt("WHARF_CONSUL_ADDR", "consul-addr", "Consul HTTP address (host:port)", str(func(c *Config) *string { return &c.ConsulAddr })),
+	opt("WHARF_CONSUL_TOKEN", "", "", func(c *Config, v string) error { c.ConsulToken = platform.Secret(v); return nil }),
+	opt("WHARF_INGRESS_ROUTES_PREFIX", "routes-prefix", "Consul KV prefix of the route records", str(func(c *Config) *string { return &c.RoutesPrefix })),
+	opt("WHARF_INGRESS_CHECK_FILTER", "check-filter", "Consul filter expression on the checks watched (node checks must pass it)", str(func(c *Config) *string { return &c.CheckFilter })),
+	opt("WHARF_ACME_DIRECTORY", "acme-directory", "ACME directory URL (Let's Encrypt's by default)", str(func(c *Config) *string { return &c.ACMEDirectory })),
+	opt("WHARF_ACME_EMAIL", "acme-email", "ACME account contact", str(func(c *Config) *string { return &c.ACMEEmail })),
+	opt("WHARF_ACME_CA_FILE", "acme-ca-file", "PEM roots to trust the ACME server with", str(func(c *Config) *string { return &c.ACMECAFile })),
+	opt("WHARF_INGRESS_CACHE_KEY", "", "", func(c *Config, v string) error { c.CacheKey = platform.Secret(v); return nil }),
+	opt("WHARF_INGRESS_CACHE_KEY_FILE", "cache-key-file", "file holding the certificate cache key (64 hex digits)", str(func(c *Config) *string { return &c.CacheKeyFile })),
 }
 
 // loadConfig builds the configuration from arguments and the environment (as
 // os.Environ gives it), reading the files they name.
 func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
 	cfg := defaultConfig()
-	env := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
-	fs := flag.NewFlagSet("wharf-ingress", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	configFile := fs.String("config", env["WHARF_INGRESS_CONFIG"], "HCL configuration file (WHARF_INGRESS_CONFIG)")
-	values := map[string]*string{}
-	for _, s := range settings {
-		if s.flag != "" {
-			help := s.usage
-			if s.env != "" {
-				help += " (" + s.env + ")"
-			}
-			values[s.flag] = fs.String(s.flag, "", help)
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if *configFile != "" {
-		if err := applyFile(&cfg, *configFile); err != nil {
-			return cfg, err
-		}
-	}
-	for _, s := range settings {
-		if v := env[s.env]; s.env != "" && v != "" {
-			if err := s.apply(&cfg, v); err != nil {
-				return cfg, fmt.Errorf("%s: %w", s.env, err)
-			}
-		}
-	}
-	var err error
-	fs.Visit(func(f *flag.Flag) {
-		for _, s := range settings {
-			if s.flag == f.Name && err == nil {
-				if e := s.apply(&cfg, *values[f.Name]); e != nil {
-					err = fmt.Errorf("-%s: %w", f.Name, e)
-				}
-			}
-		}
-	})
-	if err != nil {
+	if err := cmdconfig.Load("wharf-ingress", args, environ, usage, "WHARF_INGRESS_CONFIG", settings, &cfg, applyFile); err != nil {
 		return cfg, err
 	}
 	if cfg.CacheKey == "" && cfg.CacheKeyFile != "" {
@@ -194,38 +145,25 @@ func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
 	return cfg, cfg.validate()
 }
 
-func applyFile(cfg *Config, path string) error {
+func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 	var f fileConfig
 	if err := hclsimple.DecodeFile(path, nil, &f); err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	byEnv := map[string]func(*Config, string) error{}
-	byFlag := map[string]func(*Config, string) error{}
-	for _, s := range settings {
-		byEnv[s.env] = s.apply
-		byFlag[s.flag] = s.apply
-	}
-	type pair struct {
-		v     *string
-		apply func(*Config, string) error
-	}
-	pairs := []pair{{f.Cloudspace, byEnv["WHARF_CLOUDSPACE"]}, {f.LogLevel, byEnv["WHARF_LOG_LEVEL"]}, {f.LogFormat, byEnv["WHARF_LOG_FORMAT"]}}
+	pair, byEnv, byFlag := cmdconfig.V[Config], idx.ByEnv, idx.ByFlag
+	pairs := []cmdconfig.Value[Config]{pair(f.Cloudspace, byEnv["WHARF_CLOUDSPACE"]), pair(f.LogLevel, byEnv["WHARF_LOG_LEVEL"]), pair(f.LogFormat, byEnv["WHARF_LOG_FORMAT"])}
 	if l := f.Listen; l != nil {
-		pairs = append(pairs, pair{l.HTTP, byFlag["http"]}, pair{l.HTTPS, byFlag["https"]}, pair{l.Admin, byFlag["admin"]})
+		pairs = append(pairs, pair(l.HTTP, byFlag["http"]), pair(l.HTTPS, byFlag["https"]), pair(l.Admin, byFlag["admin"]))
 	}
 	if c := f.Consul; c != nil {
-		pairs = append(pairs, pair{c.Address, byEnv["WHARF_CONSUL_ADDR"]}, pair{c.Token, byEnv["WHARF_CONSUL_TOKEN"]}, pair{c.RoutesPrefix, byFlag["routes-prefix"]}, pair{c.CheckFilter, byFlag["check-filter"]})
+		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]), pair(c.RoutesPrefix, byFlag["routes-prefix"]), pair(c.CheckFilter, byFlag["check-filter"]))
 	}
 	if a := f.ACME; a != nil {
-		pairs = append(pairs, pair{a.Directory, byFlag["acme-directory"]}, pair{a.Email, byFlag["acme-email"]},
-			pair{a.CAFile, byFlag["acme-ca-file"]}, pair{a.CacheKeyFile, byFlag["cache-key-file"]})
+		pairs = append(pairs, pair(a.Directory, byFlag["acme-directory"]), pair(a.Email, byFlag["acme-email"]),
+			pair(a.CAFile, byFlag["acme-ca-file"]), pair(a.CacheKeyFile, byFlag["cache-key-file"]))
 	}
-	for _, p := range pairs {
-		if p.v != nil {
-			if err := p.apply(cfg, *p.v); err != nil {
-				return fmt.Errorf("config file %s: %w", path, err)
-			}
-		}
+	if err := cmdconfig.ApplyValues(cfg, path, pairs...); err != nil {
+		return err
 	}
 	if f.AccessLog != nil {
 		cfg.AccessLog = *f.AccessLog

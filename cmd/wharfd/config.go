@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hclsimple"
 
+	"github.com/wharf-platform/wharf/internal/cmdconfig"
 	"github.com/wharf-platform/wharf/platform"
 )
 
@@ -134,26 +135,14 @@ type fileConfig struct {
 	} `hcl:"postgres,block"`
 }
 
-// setting is one option: where the environment and flags name it, and how to apply a
-// value to a Config.
-type setting struct {
-	env, flag, usage string
-	apply            func(*Config, string) error
-}
+// setting is one option of wharfd's (see internal/cmdconfig).
+type setting = cmdconfig.Setting[Config]
 
-func str(p func(*Config) *string) func(*Config, string) error {
-	return func(c *Config, v string) error { *p(c) = v; return nil }
-}
-
-func duration(p func(*Config) *string) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
-			return fmt.Errorf("%q is not a positive duration such as 30s or 5m", v)
-		}
-		*p(c) = v
-		return nil
-	}
-}
+var (
+	opt      = cmdconfig.Opt[Config]
+	str      = cmdconfig.String[Config]
+	duration = cmdconfig.Duration[Config]
+)
 
 func secret(p func(*Config) *platform.Secret) func(*Config, string) error {
 	return func(c *Config, v string) error { *p(c) = platform.Secret(v); return nil }
@@ -161,63 +150,63 @@ func secret(p func(*Config) *platform.Secret) func(*Config, string) error {
 
 // settings lists every option. Tokens have no flag: a flag shows in the process list.
 var settings = []setting{
-	{"WHARF_LISTEN", "listen", "address to serve the API on (host:port; port 0 picks one)", str(func(c *Config) *string { return &c.Listen })},
-	{"", "addr-file", "write the bound address to this file once listening", str(func(c *Config) *string { return &c.AddrFile })},
-	{"WHARF_LOG_LEVEL", "log-level", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
-	{"WHARF_LOG_FORMAT", "log-format", "json or text", func(c *Config, v string) error {
+	opt("WHARF_LISTEN", "listen", "address to serve the API on (host:port; port 0 picks one)", str(func(c *Config) *string { return &c.Listen })),
+	opt("", "addr-file", "write the bound address to this file once listening", str(func(c *Config) *string { return &c.AddrFile })),
+	opt("WHARF_LOG_LEVEL", "log-level", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }),
+	opt("WHARF_LOG_FORMAT", "log-format", "json or text", func(c *Config, v string) error {
 		if v != "json" && v != "text" {
 			return fmt.Errorf("log format %q is neither json nor text", v)
 		}
 		c.LogFormat = v
 		return nil
-	}},
-	{"WHARF_CONSUL_ADDR", "consul-addr", "Consul HTTP address (host:port)", str(func(c *Config) *string { return &c.ConsulAddr })},
-	{"WHARF_CONSUL_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.ConsulToken })},
-	{"WHARF_NOMAD_ADDR", "nomad-addr", "Nomad HTTP address (URL)", str(func(c *Config) *string { return &c.NomadAddr })},
-	{"WHARF_NOMAD_REGION", "nomad-region", "Nomad region of the local cloudspace", str(func(c *Config) *string { return &c.NomadRegion })},
-	{"WHARF_NOMAD_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.NomadToken })},
-	{"WHARF_NOMAD_NETWORK_MODE", "nomad-network-mode", "Docker network mode of application tasks (bridge, host)", func(c *Config, v string) error {
+	}),
+	opt("WHARF_CONSUL_ADDR", "consul-addr", "Consul HTTP address (host:port)", str(func(c *Config) *string { return &c.ConsulAddr })),
+	opt("WHARF_CONSUL_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.ConsulToken })),
+	opt("WHARF_NOMAD_ADDR", "nomad-addr", "Nomad HTTP address (URL)", str(func(c *Config) *string { return &c.NomadAddr })),
+	opt("WHARF_NOMAD_REGION", "nomad-region", "Nomad region of the local cloudspace", str(func(c *Config) *string { return &c.NomadRegion })),
+	opt("WHARF_NOMAD_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.NomadToken })),
+	opt("WHARF_NOMAD_NETWORK_MODE", "nomad-network-mode", "Docker network mode of application tasks (bridge, host)", func(c *Config, v string) error {
 		if v != "bridge" && v != "host" {
 			return fmt.Errorf("network mode %q is neither bridge nor host", v)
 		}
 		c.NomadNetworkMode = v
 		return nil
-	}},
-	{"WHARF_DEPLOY_MIN_HEALTHY_TIME", "deploy-min-healthy-time", "how long a new instance must pass its checks", duration(func(c *Config) *string { return &c.DeployMinHealthyTime })},
-	{"WHARF_DEPLOY_HEALTHY_DEADLINE", "deploy-healthy-deadline", "how long a new instance may take to become healthy", duration(func(c *Config) *string { return &c.DeployHealthyDeadline })},
-	{"WHARF_DEPLOY_PROGRESS_DEADLINE", "deploy-progress-deadline", "how long a rollout may go without progress", duration(func(c *Config) *string { return &c.DeployProgressDeadline })},
-	{"WHARF_VAULT_ADDR", "vault-addr", "Vault address (URL)", str(func(c *Config) *string { return &c.VaultAddr })},
-	{"WHARF_VAULT_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.VaultToken })},
-	{"WHARF_VAULT_TOKEN_FILE", "vault-token-file", "file holding wharfd's Vault token", str(func(c *Config) *string { return &c.VaultTokenFile })},
-	{"WHARF_REGISTRY_ADDR", "registry-addr", "image registry address (host:port)", str(func(c *Config) *string { return &c.RegistryAddr })},
-	{"WHARF_BUILDER", "builder", "path of wharf-builder on the builder nodes", func(c *Config, v string) error {
+	}),
+	opt("WHARF_DEPLOY_MIN_HEALTHY_TIME", "deploy-min-healthy-time", "how long a new instance must pass its checks", duration(func(c *Config) *string { return &c.DeployMinHealthyTime })),
+	opt("WHARF_DEPLOY_HEALTHY_DEADLINE", "deploy-healthy-deadline", "how long a new instance may take to become healthy", duration(func(c *Config) *string { return &c.DeployHealthyDeadline })),
+	opt("WHARF_DEPLOY_PROGRESS_DEADLINE", "deploy-progress-deadline", "how long a rollout may go without progress", duration(func(c *Config) *string { return &c.DeployProgressDeadline })),
+	opt("WHARF_VAULT_ADDR", "vault-addr", "Vault address (URL)", str(func(c *Config) *string { return &c.VaultAddr })),
+	opt("WHARF_VAULT_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.VaultToken })),
+	opt("WHARF_VAULT_TOKEN_FILE", "vault-token-file", "file holding wharfd's Vault token", str(func(c *Config) *string { return &c.VaultTokenFile })),
+	opt("WHARF_REGISTRY_ADDR", "registry-addr", "image registry address (host:port)", str(func(c *Config) *string { return &c.RegistryAddr })),
+	opt("WHARF_BUILDER", "builder", "path of wharf-builder on the builder nodes", func(c *Config, v string) error {
 		if !strings.HasPrefix(v, "/") {
 			return fmt.Errorf("builder path %q is not absolute", v)
 		}
 		c.BuilderBinary = v
 		return nil
-	}},
-	{"WHARF_BUILD_TIME_LIMIT", "build-time-limit", "how long a build may run", duration(func(c *Config) *string { return &c.BuildTimeLimit })},
-	{"WHARF_POSTGRES_ADDR", "postgres-addr", "the cloudspace's PostgreSQL cluster (host:port), for database services", func(c *Config, v string) error {
+	}),
+	opt("WHARF_BUILD_TIME_LIMIT", "build-time-limit", "how long a build may run", duration(func(c *Config) *string { return &c.BuildTimeLimit })),
+	opt("WHARF_POSTGRES_ADDR", "postgres-addr", "the cloudspace's PostgreSQL cluster (host:port), for database services", func(c *Config, v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {
 			return fmt.Errorf("postgres address %q: %w", v, err)
 		}
 		c.PostgresAddr = v
 		return nil
-	}},
-	{"WHARF_POSTGRES_ADMIN_USER", "postgres-admin-user", "PostgreSQL superuser that manages database services", str(func(c *Config) *string { return &c.PostgresAdminUser })},
-	{"WHARF_POSTGRES_ADMIN_PASSWORD", "", "", secret(func(c *Config) *platform.Secret { return &c.PostgresAdminPassword })},
-	{"WHARF_POSTGRES_ADMIN_PASSWORD_FILE", "postgres-admin-password-file", "file holding the PostgreSQL superuser's password", str(func(c *Config) *string { return &c.PostgresAdminPasswordFile })},
-	{"WHARF_DATABASE_CREDS_TTL", "database-creds-ttl", "lifetime of database credentials between renewals", duration(func(c *Config) *string { return &c.DatabaseCredsTTL })},
-	{"WHARF_DATABASE_CREDS_MAX_TTL", "database-creds-max-ttl", "longest life of one database credential", duration(func(c *Config) *string { return &c.DatabaseCredsMaxTTL })},
-	{"WHARF_BACKUP_SCHEDULE", "backup-schedule", "when database services are backed up (cron, UTC)", func(c *Config, v string) error {
+	}),
+	opt("WHARF_POSTGRES_ADMIN_USER", "postgres-admin-user", "PostgreSQL superuser that manages database services", str(func(c *Config) *string { return &c.PostgresAdminUser })),
+	opt("WHARF_POSTGRES_ADMIN_PASSWORD", "", "", secret(func(c *Config) *platform.Secret { return &c.PostgresAdminPassword })),
+	opt("WHARF_POSTGRES_ADMIN_PASSWORD_FILE", "postgres-admin-password-file", "file holding the PostgreSQL superuser's password", str(func(c *Config) *string { return &c.PostgresAdminPasswordFile })),
+	opt("WHARF_DATABASE_CREDS_TTL", "database-creds-ttl", "lifetime of database credentials between renewals", duration(func(c *Config) *string { return &c.DatabaseCredsTTL })),
+	opt("WHARF_DATABASE_CREDS_MAX_TTL", "database-creds-max-ttl", "longest life of one database credential", duration(func(c *Config) *string { return &c.DatabaseCredsMaxTTL })),
+	opt("WHARF_BACKUP_SCHEDULE", "backup-schedule", "when database services are backed up (cron, UTC)", func(c *Config, v string) error {
 		if msg := platform.CheckCronSchedule(v); msg != "" {
 			return fmt.Errorf("backup schedule %q %s", v, msg)
 		}
 		c.BackupSchedule = v
 		return nil
-	}},
-	{"WHARF_BACKUP_INTERVAL", "backup-interval", "how often periodic backup jobs are kept in step and their dumps collected", duration(func(c *Config) *string { return &c.BackupInterval })},
+	}),
+	opt("WHARF_BACKUP_INTERVAL", "backup-interval", "how often periodic backup jobs are kept in step and their dumps collected", duration(func(c *Config) *string { return &c.BackupInterval })),
 }
 
 // errHelp is returned when -h was asked for; usage has been printed.
@@ -228,56 +217,7 @@ var errHelp = flag.ErrHelp
 // any bad value.
 func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
 	cfg := defaultConfig()
-	env := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
-
-	fs := flag.NewFlagSet("wharfd", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	configFile := fs.String("config", env["WHARF_CONFIG"], "HCL configuration file (WHARF_CONFIG)")
-	flagValues := map[string]*string{}
-	for _, s := range settings {
-		if s.flag != "" {
-			help := s.usage
-			if s.env != "" {
-				help += " (" + s.env + ")"
-			}
-			flagValues[s.flag] = fs.String(s.flag, "", help)
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-
-	if *configFile != "" {
-		if err := applyFile(&cfg, *configFile); err != nil {
-			return cfg, err
-		}
-	}
-	for _, s := range settings {
-		if v, ok := env[s.env]; ok && s.env != "" && v != "" {
-			if err := s.apply(&cfg, v); err != nil {
-				return cfg, fmt.Errorf("%s: %w", s.env, err)
-			}
-		}
-	}
-	var err error
-	fs.Visit(func(f *flag.Flag) {
-		for _, s := range settings {
-			if s.flag == f.Name && err == nil {
-				if e := s.apply(&cfg, *flagValues[f.Name]); e != nil {
-					err = fmt.Errorf("-%s: %w", f.Name, e)
-				}
-			}
-		}
-	})
-	if err != nil {
+	if err := cmdconfig.Load("wharfd", args, environ, usage, "WHARF_CONFIG", settings, &cfg, applyFile); err != nil {
 		return cfg, err
 	}
 	if cfg.VaultToken == "" && cfg.VaultTokenFile != "" {
@@ -297,58 +237,43 @@ func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
 	return cfg, cfg.validate()
 }
 
-func applyFile(cfg *Config, path string) error {
+func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 	var f fileConfig
 	if err := hclsimple.DecodeFile(path, nil, &f); err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	type pair struct {
-		v     *string
-		apply func(*Config, string) error
-	}
-	byEnv := map[string]func(*Config, string) error{}
-	for _, s := range settings {
-		if s.env != "" {
-			byEnv[s.env] = s.apply
-		}
-	}
-	pairs := []pair{
-		{f.Listen, byEnv["WHARF_LISTEN"]},
-		{f.LogLevel, byEnv["WHARF_LOG_LEVEL"]},
-		{f.LogFormat, byEnv["WHARF_LOG_FORMAT"]},
+	pair := cmdconfig.V[Config]
+	byEnv := idx.ByEnv
+	pairs := []cmdconfig.Value[Config]{
+		pair(f.Listen, byEnv["WHARF_LISTEN"]),
+		pair(f.LogLevel, byEnv["WHARF_LOG_LEVEL"]),
+		pair(f.LogFormat, byEnv["WHARF_LOG_FORMAT"]),
 	}
 	if c := f.Consul; c != nil {
-		pairs = append(pairs, pair{c.Address, byEnv["WHARF_CONSUL_ADDR"]}, pair{c.Token, byEnv["WHARF_CONSUL_TOKEN"]})
+		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]))
 	}
 	if n := f.Nomad; n != nil {
-		pairs = append(pairs, pair{n.Address, byEnv["WHARF_NOMAD_ADDR"]}, pair{n.Region, byEnv["WHARF_NOMAD_REGION"]}, pair{n.Token, byEnv["WHARF_NOMAD_TOKEN"]}, pair{n.NetworkMode, byEnv["WHARF_NOMAD_NETWORK_MODE"]})
+		pairs = append(pairs, pair(n.Address, byEnv["WHARF_NOMAD_ADDR"]), pair(n.Region, byEnv["WHARF_NOMAD_REGION"]), pair(n.Token, byEnv["WHARF_NOMAD_TOKEN"]), pair(n.NetworkMode, byEnv["WHARF_NOMAD_NETWORK_MODE"]))
 	}
 	if v := f.Vault; v != nil {
-		pairs = append(pairs, pair{v.Address, byEnv["WHARF_VAULT_ADDR"]}, pair{v.Token, byEnv["WHARF_VAULT_TOKEN"]}, pair{v.TokenFile, byEnv["WHARF_VAULT_TOKEN_FILE"]})
+		pairs = append(pairs, pair(v.Address, byEnv["WHARF_VAULT_ADDR"]), pair(v.Token, byEnv["WHARF_VAULT_TOKEN"]), pair(v.TokenFile, byEnv["WHARF_VAULT_TOKEN_FILE"]))
 	}
 	if d := f.Deploy; d != nil {
-		pairs = append(pairs, pair{d.MinHealthyTime, byEnv["WHARF_DEPLOY_MIN_HEALTHY_TIME"]}, pair{d.HealthyDeadline, byEnv["WHARF_DEPLOY_HEALTHY_DEADLINE"]}, pair{d.ProgressDeadline, byEnv["WHARF_DEPLOY_PROGRESS_DEADLINE"]})
+		pairs = append(pairs, pair(d.MinHealthyTime, byEnv["WHARF_DEPLOY_MIN_HEALTHY_TIME"]), pair(d.HealthyDeadline, byEnv["WHARF_DEPLOY_HEALTHY_DEADLINE"]), pair(d.ProgressDeadline, byEnv["WHARF_DEPLOY_PROGRESS_DEADLINE"]))
 	}
 	if r := f.Registry; r != nil {
-		pairs = append(pairs, pair{r.Address, byEnv["WHARF_REGISTRY_ADDR"]})
+		pairs = append(pairs, pair(r.Address, byEnv["WHARF_REGISTRY_ADDR"]))
 	}
 	if b := f.Build; b != nil {
-		pairs = append(pairs, pair{b.Builder, byEnv["WHARF_BUILDER"]}, pair{b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]})
+		pairs = append(pairs, pair(b.Builder, byEnv["WHARF_BUILDER"]), pair(b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]))
 	}
 	if p := f.Postgres; p != nil {
-		pairs = append(pairs, pair{p.Address, byEnv["WHARF_POSTGRES_ADDR"]}, pair{p.AdminUser, byEnv["WHARF_POSTGRES_ADMIN_USER"]},
-			pair{p.AdminPassword, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD"]}, pair{p.AdminPasswordFile, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD_FILE"]},
-			pair{p.CredsTTL, byEnv["WHARF_DATABASE_CREDS_TTL"]}, pair{p.CredsMaxTTL, byEnv["WHARF_DATABASE_CREDS_MAX_TTL"]},
-			pair{p.BackupSchedule, byEnv["WHARF_BACKUP_SCHEDULE"]}, pair{p.BackupInterval, byEnv["WHARF_BACKUP_INTERVAL"]})
+		pairs = append(pairs, pair(p.Address, byEnv["WHARF_POSTGRES_ADDR"]), pair(p.AdminUser, byEnv["WHARF_POSTGRES_ADMIN_USER"]),
+			pair(p.AdminPassword, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD"]), pair(p.AdminPasswordFile, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD_FILE"]),
+			pair(p.CredsTTL, byEnv["WHARF_DATABASE_CREDS_TTL"]), pair(p.CredsMaxTTL, byEnv["WHARF_DATABASE_CREDS_MAX_TTL"]),
+			pair(p.BackupSchedule, byEnv["WHARF_BACKUP_SCHEDULE"]), pair(p.BackupInterval, byEnv["WHARF_BACKUP_INTERVAL"]))
 	}
-	for _, p := range pairs {
-		if p.v != nil {
-			if err := p.apply(cfg, *p.v); err != nil {
-				return fmt.Errorf("config file %s: %w", path, err)
-			}
-		}
-	}
-	return nil
+	return cmdconfig.ApplyValues(cfg, path, pairs...)
 }
 
 func (c Config) validate() error {
