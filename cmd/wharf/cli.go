@@ -348,6 +348,17 @@ func (c *cli) appRef(ctx context.Context, cl *client.Client) (org, app string, e
 	return l.Org, l.App, nil
 }
 
+// envClient is a client and the API path of an environment of the current application,
+// with more segments after it: what most commands start with.
+func (c *cli) envClient(ctx context.Context, env string, more ...string) (*client.Client, string, ref, error) {
+	cl, err := c.client()
+	if err != nil {
+		return nil, "", ref{}, err
+	}
+	p, r, err := c.envPath(ctx, cl, env, more...)
+	return cl, p, r, err
+}
+
 // envPath is the API path of an environment of the current application, with more
 // segments after it.
 func (c *cli) envPath(ctx context.Context, cl *client.Client, env string, more ...string) (string, ref, error) {

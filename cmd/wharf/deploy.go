@@ -45,11 +45,7 @@ server supports builds from source. Ctrl-C stops following; the deploy goes on, 
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := cmd.Context()
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(ctx, cl, envArg(a), "deploys")
+			cl, p, r, err := c.envClient(ctx, envArg(a), "deploys")
 			if err != nil {
 				return err
 			}
@@ -319,11 +315,7 @@ func (c *cli) releasesCommand() *cobra.Command {
 		Short: "List an environment's releases, newest first (default test)",
 		Args:  args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, envArg(a), "releases")
+			cl, p, r, err := c.envClient(cmd.Context(), envArg(a), "releases")
 			if err != nil {
 				return err
 			}
@@ -355,11 +347,7 @@ func (c *cli) rollbackCommand() *cobra.Command {
 			if err != nil || n < 1 {
 				return usageErrorf("RELEASE must be a release number such as 3 or v3, not %q", a[1])
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "rollback")
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "rollback")
 			if err != nil {
 				return err
 			}
@@ -412,11 +400,7 @@ func (c *cli) scaleCommand() *cobra.Command {
 		Short: "Change how many instances of a process run, and their memory (web=3 or web=3:128)",
 		Args:  args(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			envPath, r, err := c.envPath(cmd.Context(), cl, a[0])
+			cl, envPath, r, err := c.envClient(cmd.Context(), a[0])
 			if err != nil {
 				return err
 			}
@@ -464,11 +448,7 @@ func (c *cli) lifecycleCommand(verb, short string) *cobra.Command {
 		Short: short,
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], verb)
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], verb)
 			if err != nil {
 				return err
 			}
@@ -489,11 +469,7 @@ func (c *cli) statusCommand() *cobra.Command {
 		Short: "Show an environment's release, state, URL and instances",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "status")
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "status")
 			if err != nil {
 				return err
 			}
@@ -563,11 +539,7 @@ func (c *cli) openCommand() *cobra.Command {
 		Short: "Open an environment's URL in a browser (or print it)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, _, err := c.envPath(cmd.Context(), cl, a[0], "status")
+			cl, p, _, err := c.envClient(cmd.Context(), a[0], "status")
 			if err != nil {
 				return err
 			}
@@ -611,11 +583,7 @@ func (c *cli) logsCommand() *cobra.Command {
 		Short: "Show an environment's output (-f to follow it until Ctrl-C)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, _, err := c.envPath(cmd.Context(), cl, a[0], "logs")
+			cl, p, _, err := c.envClient(cmd.Context(), a[0], "logs")
 			if err != nil {
 				return err
 			}

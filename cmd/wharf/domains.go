@@ -24,11 +24,7 @@ func (c *cli) domainsCommand() *cobra.Command {
 		Short: "List an environment's custom domains",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "domains")
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "domains")
 			if err != nil {
 				return err
 			}
@@ -52,11 +48,7 @@ func (c *cli) domainsCommand() *cobra.Command {
 		Short: "Add a custom domain (--primary: the others redirect to it); point its DNS at the cloudspace's ingress",
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "domains", a[1])
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "domains", a[1])
 			if err != nil {
 				return err
 			}
@@ -73,11 +65,7 @@ func (c *cli) domainsCommand() *cobra.Command {
 		Short: "Remove a custom domain",
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "domains", a[1])
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "domains", a[1])
 			if err != nil {
 				return err
 			}

@@ -441,11 +441,7 @@ func (c *cli) envsCommand() *cobra.Command {
 			if confirm != a[0] {
 				return usageErrorf("deleting environment %s stops it and removes its configuration for good; confirm with --confirm %s", a[0], a[0])
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0])
+			cl, p, r, err := c.envClient(cmd.Context(), a[0])
 			if err != nil {
 				return err
 			}
@@ -471,11 +467,7 @@ func (c *cli) envCommand() *cobra.Command {
 		Short: "List an environment's variables (secret values are never shown)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "vars")
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "vars")
 			if err != nil {
 				return err
 			}
@@ -588,11 +580,7 @@ func (c *cli) procfileCommand() *cobra.Command {
 		Short: "Show an environment's processes, release command and cron entries",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, _, err := c.envPath(cmd.Context(), cl, a[0], "procfile")
+			cl, p, _, err := c.envClient(cmd.Context(), a[0], "procfile")
 			if err != nil {
 				return err
 			}
@@ -635,11 +623,7 @@ the API's JSON procfile. The change applies with the next deploy.`,
 			if err != nil {
 				return &exitError{code: exitUsage, err: fmt.Errorf("%s: %v", name, err)}
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "procfile")
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "procfile")
 			if err != nil {
 				return err
 			}

@@ -29,11 +29,7 @@ func (c *cli) servicesCommand() *cobra.Command {
 		Short: "List an environment's service instances",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "services")
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "services")
 			if err != nil {
 				return err
 			}
@@ -54,11 +50,7 @@ func (c *cli) servicesCommand() *cobra.Command {
 		Short: "Add a PostgreSQL database to an environment; its credentials reach the app from the next deploy",
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "services")
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "services")
 			if err != nil {
 				return err
 			}
@@ -88,11 +80,7 @@ func (c *cli) servicesCommand() *cobra.Command {
 			if confirm != a[1] {
 				return usageErrorf("removing %s drops its database and every credential for good; confirm with --confirm %s", a[1], a[1])
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			p, r, err := c.envPath(cmd.Context(), cl, a[0], "services", a[1])
+			cl, p, r, err := c.envClient(cmd.Context(), a[0], "services", a[1])
 			if err != nil {
 				return err
 			}
@@ -114,11 +102,7 @@ func (c *cli) servicesCommand() *cobra.Command {
 			Short: verb.short,
 			Args:  args(cobra.ExactArgs(2)),
 			RunE: func(cmd *cobra.Command, a []string) error {
-				cl, err := c.client()
-				if err != nil {
-					return err
-				}
-				p, r, err := c.envPath(cmd.Context(), cl, a[0], "services", a[1], verb.name)
+				cl, p, r, err := c.envClient(cmd.Context(), a[0], "services", a[1], verb.name)
 				if err != nil {
 					return err
 				}
