@@ -507,6 +507,24 @@ func TestPanel(t *testing.T) {
 	if got := b.text("main p.error"); got == "" {
 		t.Errorf("a viewer reads the audit log")
 	}
+
+	// A collaborator on one application, not a member of its organisation, finds it
+	// from the home page.
+	api.must(201, "POST", "/v1/people", map[string]any{"id": "cora", "name": "Cora", "email": "cora@example.com"}, nil)
+	var coraToken struct{ Token string }
+	api.must(201, "POST", "/v1/people/cora/tokens", map[string]any{"name": "panel"}, &coraToken)
+	api.must(200, "PUT", "/v1/orgs/acme/apps/shop/collaborators/cora", map[string]any{"role": "developer"}, nil)
+	b.submit("form.signout")
+	b.fill("main form", map[string]string{"token": coraToken.Token})
+	b.submit("main form")
+	b.open("/")
+	if got := b.text(`main a[href="/orgs/acme/apps/shop"]`); got != "acme/shop" {
+		t.Errorf("the collaborator's home page links %q, want acme/shop", got)
+	}
+	b.open("/orgs/acme/apps/shop")
+	if got := b.text("main h1"); !strings.Contains(got, "shop") {
+		t.Errorf("the collaborator's application page: %q", got)
+	}
 }
 
 // post submits a form that a script builds on the current page, with the session's

@@ -67,14 +67,25 @@ func (p *Panel) signout(r *request) error {
 	return back(r, "/signin")
 }
 
+// homeData is the home page: the caller's organisations, and the applications shared
+// with the caller outside them.
+type homeData struct {
+	Orgs   []platform.Organisation
+	Shared []platform.Collaborator
+}
+
 func (p *Panel) home(r *request) error {
-	orgs, err := all(func(pr platform.PageRequest) (platform.Page[platform.Organisation], error) {
+	var d homeData
+	var err error
+	if d.Orgs, err = all(func(pr platform.PageRequest) (platform.Page[platform.Organisation], error) {
 		return p.m.ListOrganisations(r.ctx(), r.who, pr)
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
-	return p.show(r, "home", "Organisations", orgs)
+	if d.Shared, err = p.m.ListMyCollaborations(r.ctx(), r.who); err != nil {
+		return err
+	}
+	return p.show(r, "home", "Organisations", d)
 }
 
 type adminData struct {

@@ -35,6 +35,7 @@ var staticFS embed.FS
 type Model interface {
 	Authenticate(ctx context.Context, token string) (platform.Principal, error)
 	ListOrganisations(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Organisation], error)
+	ListMyCollaborations(ctx context.Context, p platform.Principal) ([]platform.Collaborator, error)
 	GetOrganisation(ctx context.Context, p platform.Principal, org string) (platform.Organisation, error)
 	ListMembers(ctx context.Context, p platform.Principal, org string, pr platform.PageRequest) (platform.Page[platform.Member], error)
 	PutMember(ctx context.Context, p platform.Principal, org, person string, role platform.Role) (platform.Member, error)

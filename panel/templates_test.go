@@ -16,7 +16,7 @@ func TestTemplates(t *testing.T) {
 	data := map[string]any{
 		"error":  failure{Status: 403, Code: platform.Forbidden, Message: "no"},
 		"signin": "That token is not valid.",
-		"home":   []platform.Organisation{{Name: "acme"}},
+		"home":   homeData{Orgs: []platform.Organisation{{Name: "acme"}}, Shared: []platform.Collaborator{{Org: "other", App: "shop", Role: platform.RoleDeveloper}}},
 		"admin":  adminData{Cloudspaces: []platform.Cloudspace{{Name: "local"}}, Plans: []platform.Plan{{Name: "dev"}}},
 		"org": orgData{Org: platform.Organisation{Name: "acme"}, Apps: []appRow{{App: platform.Application{Org: "acme", Name: "shop"},
 			Envs: []envRow{{Name: "test", Status: platform.EnvStatus{Release: 2, URL: "http://x/", Instances: []platform.Instance{{Version: 1, Healthy: &healthy}, {Version: 0}}}}}}}},
