@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -208,9 +207,6 @@ var settings = []setting{
 	}),
 	opt("WHARF_BACKUP_INTERVAL", "backup-interval", "how often periodic backup jobs are kept in step and their dumps collected", duration(func(c *Config) *string { return &c.BackupInterval })),
 }
-
-// errHelp is returned when -h was asked for; usage has been printed.
-var errHelp = flag.ErrHelp
 
 // loadConfig builds the configuration from arguments and the environment (as
 // os.Environ gives it), reading the HCL file they name. It returns a readable error for
