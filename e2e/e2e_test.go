@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,10 +43,33 @@ func TestMain(m *testing.M) {
 type wharfd struct {
 	URL  string // http://127.0.0.1:port
 	proc *devstack.Process
+	log  *logBuffer
+}
+
+// Log returns what wharfd has logged so far.
+func (w *wharfd) Log() string { return w.log.String() }
+
+// logBuffer collects a process's log lines as they come.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(line + "\n")
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startWharfd runs the real wharfd against the stack on a free port and stops it (and
-// checks that it stopped cleanly) when the test ends.
+// checks that it stopped cleanly, and that it never logged its Vault token) when the
+// test ends. Later arguments in extraArgs win over the defaults.
 func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 	t.Helper()
 	dir := t.TempDir()
@@ -61,10 +85,10 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 		"-nomad-network-mode", "host", "-builder", filepath.Join(binDir, "wharf-builder"),
 		"-deploy-min-healthy-time", "2s", "-deploy-healthy-deadline", "20s", "-deploy-progress-deadline", "40s",
 	}, extraArgs...)
-	var logged strings.Builder
+	logged := &logBuffer{}
 	p, err := devstack.StartProcess("wharfd", func(_, line string) {
 		t.Logf("wharfd: %s", line)
-		logged.WriteString(line + "\n")
+		logged.add(line)
 	}, filepath.Join(binDir, "wharfd"), args, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +104,7 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-			return &wharfd{URL: "http://" + string(b), proc: p}
+			return &wharfd{URL: "http://" + string(b), proc: p, log: logged}
 		}
 		select {
 		case <-p.Exited():

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,8 +57,9 @@ func TestServices(t *testing.T) {
 	s := agenttest.Stack(t)
 	image := buildDBApp(t)
 	token := bootstrap(t, s)
-	w, wlog := startWharfdLogged(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile,
-		"-database-creds-ttl", "6s", "-database-creds-max-ttl", "10m", "-backup-interval", "2s")
+	w := startWharfd(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile,
+		"-database-creds-ttl", "6s", "-database-creds-max-ttl", "10m", "-backup-interval", "2s",
+		"-deploy-healthy-deadline", "30s", "-deploy-progress-deadline", "60s", "-log-level", "debug")
 	c := &client{t: t, url: w.URL, token: token}
 	var responses []string
 	call := func(want int, method, path string, body any) json.RawMessage {
@@ -374,7 +374,7 @@ func TestServices(t *testing.T) {
 			if strings.Contains(kv.String(), v) {
 				t.Errorf("%s is in Consul KV", what)
 			}
-			if strings.Contains(wlog.String(), v) {
+			if strings.Contains(w.Log(), v) {
 				t.Errorf("%s is in wharfd's log", what)
 			}
 			for _, r := range responses {
@@ -403,71 +403,6 @@ func buildDBApp(t *testing.T) string {
 	}
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", image).Run() })
 	return image
-}
-
-// logBuffer collects wharfd's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startWharfdLogged runs wharfd as startWharfd does, and also keeps its log for the
-// test to search.
-func startWharfdLogged(t *testing.T, s *devstack.Stack, extraArgs ...string) (*wharfd, *logBuffer) {
-	t.Helper()
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "vault-token")
-	if err := os.WriteFile(tokenFile, []byte(s.Vault.WharfdToken), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addrFile := filepath.Join(dir, "addr")
-	args := append([]string{
-		"-listen", "127.0.0.1:0", "-addr-file", addrFile,
-		"-consul-addr", s.Consul.Addr, "-nomad-addr", s.Nomad.Addr, "-nomad-region", s.Nomad.Region,
-		"-vault-addr", s.Vault.Addr, "-vault-token-file", tokenFile, "-registry-addr", s.Registry.Addr,
-		"-nomad-network-mode", "host", "-builder", filepath.Join(binDir, "wharf-builder"),
-		"-deploy-min-healthy-time", "2s", "-deploy-healthy-deadline", "30s", "-deploy-progress-deadline", "60s",
-		"-log-level", "debug",
-	}, extraArgs...)
-	logged := &logBuffer{}
-	p, err := devstack.StartProcess("wharfd", func(_, line string) {
-		t.Logf("wharfd: %s", line)
-		logged.mu.Lock()
-		logged.b.WriteString(line + "\n")
-		logged.mu.Unlock()
-	}, filepath.Join(binDir, "wharfd"), args, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Stop(20 * time.Second); err != nil {
-			t.Errorf("wharfd did not shut down on SIGINT: %v", err)
-		}
-		if strings.Contains(logged.String(), s.Vault.WharfdToken) {
-			t.Errorf("wharfd logged its Vault token")
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-			return &wharfd{URL: "http://" + string(b), proc: p}, logged
-		}
-		select {
-		case <-p.Exited():
-			t.Fatal("wharfd exited before it listened")
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("wharfd did not listen within 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // appURL waits for a healthy instance of the service and returns its base URL.
