@@ -9,6 +9,7 @@
 package agenttest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,8 +75,10 @@ func uniqueName() string {
 func Consul(t testing.TB) *devstack.Consul {
 	t.Helper()
 	b := Binaries(t)
-	c, err := devstack.StartConsul(devstack.ConsulConfig{
-		Binary: b.Consul, DataDir: t.TempDir(), Node: uniqueName(), Log: logTo(t),
+	c, err := withFreePorts(t, func() (*devstack.Consul, error) {
+		return devstack.StartConsul(devstack.ConsulConfig{
+			Binary: b.Consul, DataDir: t.TempDir(), Node: uniqueName(), Log: logTo(t),
+		})
 	})
 	if err != nil {
 		t.Fatalf("start consul: %v", err)
@@ -88,7 +91,9 @@ func Consul(t testing.TB) *devstack.Consul {
 func Vault(t testing.TB) *devstack.Vault {
 	t.Helper()
 	b := Binaries(t)
-	v, err := devstack.StartVault(devstack.VaultConfig{Binary: b.Vault, DataDir: t.TempDir(), Log: logTo(t)})
+	v, err := withFreePorts(t, func() (*devstack.Vault, error) {
+		return devstack.StartVault(devstack.VaultConfig{Binary: b.Vault, DataDir: t.TempDir(), Log: logTo(t)})
+	})
 	if err != nil {
 		t.Fatalf("start vault: %v", err)
 	}
@@ -101,7 +106,9 @@ func Vault(t testing.TB) *devstack.Vault {
 func Postgres(t testing.TB) *devstack.Postgres {
 	t.Helper()
 	b := Binaries(t)
-	pg, err := devstack.StartPostgres(devstack.PostgresConfig{BinDir: b.Postgres, DataDir: t.TempDir(), Log: logTo(t)})
+	pg, err := withFreePorts(t, func() (*devstack.Postgres, error) {
+		return devstack.StartPostgres(devstack.PostgresConfig{BinDir: b.Postgres, DataDir: t.TempDir(), Log: logTo(t)})
+	})
 	if err != nil {
 		t.Fatalf("start postgres: %v", err)
 	}
@@ -115,14 +122,31 @@ func Stack(t testing.TB) *devstack.Stack {
 	t.Helper()
 	b := Binaries(t)
 	RequireDocker(t)
-	s, err := devstack.Start(devstack.Config{
-		Binaries: b, DataDir: t.TempDir(), Name: uniqueName(), Log: logTo(t),
+	s, err := withFreePorts(t, func() (*devstack.Stack, error) {
+		return devstack.Start(devstack.Config{
+			Binaries: b, DataDir: t.TempDir(), Name: uniqueName(), Log: logTo(t),
+		})
 	})
 	if err != nil {
 		t.Fatalf("start local cloudspace: %v", err)
 	}
 	t.Cleanup(func() { logStop(t, "stack", s.Stop()) })
 	return s
+}
+
+// withFreePorts starts something on free ports, and starts it again, on other free ports
+// and in a fresh directory, when another process took one of its ports between their
+// choice and its bind (test packages run in parallel processes).
+func withFreePorts[T any](t testing.TB, start func() (T, error)) (T, error) {
+	var v T
+	var err error
+	for try := 1; try <= 3; try++ {
+		if v, err = start(); !errors.Is(err, devstack.ErrPortTaken) {
+			return v, err
+		}
+		t.Logf("a port was taken by another process; starting again (try %d of 3)", try)
+	}
+	return v, err
 }
 
 func logStop(t testing.TB, what string, err error) {

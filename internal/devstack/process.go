@@ -17,7 +17,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -32,6 +34,8 @@ type Process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error // set before done is closed
+	// portTaken is set when the process said a port it was to bind was in use.
+	portTaken atomic.Bool
 }
 
 // StartProcess starts bin with args, the parent's environment plus env, and hands each
@@ -47,12 +51,19 @@ func StartProcess(name string, logf LogFunc, bin string, args, env []string) (*P
 func startCmd(name string, logf LogFunc, cmd *exec.Cmd) (*Process, error) {
 	// Children of an agent (Nomad's plugins) may hold its output open after it exits.
 	cmd.WaitDelay = 5 * time.Second
-	out := lineWriter(name, logf)
+	p := &Process{name: name, cmd: cmd, done: make(chan struct{})}
+	out := lineWriter(name, func(agent, line string) {
+		if strings.Contains(line, "address already in use") {
+			p.portTaken.Store(true)
+		}
+		if logf != nil {
+			logf(agent, line)
+		}
+	})
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Process{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		out.Close()
@@ -93,6 +104,9 @@ func (p *Process) Stop(timeout time.Duration) error {
 func (p *Process) exitError() error {
 	select {
 	case <-p.done:
+		if p.portTaken.Load() {
+			return fmt.Errorf("%s exited: %w", p.name, ErrPortTaken)
+		}
 		if p.err == nil {
 			return fmt.Errorf("%s exited", p.name)
 		}
@@ -159,3 +173,8 @@ func waitFor(what string, timeout time.Duration, p *Process, check func() error)
 }
 
 var errNotYet = errors.New("not yet")
+
+// ErrPortTaken is why an agent given a free port exited: another process on the machine
+// took the port between its choice and the agent's bind. Starting again, with other
+// ports, is the remedy.
+var ErrPortTaken = errors.New("a port it was given was taken in the meantime")
