@@ -102,7 +102,21 @@ job "wharf-release" {
         image        = var.image
         network_mode = var.network_mode
         command      = "/bin/sh"
-        args         = ["-c", "exec /bin/sh -c \"$WHARF_COMMAND_RELEASE\""]
+        # The command runs in a shell of its own. When Wharf set WHARF_OUTPUT_END (hidden
+        # from the command), the wrapper then writes that marker on stdout and stderr and
+        # waits, a minute at most, until Wharf has read both up to it and sends SIGTERM:
+        # Nomad can drop what a task writes just before it exits, and this way nothing is.
+        # The task's exit code is the command's.
+        args = ["-c", <<-EOT
+          end="$WHARF_OUTPUT_END"; unset WHARF_OUTPUT_END
+          /bin/sh -c "$WHARF_COMMAND_RELEASE"; rc=$?
+          [ -z "$end" ] && exit $rc
+          trap 'exit $rc' TERM INT
+          echo "$end"; echo "$end" >&2
+          sleep 60 & wait $!
+          exit $rc
+          EOT
+        ]
       }
 
       vault {

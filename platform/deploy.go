@@ -818,6 +818,9 @@ func (r *run) execute(ctx context.Context) (*EnvState, string, error) {
 		return nil, "failed: " + ErrorMessage(err), err
 	}
 	if outcome.Status != "successful" {
+		for _, ev := range outcome.Evidence {
+			_ = r.event(ctx, PhaseRollout, "%s", ev)
+		}
 		msg := "rollout " + outcome.Status + ": " + outcome.Description
 		if outcome.Reverted {
 			msg += "; reverted to the previous release"

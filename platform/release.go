@@ -126,6 +126,9 @@ type DeployOutcome struct {
 	Description string `json:"description"`
 	// Reverted is set when the scheduler rolled the environment back to what ran before.
 	Reverted bool `json:"reverted"`
+	// Evidence says why a rollout was failed before the scheduler's deadlines: which
+	// instances failed, their exit codes, and their last lines of output.
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // DeployProgress is a moment of a rollout: per process, how many instances are placed

@@ -58,11 +58,39 @@ func main() {
 		fmt.Println("wharf-builder", version)
 		return
 	}
+	// The end-of-output marker is wharfd's, not the build's: no child process sees it.
+	end := os.Getenv(outputEndVar)
+	os.Unsetenv(outputEndVar)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	code := 0
 	if err := run(ctx, *specURL, *specDigest, *workDir); err != nil {
 		fmt.Fprintf(os.Stderr, "wharf-builder: build failed: %v\n", err)
-		os.Exit(1)
+		code = 1
+	}
+	stop()
+	endOutput(end, time.Minute)
+	os.Exit(code)
+}
+
+// outputEndVar names the end-of-output marker wharfd hands a batch task
+// (platform/nomad.OutputEndVar).
+const outputEndVar = "WHARF_OUTPUT_END"
+
+// endOutput writes the marker end as a line on stdout and on stderr and waits, at most
+// wait, for the SIGTERM with which wharfd says it has read both up to it: Nomad can drop
+// what a task writes just before it exits. Without a marker it returns at once.
+func endOutput(end string, wait time.Duration) {
+	if end == "" {
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	fmt.Fprintln(os.Stdout, end)
+	fmt.Fprintln(os.Stderr, end)
+	select {
+	case <-sig:
+	case <-time.After(wait):
 	}
 }
 

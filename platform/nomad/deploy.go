@@ -122,12 +122,20 @@ func (c *Client) jobVersion(ctx context.Context, region, jobID string) (*uint64,
 // reporting progress whenever it changes. A job version whose registration made no
 // deployment (nothing changed, or every count is zero) ends at once as successful.
 // Errors: unavailable, and ctx's error.
+//
+// It does not wait for Nomad's progress deadline when the new instances show they will
+// not become healthy: an instance whose allocation failed (it kept exiting beyond the
+// group's restart policy) or that Nomad marked unhealthy (past the healthy deadline)
+// fails the deployment at once, which Nomad's auto_revert then rolls back; the outcome
+// names the instance, its exit code and its last lines. Allocations are looked at every
+// two seconds while the deployment runs.
 func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, version uint64, progress func(platform.DeployProgress)) (platform.DeployOutcome, error) {
 	var index uint64
 	var last string
+	var evidence []string
 	for {
 		q := c.query(ctx, region)
-		q.WaitIndex, q.WaitTime = index, 5*time.Second
+		q.WaitIndex, q.WaitTime = index, 2*time.Second
 		d, meta, err := c.api.Jobs().LatestDeployment(jobID, q)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -161,12 +169,79 @@ func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, vers
 		case nomadapi.DeploymentStatusSuccessful:
 			return platform.DeployOutcome{Status: "successful", Description: d.StatusDescription}, nil
 		case nomadapi.DeploymentStatusFailed, nomadapi.DeploymentStatusCancelled:
-			out := platform.DeployOutcome{Status: d.Status, Description: d.StatusDescription}
+			out := platform.DeployOutcome{Status: d.Status, Description: d.StatusDescription, Evidence: evidence}
 			out.Reverted = strings.Contains(d.StatusDescription, "rolling back")
 			return out, nil
+		case nomadapi.DeploymentStatusRunning:
+			if evidence != nil {
+				continue // failed already; waiting for Nomad to say so
+			}
+			if evidence = c.failingInstances(ctx, region, d.ID); evidence != nil {
+				if _, _, err := c.api.Deployments().Fail(d.ID, c.write(ctx, region)); err != nil {
+					return platform.DeployOutcome{}, translate(err, "fail deployment")
+				}
+			}
 		}
 	}
 }
+
+// failingInstances returns, for each allocation of the deployment that failed or that
+// Nomad marked unhealthy, what shows it: the instance, how it ended, its exit code and
+// its last lines of output. It returns nil while none does.
+func (c *Client) failingInstances(ctx context.Context, region, deployment string) []string {
+	stubs, _, err := c.api.Deployments().Allocations(deployment, c.query(ctx, region))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range stubs {
+		unhealthy := s.DeploymentStatus != nil && s.DeploymentStatus.Healthy != nil && !*s.DeploymentStatus.Healthy
+		if s.ClientStatus != nomadapi.AllocClientStatusFailed && !unhealthy {
+			continue
+		}
+		what := s.TaskGroup + "." + strconv.Itoa(allocIndex(s.Name))
+		if s.ClientStatus == nomadapi.AllocClientStatusFailed {
+			what += " failed"
+		} else {
+			what += " did not become healthy in time"
+		}
+		if st := s.TaskStates["app"]; st != nil {
+			for i := len(st.Events) - 1; i >= 0; i-- {
+				if ev := st.Events[i]; ev.Type == nomadapi.TaskTerminated {
+					what += fmt.Sprintf(" (exited with code %d", ev.ExitCode)
+					if ev.Signal != 0 {
+						what += fmt.Sprintf(", signal %d", ev.Signal)
+					}
+					if strings.Contains(ev.DisplayMessage, "OOM") {
+						what += ", out of memory"
+					}
+					what += fmt.Sprintf("; restarted %d times)", st.Restarts)
+					break
+				}
+			}
+		}
+		out = append(out, what)
+		if alloc, _, err := c.api.Allocations().Info(s.ID, c.query(ctx, region)); err == nil {
+			for _, stream := range []string{"stdout", "stderr"} {
+				var lines []string
+				lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				c.streamTask(lctx, region, alloc, "app", stream, false, func(l string) {
+					if lines = append(lines, l); len(lines) > lastLines {
+						lines = lines[1:]
+					}
+				})
+				cancel()
+				for _, l := range lines {
+					out = append(out, what[:strings.IndexByte(what, ' ')]+" "+stream+": "+l)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// lastLines is how many of a failing instance's last lines per stream a deploy shows.
+const lastLines = 10
 
 // noDeploymentExpected reports whether Nomad will make no deployment for the job's
 // current version.

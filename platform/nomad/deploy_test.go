@@ -207,6 +207,22 @@ func TestScheduler(t *testing.T) {
 		return len(addrs) == 1 && e.get(addrs[0]) == "v2"
 	})
 
+	// A release whose instances crash at start is failed as soon as Nomad stops
+	// restarting them (not at the progress deadline) and reverted, and the outcome shows
+	// the exit code and the last lines.
+	v6 := e.runtime(map[string]string{"WHARF_COMMAND_WEB": `echo "starting up"; echo "cannot open the database" >&2; exit 7`})
+	start := time.Now()
+	o := e.deploy(e.release(6, v6, 1), nil)
+	t.Logf("crashing release: %s after %s, evidence %q", o.Status, time.Since(start).Round(time.Second), o.Evidence)
+	if o.Status != "failed" || !o.Reverted || !anyContains(o.Evidence, "web.0 failed (exited with code 7") ||
+		!anyContains(o.Evidence, "web.0 stderr: cannot open the database") || !anyContains(o.Evidence, "web.0 stdout: starting up") {
+		t.Errorf("crashing release: %+v, want failed, reverted, with exit code 7 and its last lines", o)
+	}
+	waitFor(t, "release 2 serving alone after the crashing release", func() bool {
+		addrs, _ := e.healthy(0)
+		return len(addrs) == 1 && e.get(addrs[0]) == "v2"
+	})
+
 	// Scale to three instances of the running configuration.
 	if o := e.deploy(e.release(5, v2, 1), map[string]platform.ProcessScale{"web": {Instances: 3, MemoryMB: 32}}); o.Status != "successful" {
 		t.Fatalf("scale: %+v", o)
@@ -277,6 +293,15 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+func anyContains(ss []string, sub string) bool {
+	for _, x := range ss {
+		if strings.Contains(x, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func slicesContain(ss []string, s string) bool {
