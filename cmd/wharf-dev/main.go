@@ -107,24 +107,29 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 	if err != nil {
 		return err
 	}
-	wd, err := devstack.StartProcess("wharfd", func(_, line string) { fmt.Println("wharfd: " + line) },
-		wharfdBin, []string{"-config", conf, "-log-format", "text"}, nil)
+	report := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+	wd, err := supervise("wharfd", report, func() (*devstack.Process, error) {
+		return devstack.StartProcess("wharfd", func(_, line string) { fmt.Println("wharfd: " + line) },
+			wharfdBin, []string{"-config", conf, "-log-format", "text"}, nil)
+	})
 	if err != nil {
 		return err
 	}
-	defer wd.Stop(20 * time.Second)
-	if err := waitHTTP(ctx, "http://"+wharfdAddr+"/v1/version", wd.Exited()); err != nil {
+	defer wd.stop(20 * time.Second)
+	if err := waitHTTP(ctx, "http://"+wharfdAddr+"/v1/version", wd.process().Exited()); err != nil {
 		return fmt.Errorf("wharfd: %w", err)
 	}
 	if err := seed(ctx, token, stack); err != nil {
 		return fmt.Errorf("register the local cloudspace: %w", err)
 	}
-	ing, err := devstack.StartProcess("ingress", logs.Write, filepath.Join(filepath.Dir(wharfdBin), "wharf-ingress"),
-		[]string{"-cloudspace", "local", "-consul-addr", stack.Consul.Addr, "-http", ingressAddr, "-admin", ingressAdminAddr, "-log-format", "text"}, nil)
+	ing, err := supervise("wharf-ingress", report, func() (*devstack.Process, error) {
+		return devstack.StartProcess("ingress", logs.Write, filepath.Join(filepath.Dir(wharfdBin), "wharf-ingress"),
+			[]string{"-cloudspace", "local", "-consul-addr", stack.Consul.Addr, "-http", ingressAddr, "-admin", ingressAdminAddr, "-log-format", "text"}, nil)
+	})
 	if err != nil {
 		return err
 	}
-	defer ing.Stop(30 * time.Second)
+	defer ing.stop(30 * time.Second)
 
 	fmt.Printf(`
 The local cloudspace is running (region "local"):
@@ -144,8 +149,9 @@ Press Ctrl-C to stop everything.
 		token, filepath.Join(dataDir, "admin-token"), stack.Postgres.Addr, stack.Postgres.PasswordFile,
 		strings.TrimPrefix(ingressAddr, "127.0.0.1:"), ingressAdminAddr)
 
-	// An agent that ends is reported and left down (wharfd's health shows it, as it would
-	// in a real cloudspace); Ctrl-C, or wharfd ending, stops everything.
+	// wharfd and wharf-ingress are started again when they end (supervise). An agent that
+	// ends is reported and left down (wharfd's health shows it, as it would in a real
+	// cloudspace). Only Ctrl-C stops everything.
 	agents := map[string]<-chan struct{}{
 		"consul": stack.Consul.Exited(), "vault": stack.Vault.Exited(),
 		"nomad": stack.Nomad.Exited(), "registry": stack.Registry.Exited(),
@@ -156,10 +162,6 @@ Press Ctrl-C to stop everything.
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-wd.Exited():
-			return errors.New("wharfd exited")
-		case <-ing.Exited():
-			return errors.New("wharf-ingress exited (its log: " + filepath.Join(logs.dir, "ingress.log") + ")")
 		case <-agents["consul"]:
 			exited = "consul"
 		case <-agents["vault"]:
