@@ -280,6 +280,18 @@ func TestDeploys(t *testing.T) {
 	if got := serving(t, s, service); len(got) != 1 || got[0] != "hello release 4" {
 		t.Errorf("after the reverted deploy the app serves %q", got)
 	}
+	// A release that crashes at start is failed once Nomad stops restarting it, not at
+	// the progress deadline, and its exit code and last lines are in the deploy's events.
+	procfile["processes"] = map[string]any{"web": map[string]string{"command": `echo "boot failed: no DATABASE_URL" >&2; exit 9`}}
+	c.must(200, "PUT", env+"/procfile", procfile, nil)
+	c.must(202, "POST", env+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
+	if d = c.follow(env, d.ID); d.Status != "failed" || !strings.Contains(d.Error, "reverted") ||
+		!eventContains(d, "exited with code 9") || !eventContains(d, "web.0 stderr: boot failed: no DATABASE_URL") {
+		t.Errorf("crashing deploy = %s (%s), want failed and reverted with the exit code and last lines in its events", d.Status, d.Error)
+	}
+	if got := serving(t, s, service); len(got) != 1 || got[0] != "hello release 4" {
+		t.Errorf("after the crashing deploy the app serves %q", got)
+	}
 	var st struct {
 		Release   int `json:"release"`
 		Instances []struct {
