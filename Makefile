@@ -11,7 +11,7 @@ export WHARF_BIN_DIR ?= $(HOME)/.cache/wharf/bin
 TEST_TIMEOUT ?= 25m
 FUZZTIME ?= 1m
 
-.PHONY: deps build dev dev-reset test lint bench fuzz clean
+.PHONY: deps build dev dev-reset test lint bench soak fuzz clean
 
 ## deps: build the pinned agents, install Debian packages, build the base image (idempotent)
 deps:
@@ -43,6 +43,11 @@ test: deps lint
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
 	$(GO) run ./ingress/bench
+
+## soak: 20 environments changing under load for SOAK (10m), wharfd and an ingress killed a few times
+SOAK ?= 10m
+soak: deps
+	$(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./e2e -args -soak $(SOAK)
 
 ## fuzz: each fuzz target for FUZZTIME
 fuzz:

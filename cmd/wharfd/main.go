@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wharf-platform/wharf/api"
@@ -123,7 +125,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Blobs: registry.New(cfg.RegistryAddr, nil)}
 		apiBackups = backups
 	}
+	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)
+	// beside the API's, so a leak shows on /metrics.
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := api.New(api.Config{
+		Metrics: metrics,
 		Logger:  log,
 		Version: api.Version{Version: version, Commit: commit, GoVersion: runtime.Version()},
 		Health:  health,
