@@ -196,7 +196,12 @@ func TestIsolationNames(t *testing.T) {
 		// A custom domain has one claimant: the second is refused, even when both race.
 		admin.must(200, "PUT", vEnv+"/domains/www.victim.test", map[string]any{}, nil)
 		mallory.must(409, "PUT", aEnv+"/domains/www.victim.test", map[string]any{}, nil)
-		waitPage(t, ing, "www.victim.test", "victim")
+		// It routes to the victim: a custom domain that is not primary redirects to the
+		// primary, the victim's generated host.
+		waitFor(t, "www.victim.test to route to the victim", func() bool {
+			code, loc := redirectOf(ing, "www.victim.test")
+			return code == 308 && loc == "http://"+vHost+"/"
+		})
 		for i := range 5 {
 			name := fmt.Sprintf("race-%d.test", i)
 			codes := make([]int, 2)
