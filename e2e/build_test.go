@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/platform"
 )
 
 // tarball makes a tar.gz of files (name → content).
@@ -142,7 +143,7 @@ func TestBuilds(t *testing.T) {
 	if d = c.follow(app+"/envs/test", d.ID); d.Status != "succeeded" {
 		t.Fatalf("deploy from a tarball = %s (%s)", d.Status, d.Error)
 	}
-	if got := serving(t, s, "wharf-acme-shop-test"); len(got) != 1 || got[0] != "built from a tarball" {
+	if got := serving(t, s, platform.Ref("acme", "shop", "test").ServiceName()); len(got) != 1 || got[0] != "built from a tarball" {
 		t.Errorf("test serves %q", got)
 	}
 	var builds struct{ Items []build }
@@ -183,7 +184,7 @@ func TestBuilds(t *testing.T) {
 	if d = c.follow(app+"/envs/test", d.ID); d.Status != "succeeded" {
 		t.Fatalf("deploy of the git build = %s (%s)", d.Status, d.Error)
 	}
-	if got := serving(t, s, "wharf-acme-shop-test"); len(got) != 1 || got[0] != "version one" {
+	if got := serving(t, s, platform.Ref("acme", "shop", "test").ServiceName()); len(got) != 1 || got[0] != "version one" {
 		t.Errorf("test serves %q after the git build, want the v1 tag's page", got)
 	}
 
@@ -199,7 +200,7 @@ func TestBuilds(t *testing.T) {
 	if failed.Status != "failed" || !containsLine(logResp.Lines, "returned a non-zero code: 3") {
 		t.Errorf("broken build = %+v, log %q", failed, logResp.Lines)
 	}
-	if got := serving(t, s, "wharf-acme-shop-test"); len(got) != 1 || got[0] != "version one" {
+	if got := serving(t, s, platform.Ref("acme", "shop", "test").ServiceName()); len(got) != 1 || got[0] != "version one" {
 		t.Errorf("after the failed build test serves %q", got)
 	}
 
@@ -225,7 +226,7 @@ func TestBuilds(t *testing.T) {
 		t.Errorf("the two builds' logs mixed:\ncancelled: %q\ntimed: %q", cancelledLog, timedLog)
 	}
 	for _, id := range []string{cancelled.ID, timed.ID} {
-		resp, err := http.Get(s.Nomad.Addr + "/v1/job/wharf-acme-shop-build-" + id)
+		resp, err := http.Get(s.Nomad.Addr + "/v1/job/" + platform.AppRef{Org: "acme", App: "shop"}.BuildJobID(id))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode != 404 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
 	"github.com/wharf-platform/wharf/internal/devstack"
+	"github.com/wharf-platform/wharf/platform"
 )
 
 // cliUser runs the real wharf binary as one person would: their own home (so their own
@@ -240,7 +241,7 @@ func TestCLI(t *testing.T) {
 	api.must(201, "POST", "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{"environments": 5, "instances_per_process": 3, "memory_mb_per_instance": 256, "service_instances": 2}}, nil)
 
 	u := newCLIUser(t)
-	const service = "wharf-acme-shop-test"
+	service := platform.Ref("acme", "shop", "test").ServiceName()
 
 	// Logging in.
 	u.fails(3, `not logged in: run .wharf login.`, nil, "orgs")

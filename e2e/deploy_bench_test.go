@@ -40,7 +40,7 @@ func BenchmarkDeployToHealthy(b *testing.B) {
 		b.Fatal(err)
 	}
 	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
-	b.Cleanup(func() { napi.Jobs().Deregister("wharf-acme-direct-test", true, nil) })
+	b.Cleanup(func() { napi.Jobs().Deregister(platform.Ref("acme", "direct", "test").JobID(), true, nil) })
 
 	var viaWharf, direct []time.Duration
 	release := 0
@@ -52,7 +52,7 @@ func BenchmarkDeployToHealthy(b *testing.B) {
 			start := time.Now()
 			must(202, "POST", env+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
 			release++
-			firstHealthy(b, s, "wharf-acme-bench-test", "release-"+strconv.Itoa(release))
+			firstHealthy(b, s, platform.Ref("acme", "bench", "test").ServiceName(), "release-"+strconv.Itoa(release))
 			viaWharf = append(viaWharf, time.Since(start))
 			waitDeployDone(b, c, env, d.ID)
 
@@ -61,11 +61,11 @@ func BenchmarkDeployToHealthy(b *testing.B) {
 				RuntimeVersion int `json:"runtime_version"`
 			}
 			must(200, "GET", env+"/releases/"+strconv.Itoa(release), nil, &rel)
-			t := platform.Target{Org: "acme", App: "direct", Env: "test", Domain: "direct-test.localhost",
+			t := platform.Target{EnvRef: platform.Ref("acme", "direct", "test"), Domain: "test.direct.acme.localhost",
 				Cloudspace: platform.Cloudspace{Region: s.Nomad.Region, NodePool: "default"}}
 			vars := jobspecs.WebVars{ServiceName: t.ServiceName(), Update: &jobspecs.UpdatePolicy{MinHealthyTime: "2s", HealthyDeadline: "20s", ProgressDeadline: "40s"},
 				Common: jobspecs.Common{Region: s.Nomad.Region, Image: agenttest.BaseImage, NetworkMode: "host", Stage: "test", Domain: t.Domain,
-					Release: release, VaultPolicy: "wharf-env-acme-bench-test", RuntimePath: "secret/data/wharf/_runtime/acme/bench/test", RuntimeVersion: rel.RuntimeVersion},
+					Release: release, VaultPolicy: platform.Ref("acme", "bench", "test").VaultPolicy(), RuntimePath: "secret/data/wharf/_runtime/acme/bench/test", RuntimeVersion: rel.RuntimeVersion},
 				Processes: []jobspecs.Process{{Name: "web", Command: true, Count: 1, CPU: 100, MemoryMB: 32, HTTP: true}}}
 			job, err := jobspecs.Render(context.Background(), nc, t.JobID(), vars)
 			if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
 	"github.com/wharf-platform/wharf/internal/devstack"
+	"github.com/wharf-platform/wharf/platform"
 )
 
 // client speaks to a wharfd's API with a token.
@@ -180,7 +181,8 @@ func TestDeploys(t *testing.T) {
 
 	c.seedApp(s, "shop")
 	const env = "/v1/orgs/acme/apps/shop/envs/test"
-	const service = "wharf-acme-shop-test"
+	ref := platform.Ref("acme", "shop", "test")
+	service := ref.ServiceName()
 	c.must(201, "PUT", env+"/vars/GREETING", map[string]any{"value": "hello"}, nil)
 	c.must(201, "PUT", env+"/vars/DB_PASSWORD", map[string]any{"value": "s3cr3t-value", "secret": true}, nil)
 	c.must(200, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 32}}}, nil)
@@ -331,7 +333,7 @@ func TestDeploys(t *testing.T) {
 	}
 
 	// The cron entry is a periodic job in Nomad.
-	resp, err := http.Get(s.Nomad.Addr + "/v1/job/" + service + "-cron-tick")
+	resp, err := http.Get(s.Nomad.Addr + "/v1/job/" + ref.CronJobID("tick"))
 	if err != nil || resp.StatusCode != 200 {
 		t.Errorf("cron job: %v %v", resp, err)
 	} else {
@@ -362,7 +364,7 @@ func TestDeploys(t *testing.T) {
 
 	// Deleting the application stops what it runs and removes its Vault policy.
 	c2.must(204, "DELETE", "/v1/orgs/acme/apps/shop", nil, nil)
-	if resp, err := http.Get(s.Nomad.Addr + "/v1/job/" + service); err == nil {
+	if resp, err := http.Get(s.Nomad.Addr + "/v1/job/" + ref.JobID()); err == nil {
 		var job struct{ Stop bool }
 		json.NewDecoder(resp.Body).Decode(&job)
 		resp.Body.Close()
@@ -371,7 +373,7 @@ func TestDeploys(t *testing.T) {
 		}
 	}
 	vc, _ := s.Vault.Client()
-	if pol, err := vc.Sys().GetPolicy("wharf-env-acme-shop-test"); err != nil || pol != "" {
+	if pol, err := vc.Sys().GetPolicy(ref.VaultPolicy()); err != nil || pol != "" {
 		t.Errorf("the environment's Vault policy survived the application: %q %v", pol, err)
 	}
 	waitGone(t, s, service)

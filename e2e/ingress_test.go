@@ -70,7 +70,7 @@ func TestIngressFollowsDeploys(t *testing.T) {
 	c := &client{t: t, url: w.URL, token: token}
 	c.seedApp(s, "shop")
 	const env = "/v1/orgs/acme/apps/shop/envs/test"
-	const host = "shop-test.localhost"
+	const host = "test.shop.acme.localhost"
 	c.must(200, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 3, "memory_mb": 32}}}, nil)
 	c.must(201, "PUT", env+"/vars/GREETING", map[string]any{"value": "hello"}, nil)
 	c.must(200, "PUT", env+"/procfile", map[string]any{"processes": map[string]any{"web": map[string]string{"command": webCommand}}}, nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/platform"
 )
 
 // browser is one headless Chromium tab, and where its screenshots go.
@@ -271,7 +272,7 @@ func TestPanel(t *testing.T) {
 		}
 	}
 	b.shoot("deploy")
-	const service = "wharf-acme-shop-test"
+	service := platform.Ref("acme", "shop", "test").ServiceName()
 	if got := serving(t, s, service); len(got) != 1 || got[0] != "hello release 1" {
 		t.Fatalf("release 1 serves %q", got)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
 	"github.com/wharf-platform/wharf/internal/devstack"
+	"github.com/wharf-platform/wharf/platform"
 )
 
 // dbReport is what the test application (testdata/dbapp) answers at /report.
@@ -143,7 +144,7 @@ func TestServices(t *testing.T) {
 		t.Errorf("release 1 does not record its service instance: %s", rel)
 	}
 
-	url1, url2 := appURL(t, s, "wharf-acme-one-review"), appURL(t, s, "wharf-acme-two-review")
+	url1, url2 := appURL(t, s, platform.Ref("acme", "one", "review").ServiceName()), appURL(t, s, platform.Ref("acme", "two", "review").ServiceName())
 	r1 := report(t, url1)
 	if r1.Error != "" || r1.Secret != secrets["one"] || !r1.HasDSN || !r1.DatabaseURLSame || r1.Database != svc["one"].Database || r1.CurrentUser != svc["one"].Database+"_owner" || r1.Visits < 1 {
 		t.Fatalf("app one reports %+v", r1)
@@ -173,7 +174,7 @@ func TestServices(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := root.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"wharf-env-acme-one-review"}, TTL: "5m"})
+		tok, err := root.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{platform.Ref("acme", "one", "review").VaultPolicy()}, TTL: "5m"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +266,7 @@ func TestServices(t *testing.T) {
 		// The daily backup is a periodic Nomad job; one run, forced, becomes a
 		// scheduled backup.
 		napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
-		const periodic = "wharf-acme-two-review-backups-db"
+		periodic := platform.Ref("acme", "two", "review").BackupsJobID("db")
 		waitFor(t, "the periodic backup job", func() bool {
 			job, _, err := napi.Jobs().Info(periodic, nil)
 			return err == nil && job.IsPeriodic()
@@ -308,7 +309,7 @@ func TestServices(t *testing.T) {
 		if sv.State != "detached" {
 			t.Errorf("after the deploy the instance is %s", sv.State)
 		}
-		if r := report(t, appURL(t, s, "wharf-acme-two-review")); r.HasDSN || r.Secret != secrets["two"] {
+		if r := report(t, appURL(t, s, platform.Ref("acme", "two", "review").ServiceName())); r.HasDSN || r.Secret != secrets["two"] {
 			t.Errorf("after detaching, app two reports %+v", r)
 		}
 		if pgCount(t, s, "SELECT count(*) FROM pg_database WHERE datname = $1", svc["two"].Database) != 1 {
@@ -332,7 +333,7 @@ func TestServices(t *testing.T) {
 		if sec, err := root.Logical().Read("database/roles/" + svc["one"].CredentialsRole); err != nil || sec != nil {
 			t.Errorf("the Vault role survives: %v %v", sec, err)
 		}
-		if pol, _ := root.Sys().GetPolicy("wharf-env-acme-one-review"); pol != "" {
+		if pol, _ := root.Sys().GetPolicy(platform.Ref("acme", "one", "review").VaultPolicy()); pol != "" {
 			t.Errorf("the environment's policy survives")
 		}
 		if _, err := pgx.Connect(context.Background(), dsn1); err == nil {
@@ -340,7 +341,7 @@ func TestServices(t *testing.T) {
 		}
 		napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
 		waitFor(t, "app one's periodic backup job to go", func() bool {
-			_, _, err := napi.Jobs().Info("wharf-acme-one-review-backups-db", nil)
+			_, _, err := napi.Jobs().Info(platform.Ref("acme", "one", "review").BackupsJobID("db"), nil)
 			return err != nil
 		})
 	})

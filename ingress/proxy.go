@@ -111,7 +111,10 @@ func (p *Proxy) Run(ctx context.Context, updates <-chan Update) error {
 func (p *Proxy) apply(st *state, u Update) {
 	switch u := u.(type) {
 	case RoutesUpdate:
-		t := st.setRoutes(u.Routes, p.metrics)
+		t, conflicts := st.setRoutes(u.Routes, p.metrics)
+		for h, names := range conflicts {
+			p.cfg.Log.Warn("host claimed by more than one route: serving none of them", "host", h, "routes", names)
+		}
 		p.table.Store(t)
 		p.ready.Store(true)
 		if p.cfg.OnRoutes != nil {

@@ -126,7 +126,15 @@ func (s *state) setInstances(name string, list []Instance) {
 
 // setRoutes replaces the routes and builds the table for them. Targets of unchanged
 // routes are kept, with their credential caches and metrics.
-func (s *state) setRoutes(routes []Route, metrics *proxyMetrics) *table {
+//
+// A host has at most one route. wharfd makes sure of it where claims are written (a
+// custom domain's claim is created with check-and-set; generated hosts are distinct by
+// construction and no custom domain may sit under an ingress domain), so two records
+// claiming one host mean a record not written by those rules. The ingress then does not
+// pick: it serves neither for that host (404), and returns the host with the claimants'
+// names so the caller logs them. Picking one by any order (key, write time) could hand a
+// tenant's host to whoever wrote a record that sorts first or came first.
+func (s *state) setRoutes(routes []Route, metrics *proxyMetrics) (*table, map[string][]string) {
 	next := make(map[string]Route, len(routes))
 	for _, r := range routes {
 		next[r.Key()] = r
@@ -160,21 +168,22 @@ func (s *state) setRoutes(routes []Route, metrics *proxyMetrics) *table {
 	s.routes, s.targets = next, targets
 
 	t := &table{hosts: make(map[string]*target, len(next))}
-	// Sorted by key, so when two records claim one host the choice is stable.
-	keys := make([]string, 0, len(targets))
-	for k := range targets {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		tg := targets[k]
-		for _, h := range tg.route.Hosts {
-			if _, taken := t.hosts[h]; !taken {
-				t.hosts[h] = tg
-			}
+	claimants := map[string][]string{}
+	for _, tg := range targets {
+		for _, h := range slices.Compact(slices.Sorted(slices.Values(tg.route.Hosts))) {
+			t.hosts[h] = tg
+			claimants[h] = append(claimants[h], tg.route.Name())
 		}
 	}
-	return t
+	conflicts := map[string][]string{}
+	for h, names := range claimants {
+		if len(names) > 1 {
+			delete(t.hosts, h)
+			slices.Sort(names)
+			conflicts[h] = names
+		}
+	}
+	return t, conflicts
 }
 
 func routesEqual(a, b Route) bool {

@@ -25,7 +25,7 @@ variable "node_pool" {
 
 variable "vault_policy" {
   type        = string
-  description = "The instance's backup policy (wharf-env-*): read its creds path only."
+  description = "The instance's backup policy (wharf-backup.<role>): read its creds path only."
 }
 
 variable "role" {

@@ -79,7 +79,7 @@ type Vars interface {
 
 // Render renders vars' template into a job whose ID and name are id.
 func Render(ctx context.Context, p Parser, id string, vars Vars) (*nomadapi.Job, error) {
-	if !jobIDPattern.MatchString(id) {
+	if !ValidJobID(id) {
 		return nil, platform.Errorf(platform.Invalid, "job id %q is not a valid job id", id)
 	}
 	src, err := Source(vars.Template())
@@ -113,14 +113,33 @@ func VariablesFile(vars Vars) ([]byte, error) {
 }
 
 var (
-	jobIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,127}$`)
+	// Job IDs are platform's (identity.go): labels joined with ".".
+	jobIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,299}$`)
 	// The two values that a template places inside a template block's data (the Vault
 	// path it reads) are Wharf's own; they are held to a strict alphabet all the same,
 	// since consul-template would run anything else they carried.
-	vaultPathPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9/_-]*$`)
-	vaultPolicyPattern = regexp.MustCompile(`^wharf-env-[a-z0-9-]+$`)
-	processPattern     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
+	vaultPathPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9/_-]*$`)
+	// The two policy families of platform/identity.go: an environment's
+	// ("wharf-env.<org>.<app>.<env>"), which its web, release and cron jobs run under,
+	// and an instance's backups' ("wharf-backup.<role>"), which only backup jobs do.
+	vaultPolicyPattern  = regexp.MustCompile(`^wharf-env\.` + label + `\.` + label + `\.` + label + `$`)
+	backupPolicyPattern = regexp.MustCompile(`^wharf-backup\.wharf-[0-9a-f]{16}$`)
+	processPattern      = regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
 )
+
+// ValidJobID reports whether id is a job ID the templates take.
+func ValidJobID(id string) bool { return jobIDPattern.MatchString(id) }
+
+// ValidEnvPolicy reports whether name is an environment's policy, which web, release
+// and cron jobs run under.
+func ValidEnvPolicy(name string) bool { return vaultPolicyPattern.MatchString(name) }
+
+// ValidBackupPolicy reports whether name is a service instance's backup policy, which
+// only backup and restore jobs run under.
+func ValidBackupPolicy(name string) bool { return backupPolicyPattern.MatchString(name) }
+
+// label is a DNS label as platform.CheckName accepts it.
+const label = `[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?`
 
 // Common holds what every template takes.
 type Common struct {
@@ -132,7 +151,7 @@ type Common struct {
 	Stage       string   // the environment's name
 	Domain      string   // the environment's primary domain
 	Release     int
-	VaultPolicy string // the environment's policy, wharf-env-*
+	VaultPolicy string // the environment's policy, wharf-env.<org>.<app>.<env>
 	// RuntimePath and RuntimeVersion locate the release's runtime configuration (its
 	// environment variables and commands) in Vault KV v2: a data path and a version.
 	RuntimePath    string
@@ -430,8 +449,8 @@ func (v BackupVars) values() (map[string]cty.Value, error) {
 	switch {
 	case v.Region == "":
 		return nil, platform.Errorf(platform.Invalid, "region is empty")
-	case !vaultPolicyPattern.MatchString(v.VaultPolicy):
-		return nil, platform.Errorf(platform.Invalid, "vault policy %q is not an environment policy", v.VaultPolicy)
+	case !backupPolicyPattern.MatchString(v.VaultPolicy):
+		return nil, platform.Errorf(platform.Invalid, "vault policy %q is not a backup policy", v.VaultPolicy)
 	case !serviceRolePattern.MatchString(v.Role):
 		return nil, platform.Errorf(platform.Invalid, "role %q is not a plain Vault role", v.Role)
 	case !ok || !serviceAddrPattern.MatchString(v.Address) || err != nil:

@@ -31,8 +31,8 @@ var _ jobspecs.Parser = (*nomad.Client)(nil)
 func common() jobspecs.Common {
 	return jobspecs.Common{
 		Region: "local", Datacenters: []string{"dc1"}, Image: "127.0.0.1:5000/acme/shop@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-		NetworkMode: "host", Stage: "live", Domain: "shop-live.local.wharf.test", Release: 7,
-		VaultPolicy: "wharf-env-acme-shop-live", RuntimePath: "secret/data/wharf/acme/shop/live/runtime", RuntimeVersion: 3,
+		NetworkMode: "host", Stage: "live", Domain: "live.shop.acme.local.wharf.test", Release: 7,
+		VaultPolicy: "wharf-env.acme.shop.live", RuntimePath: "secret/data/wharf/acme/shop/live/runtime", RuntimeVersion: 3,
 		Meta: map[string]string{"wharf_app": "shop", "wharf_env": "live"},
 	}
 }
@@ -49,24 +49,24 @@ func withServices(c jobspecs.Common) jobspecs.Common {
 
 // goldenCases are the renderings the golden files pin.
 var goldenCases = map[string]jobspecs.Vars{
-	"web": jobspecs.WebVars{Common: common(), ServiceName: "wharf-acme-shop-live", Processes: []jobspecs.Process{
+	"web": jobspecs.WebVars{Common: common(), ServiceName: "wharf-acme-shop-live-goojeoqa5bdb7h7zpyssunde5y", Processes: []jobspecs.Process{
 		{Name: "web", Command: true, Count: 2, CPU: 100, MemoryMB: 128, HTTP: true, HealthPath: "/health"},
 		{Name: "worker", Command: true, Count: 1, CPU: 100, MemoryMB: 64},
 	}},
-	"web-image-default-command": jobspecs.WebVars{Common: common(), ServiceName: "wharf-acme-shop-live",
+	"web-image-default-command": jobspecs.WebVars{Common: common(), ServiceName: "wharf-acme-shop-live-goojeoqa5bdb7h7zpyssunde5y",
 		Processes: []jobspecs.Process{{Name: "web", Count: 1, CPU: 100, MemoryMB: 128, HTTP: true}},
 		Update:    &jobspecs.UpdatePolicy{MinHealthyTime: "2s", HealthyDeadline: "1m", ProgressDeadline: "2m"}},
-	"web-services": jobspecs.WebVars{Common: withServices(common()), ServiceName: "wharf-acme-shop-live",
+	"web-services": jobspecs.WebVars{Common: withServices(common()), ServiceName: "wharf-acme-shop-live-goojeoqa5bdb7h7zpyssunde5y",
 		Processes: []jobspecs.Process{{Name: "web", Count: 1, CPU: 100, MemoryMB: 128, HTTP: true}}},
 	"release":          jobspecs.ReleaseVars{Common: common()},
 	"release-services": jobspecs.ReleaseVars{Common: withServices(common())},
 	"cron-services":    jobspecs.CronVars{Common: withServices(common()), Name: "nightly-report", Schedule: "0 3 * * *"},
 	"cron":             jobspecs.CronVars{Common: common(), Name: "nightly-report", Schedule: "*/5 * * * *", MemoryMB: 64},
-	"backup": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-env-backup-wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
+	"backup": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-backup.wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
 		Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef", Meta: map[string]string{"wharf_backup": "b1"}},
-	"backup-scheduled": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-env-backup-wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
+	"backup-scheduled": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-backup.wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
 		Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef", Schedule: "0 3 * * *"},
-	"restore": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-env-backup-wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
+	"restore": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-backup.wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
 		Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef",
 		RestoreURL: "http://127.0.0.1:5000/v2/acme/_backups/blobs/sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 	"build": jobspecs.BuildVars{Region: "local", Builder: "/usr/local/bin/wharf-builder",
@@ -94,7 +94,7 @@ func testGolden(t *testing.T, nc *nomad.Client) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			job, err := jobspecs.Render(context.Background(), nc, "wharf-acme-shop-live", vars)
+			job, err := jobspecs.Render(context.Background(), nc, "wharf.env.acme.shop.live.service", vars)
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
@@ -201,11 +201,11 @@ func testRuntimeValues(t *testing.T, s *devstack.Stack, nc *nomad.Client) {
 		t.Fatalf("write runtime config: %v", err)
 	}
 	version := int(mustNumber(t, sec.Data["version"]))
-	if err := vc.Sys().PutPolicy("wharf-env-jobspecs-test", `path "secret/data/wharf/jobspecs-test/*" { capabilities = ["read"] }`); err != nil {
+	if err := vc.Sys().PutPolicy("wharf-env.acme.jobspecs.test", `path "secret/data/wharf/jobspecs-test/*" { capabilities = ["read"] }`); err != nil {
 		t.Fatal(err)
 	}
 	c := common()
-	c.Image, c.Stage, c.VaultPolicy = agenttest.BaseImage, "test", "wharf-env-jobspecs-test"
+	c.Image, c.Stage, c.VaultPolicy = agenttest.BaseImage, "test", "wharf-env.acme.jobspecs.test"
 	c.RuntimePath, c.RuntimeVersion = path, version
 	vars := jobspecs.WebVars{Common: c, ServiceName: "wharf-jobspecs-test",
 		Processes: []jobspecs.Process{{Name: "web", Command: true, Count: 1, CPU: 50, MemoryMB: 32, HTTP: true}},

@@ -58,7 +58,7 @@ variable "release" {
 
 variable "vault_policy" {
   type        = string
-  description = "The environment's Vault policy (wharf-env-*)."
+  description = "The environment's Vault policy (wharf-env.<org>.<app>.<env>)."
 }
 
 variable "runtime_path" {

@@ -137,28 +137,24 @@ func (b *Backups) job(ctx context.Context, s EnvService, kind string) (BackupJob
 	if err != nil {
 		return BackupJob{}, err
 	}
-	if kind == "scheduled" {
-		policy, err := b.Policies.PutBackupPolicy(ctx, s.CredentialsRole)
-		if err != nil {
-			return BackupJob{}, err
-		}
-		// Named after the environment's jobs, so deleting the environment stops it too.
-		return BackupJob{ID: t.JobID() + "-backups-" + s.Name, Region: t.Cloudspace.Region, Policy: policy,
-			Role: s.CredentialsRole, Address: s.Address, Database: s.Database}, nil
-	}
 	policy, err := b.Policies.PutBackupPolicy(ctx, s.CredentialsRole)
 	if err != nil {
 		return BackupJob{}, err
 	}
+	job := BackupJob{Region: t.Cloudspace.Region, Policy: policy, Role: s.CredentialsRole, Address: s.Address, Database: s.Database}
 	var r [4]byte
 	_, _ = rand.Read(r[:])
-	return BackupJob{
-		ID: "wharf-" + kind + "-" + s.CredentialsRole[len("wharf-"):] + "-" + hex.EncodeToString(r[:]), Region: t.Cloudspace.Region,
-		Policy: policy, Role: s.CredentialsRole, Address: s.Address, Database: s.Database,
-	}, nil
+	// Every one is one of the environment's jobs, so deleting the environment stops it too.
+	switch kind {
+	case "scheduled":
+		job.ID = t.BackupsJobID(s.Name)
+	case "restore":
+		job.ID = t.RestoreJobID(s.Name, hex.EncodeToString(r[:]))
+	default:
+		job.ID = t.BackupJobID(s.Name, hex.EncodeToString(r[:]))
+	}
+	return job, nil
 }
-
-func backupRepo(org, app string) string { return org + "/" + app + "/backups" }
 
 func (b *Backups) backup(ctx context.Context, s EnvService, trigger string) (Backup, error) {
 	job, err := b.job(ctx, s, "backup")
@@ -174,7 +170,7 @@ func (b *Backups) backup(ctx context.Context, s EnvService, trigger string) (Bac
 
 // keep stores a dump of s in the registry, records it and applies the retention.
 func (b *Backups) keep(ctx context.Context, s EnvService, trigger string, dump []byte) (Backup, error) {
-	digest, err := b.Artifacts.PutBlob(ctx, backupRepo(s.Org, s.App), dump)
+	digest, err := b.Artifacts.PutBlob(ctx, AppRef{Org: s.Org, App: s.App}.BackupRepo(), dump)
 	if err != nil {
 		return Backup{}, err
 	}
@@ -227,7 +223,7 @@ func (b *Backups) prune(ctx context.Context, s EnvService) error {
 	}
 	for _, bk := range expired {
 		if !kept[bk.Digest] {
-			if err := b.Blobs.DeleteBlob(ctx, backupRepo(s.Org, s.App), bk.Digest); err != nil {
+			if err := b.Blobs.DeleteBlob(ctx, AppRef{Org: s.Org, App: s.App}.BackupRepo(), bk.Digest); err != nil {
 				b.log().Warn("delete an expired backup's dump", "backup", bk.ID, "error", ErrorMessage(err))
 			}
 			kept[bk.Digest] = true // deleted once
@@ -307,7 +303,7 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	if err != nil {
 		return Backup{}, err
 	}
-	job.RestoreURL = b.Artifacts.BlobURL(backupRepo(org, app), bk.Digest)
+	job.RestoreURL = b.Artifacts.BlobURL(AppRef{Org: org, App: app}.BackupRepo(), bk.Digest)
 	if err := b.Runner.RunRestore(ctx, job); err != nil {
 		return Backup{}, err
 	}

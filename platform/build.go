@@ -183,8 +183,8 @@ func (d *Deployer) reusable(ctx context.Context, org, app, source string) (*Buil
 	return &b, nil
 }
 
-func sourceRepo(t Target) string { return t.Org + "/" + t.App + "/sources" }
-func imageRepo(t Target) string  { return t.Org + "/" + t.App }
+func sourceRepo(t Target) string { return t.AppRef().SourceRepo() }
+func imageRepo(t Target) string  { return t.AppRef().ImageRepo() }
 
 // GetBuild returns one build of the application.
 func (d *Deployer) GetBuild(ctx context.Context, p Principal, org, app, id string) (Build, error) {

@@ -519,7 +519,7 @@ func (d *Deployer) target(ctx context.Context, org, app, env string) (Target, er
 	if err != nil {
 		return Target{}, err
 	}
-	t := Target{Org: org, App: app, Env: env, Cloudspace: cs}
+	t := Target{EnvRef: Ref(org, app, env), Cloudspace: cs}
 	t.Domain = t.DefaultDomain()
 	return t, nil
 }

@@ -112,6 +112,9 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 	if err != nil {
 		return Domain{}, err
 	}
+	if err := d.checkCustomDomain(ctx, Ref(org, app, env), name); err != nil {
+		return Domain{}, err
+	}
 	current, err := loadAll[Domain](ctx, d.KV, domainPrefix(org, app, env))
 	if err != nil {
 		return Domain{}, err
@@ -134,6 +137,8 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 		}
 	}
 	if !found {
+		// The claim is created with check-and-set (index 0) in the same transaction as
+		// the domain: of two environments adding one name, the second meets a conflict.
 		if _, err := load[deployLock](ctx, d.KV, domainClaimKey(name), "domain"); err == nil {
 			return Domain{}, Errorf(Conflict, "domain %s belongs to another environment", name)
 		} else if ErrorCode(err) != NotFound {
@@ -151,6 +156,33 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 		return Domain{}, err
 	}
 	return load[Domain](ctx, d.KV, domainKey(org, app, env, name), "domain "+name)
+}
+
+// checkCustomDomain refuses (invalid) a custom domain at or under any cloudspace's
+// ingress domain, where Wharf generates hosts (EnvRef.Host), unless it is the
+// environment's own generated host: no tenant can take another's generated host, or one
+// an environment made later would get.
+func (d *Deployer) checkCustomDomain(ctx context.Context, ref EnvRef, name string) error {
+	t, err := d.target(ctx, ref.Org, ref.App, ref.Env)
+	if err != nil {
+		return err
+	}
+	if name == t.DefaultDomain() {
+		return nil
+	}
+	css, err := loadAll[Cloudspace](ctx, d.KV, cloudspaceKey(""))
+	if err != nil {
+		return err
+	}
+	for _, cs := range css {
+		if dom := cs.IngressDomain; dom != "" && (name == dom || strings.HasSuffix(name, "."+dom)) {
+			var fe FieldErrors
+			fe.Add("name", "is under %s, the ingress domain of cloudspace %s, where Wharf generates hosts; of those only the environment's own, %s, may be added",
+				dom, cs.Name, t.DefaultDomain())
+			return fe.Err()
+		}
+	}
+	return nil
 }
 
 // DeleteDomain removes a custom domain from the environment. It needs the developer
@@ -273,7 +305,9 @@ func (d *Deployer) RouteSpec(ctx context.Context, t Target) (RouteSpec, error) {
 		HTTPSRedirect: r.HTTPSRedirect, ProtectionUser: r.ProtectionUser, ProtectionHash: r.Hash}
 	sort.Slice(doms, func(i, j int) bool { return doms[i].Name < doms[j].Name })
 	for _, dom := range doms {
-		spec.Hosts = append(spec.Hosts, dom.Name)
+		if dom.Name != t.DefaultDomain() { // the generated host, added to be primary
+			spec.Hosts = append(spec.Hosts, dom.Name)
+		}
 		if dom.Primary {
 			spec.Primary = dom.Name
 		}

@@ -63,31 +63,16 @@ type Release struct {
 	Meta
 }
 
-// Target is where an environment runs: its names, its cloudspace and its primary domain.
+// Target is where an environment runs: its reference (from which every external name is
+// derived, platform/identity.go), its cloudspace and its primary domain.
 type Target struct {
-	Org, App, Env string
-	Cloudspace    Cloudspace
-	Domain        string
+	EnvRef
+	Cloudspace Cloudspace
+	Domain     string
 }
 
-// JobID is the environment's service job in Nomad.
-func (t Target) JobID() string { return "wharf-" + t.Org + "-" + t.App + "-" + t.Env }
-
-// ServiceName is the Consul service of the environment's web process.
-func (t Target) ServiceName() string { return t.JobID() }
-
-// VaultPolicy is the environment's Vault policy: its tasks may read its runtime
-// configuration and its service instances' credentials, and nothing else.
-func (t Target) VaultPolicy() string { return "wharf-env-" + t.Org + "-" + t.App + "-" + t.Env }
-
-// RuntimePath is the environment's runtime configuration in Vault KV v2, relative to the
-// mount. Names are DNS labels, so the underscore keeps it apart from any variable.
-func (t Target) RuntimePath() string { return "wharf/_runtime/" + t.Org + "/" + t.App + "/" + t.Env }
-
-// DefaultDomain is the environment's generated domain: <app>-<env>.<ingress domain>.
-func (t Target) DefaultDomain() string {
-	return t.App + "-" + t.Env + "." + t.Cloudspace.IngressDomain
-}
+// DefaultDomain is the environment's generated host in its cloudspace (EnvRef.Host).
+func (t Target) DefaultDomain() string { return t.Host(t.Cloudspace.IngressDomain) }
 
 var cronField = regexp.MustCompile(`^(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*$`)
 

@@ -71,7 +71,7 @@ func envPrefix(org, app string) string             { return "envs/" + org + "/" 
 func envKey(org, app, env string) string           { return envPrefix(org, app) + env }
 func varPrefix(org, app, env string) string        { return "vars/" + org + "/" + app + "/" + env + "/" }
 func varKey(org, app, env, name string) string     { return varPrefix(org, app, env) + name }
-func secretPath(org, app, env, name string) string { return org + "/" + app + "/" + env + "/" + name }
+func secretPath(org, app, env, name string) string { return Ref(org, app, env).SecretPath(name) }
 func auditPrefix(org string) string                { return "audit/" + org + "/" }
 func personKey(id string) string                   { return "people/" + id }
 func tokenKey(hash string) string                  { return "tokens/" + hash }

@@ -69,7 +69,7 @@ type EnvService struct {
 }
 
 // Owner is the role that owns the instance's database and every object in it.
-func (s EnvService) Owner() string { return s.Database + "_owner" }
+func (s EnvService) Owner() string { return DatabaseOwner(s.Database) }
 
 // ServiceInput asks to attach a new service instance.
 type ServiceInput struct {
@@ -186,10 +186,10 @@ func (d *Deployer) AttachService(ctx context.Context, p Principal, org, app, env
 	if _, err := rand.Read(b[:]); err != nil {
 		return EnvService{}, Wrap(Internal, err, "generate a database name")
 	}
-	id := hex.EncodeToString(b[:])
+	names := DatabaseNames(hex.EncodeToString(b[:]))
 	svc := EnvService{
 		Org: org, App: app, Env: env, Name: in.Name, Kind: in.Kind, Prefix: in.Prefix,
-		State: ServiceProvisioning, Database: "wharf_" + id, CredentialsRole: "wharf-" + id,
+		State: ServiceProvisioning, Database: names.Database, CredentialsRole: names.CredentialsRole,
 		Address: d.Databases.Address(),
 	}
 	stamp(&svc.Meta, d.now())

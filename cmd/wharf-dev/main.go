@@ -135,7 +135,7 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 The local cloudspace is running (region "local"):
   API             http://%[1]s/v1   (health: curl http://%[1]s/v1/health)
   Control Panel   http://%[1]s/
-  Applications    http://<app>-<env>.localhost:%[11]s/   (wharf-ingress; metrics at http://%[12]s/metrics)
+  Applications    http://<env>.<app>.<org>.localhost:%[11]s/   (wharf-ingress; metrics at http://%[12]s/metrics)
   Admin token     %[7]s
                   (kept in %[8]s; export WHARF_ADDR=http://%[1]s WHARF_TOKEN=$(cat %[8]s))
   Consul          http://%[2]s/ui
@@ -218,7 +218,7 @@ func writeWharfdConfig(dataDir, wharfdBin string, s *devstack.Stack) (string, er
 }
 
 // IngressDomain is the local cloudspace's domain: every name under localhost resolves
-// to the loopback address, so <app>-<env>.localhost reaches the local ingress.
+// to the loopback address, so <env>.<app>.<org>.localhost reaches the local ingress.
 const IngressDomain = "localhost"
 
 // seed registers the local cloudspace and a development plan through the API, once:

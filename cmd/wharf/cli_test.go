@@ -72,13 +72,13 @@ func TestShowFormats(t *testing.T) {
 
 func TestFormatStatus(t *testing.T) {
 	yes := true
-	got := formatStatus(ref{"acme", "shop", "test"}, envStatus{Release: 3, Deploying: "d1", URL: "http://shop-test.localhost/",
+	got := formatStatus(ref{"acme", "shop", "test"}, envStatus{Release: 3, Deploying: "d1", URL: "http://test.shop.acme.localhost/",
 		Instances: []instance{{Process: "web", Index: 1, Status: "running", Version: 2}, {Process: "web", Index: 0, Status: "running", Healthy: &yes, Version: 2}}})
 	want := `Environment  acme/shop test
 Release      v3
 State        running
 Deploying    d1
-URL          http://shop-test.localhost/
+URL          http://test.shop.acme.localhost/
 
 INSTANCE  STATUS   HEALTHY  JOB VERSION
 web.0     running  true     2

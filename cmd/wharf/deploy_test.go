@@ -60,7 +60,7 @@ func (f *fakeBuilds) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, ": keep-alive comment\n\n")
 		io.WriteString(w, "event: done\ndata: {\"id\":\"d1\",\"kind\":\"release\",\"status\":\"succeeded\",\"release\":7}\n\n")
 	case r.URL.Path == env+"/status":
-		io.WriteString(w, `{"release":7,"url":"http://shop-test.localhost/","instances":[]}`)
+		io.WriteString(w, `{"release":7,"url":"http://test.shop.acme.localhost/","instances":[]}`)
 	default:
 		http.NotFound(w, r)
 	}
@@ -109,7 +109,7 @@ func TestDeploySource(t *testing.T) {
 					t.Errorf("progress lacks %q:\n%s", want, errb.String())
 				}
 			}
-			if got := out.String(); got != "Deploy d1 succeeded: release 7 of acme/shop test is live at http://shop-test.localhost/\n" {
+			if got := out.String(); got != "Deploy d1 succeeded: release 7 of acme/shop test is live at http://test.shop.acme.localhost/\n" {
 				t.Errorf("stdout = %q", got)
 			}
 		})

@@ -28,9 +28,10 @@ func newRoutes(addr string, token platform.Secret) (routes, error) {
 	return routes{store: ingressconsul.NewRouteStore(c, "")}, nil
 }
 
-// routeApp names an environment's application in its route record's key: applications
-// are named within an organisation, so the organisation is part of it.
-func routeApp(t platform.Target) string { return t.Org + "-" + t.App }
+// routeApp names an environment's application in its route record's key
+// (platform.EnvRef.RouteApp): applications are named within an organisation, so the
+// organisation is part of it.
+func routeApp(t platform.Target) string { return t.RouteApp() }
 
 // PublishRoute writes the environment's route: its names, served by its web service,
 // with its HTTPS redirect and basic-auth protection (a bcrypt hash).

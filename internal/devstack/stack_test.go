@@ -52,7 +52,7 @@ job "wharf-stack-test" {
       }
 
       vault {
-        policies = ["wharf-env-stacktest"]
+        policies = ["wharf-env.wharf.stack.test"]
       }
 
       template {
@@ -90,7 +90,7 @@ func TestStackRunsWiredJob(t *testing.T) {
 	if _, err := vc.Logical().Write("secret/data/wharf/stacktest", map[string]any{"data": map[string]any{"greeting": greeting}}); err != nil {
 		t.Fatalf("write secret: %v", err)
 	}
-	if err := vc.Sys().PutPolicy("wharf-env-stacktest", `path "secret/data/wharf/stacktest" { capabilities = ["read"] }`); err != nil {
+	if err := vc.Sys().PutPolicy("wharf-env.wharf.stack.test", `path "secret/data/wharf/stacktest" { capabilities = ["read"] }`); err != nil {
 		t.Fatalf("write policy: %v", err)
 	}
 

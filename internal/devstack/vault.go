@@ -11,14 +11,18 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/wharf-platform/wharf/platform"
 )
 
 // NomadTokenRole is the Vault token role from which Nomad derives each task's token.
-// It may grant only policies named like EnvPolicyGlob: one application's environment
-// can never be handed Wharf's or Nomad's own policies.
+// It may grant only policies named like EnvPolicyGlob (an environment's) or
+// BackupPolicyGlob (a service instance's backups'), platform/identity.go's two families:
+// a task can never be handed Wharf's or Nomad's own policies.
 const (
-	NomadTokenRole = "nomad-cluster"
-	EnvPolicyGlob  = "wharf-env-*"
+	NomadTokenRole   = "nomad-cluster"
+	EnvPolicyGlob    = platform.EnvPolicyGlob
+	BackupPolicyGlob = platform.BackupPolicyGlob
 )
 
 // nomadServerPolicy is what Nomad's own token may do: derive task tokens from the role and
@@ -40,7 +44,8 @@ path "auth/token/renew-self" { capabilities = ["update"] }
 const WharfdPolicy = `
 path "secret/data/wharf/*" { capabilities = ["create", "read", "update", "delete"] }
 path "secret/metadata/wharf/*" { capabilities = ["create", "read", "update", "list", "delete"] }
-path "sys/policies/acl/wharf-env-*" { capabilities = ["create", "read", "update", "delete"] }
+path "sys/policies/acl/wharf-env.*" { capabilities = ["create", "read", "update", "delete"] }
+path "sys/policies/acl/wharf-backup.*" { capabilities = ["create", "read", "update", "delete"] }
 path "sys/mounts/database" { capabilities = ["create", "read", "update"] }
 path "database/config/wharf-*" { capabilities = ["create", "read", "update", "delete"] }
 path "database/roles/wharf-*" { capabilities = ["create", "read", "update", "delete"] }
@@ -210,7 +215,7 @@ func (v *Vault) configure() error {
 		return fmt.Errorf("write wharfd policy: %w", err)
 	}
 	if _, err := c.Logical().Write("auth/token/roles/"+NomadTokenRole, map[string]any{
-		"allowed_policies_glob":  []string{EnvPolicyGlob},
+		"allowed_policies_glob":  []string{EnvPolicyGlob, BackupPolicyGlob},
 		"disallowed_policies":    []string{"nomad-server", "wharfd", "root"},
 		"orphan":                 true,
 		"token_period":           "72h",

@@ -3,7 +3,6 @@ package nomad
 import (
 	"context"
 	"io"
-	"strings"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -68,13 +67,13 @@ func (c *Client) ScheduleBackups(ctx context.Context, bj platform.BackupJob, sch
 // BackupSchedules lists the region's periodic backup jobs: job ID to the database role
 // each backs up. Errors: unavailable.
 func (c *Client) BackupSchedules(ctx context.Context, region string) (map[string]string, error) {
-	stubs, _, err := c.api.Jobs().List((&nomadapi.QueryOptions{Region: region, Prefix: "wharf-"}).WithContext(ctx))
+	stubs, _, err := c.api.Jobs().List((&nomadapi.QueryOptions{Region: region, Prefix: platform.EnvJobsPrefix}).WithContext(ctx))
 	if err != nil {
 		return nil, translate(err, "list jobs")
 	}
 	out := map[string]string{}
 	for _, s := range stubs {
-		if !s.Periodic || s.ParentID != "" || !strings.Contains(s.ID, backupsInfix) {
+		if !s.Periodic || s.ParentID != "" || !platform.IsBackupsJobID(s.ID) {
 			continue
 		}
 		job, _, err := c.api.Jobs().Info(s.ID, c.query(ctx, region))
@@ -142,12 +141,8 @@ func (c *Client) HarvestBackups(ctx context.Context, region, id string, store fu
 	return nil
 }
 
-// backupsInfix marks periodic backup jobs' IDs; backupRoleMeta is the meta key naming
-// the role a job backs up.
-const (
-	backupsInfix   = "-backups-"
-	backupRoleMeta = "wharf_backup_role"
-)
+// backupRoleMeta is the meta key naming the role a backup job backs up.
+const backupRoleMeta = "wharf_backup_role"
 
 func (c *Client) backupVars(bj platform.BackupJob, schedule string) jobspecs.BackupVars {
 	return jobspecs.BackupVars{

@@ -10,18 +10,13 @@ import (
 	"github.com/wharf-platform/wharf/platform"
 )
 
-// BuildJobID is the Nomad job of one build.
-func BuildJobID(t platform.Target, build string) string {
-	return "wharf-" + t.Org + "-" + t.App + "-build-" + build
-}
-
 // RunBuild runs one build job on the cloudspace's builder nodes: wharf-builder with the
 // spec at specURL. It hands every line the build writes to emit as it comes, waits until
 // the job ends, and purges it. When ctx ends first (a cancel, a time limit) the job is
 // stopped and ctx's error returned. Errors: invalid, unavailable, ctx's.
 func (c *Client) RunBuild(ctx context.Context, t platform.Target, build, specURL, specDigest string, emit func(line string)) (platform.BuildResult, error) {
 	region := t.Cloudspace.Region
-	id := BuildJobID(t, build)
+	id := t.AppRef().BuildJobID(build)
 	job, err := jobspecs.Render(ctx, c, id, jobspecs.BuildVars{
 		Region: region, Datacenters: c.runtime.Datacenters, NodePool: t.Cloudspace.NodePool,
 		Builder: c.runtime.Builder, SpecURL: specURL, SpecDigest: specDigest,

@@ -259,7 +259,7 @@ func noDeploymentExpected(job *nomadapi.Job) bool {
 // invalid, unavailable, and ctx's error (the job is stopped then).
 func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel platform.Release, logf func(stream, line string)) (platform.ReleaseCommandResult, error) {
 	region := t.Cloudspace.Region
-	id := t.JobID() + "-release-" + strconv.Itoa(rel.Number)
+	id := t.ReleaseJobID(rel.Number)
 	job, err := jobspecs.Render(ctx, c, id, jobspecs.ReleaseVars{Common: c.common(t, rel)})
 	if err != nil {
 		return platform.ReleaseCommandResult{}, err
@@ -289,10 +289,10 @@ func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel p
 // entry, and none for entries that are gone. Errors: invalid, unavailable.
 func (c *Client) SyncCron(ctx context.Context, t platform.Target, rel platform.Release) error {
 	region := t.Cloudspace.Region
-	prefix := t.JobID() + "-cron-"
+	prefix := t.CronJobPrefix()
 	want := map[string]bool{}
 	for _, e := range rel.Config.Cron {
-		id := prefix + e.Name
+		id := t.CronJobID(e.Name)
 		want[id] = true
 		job, err := jobspecs.Render(ctx, c, id, jobspecs.CronVars{Common: c.common(t, rel), Name: e.Name, Schedule: e.Schedule})
 		if err != nil {
@@ -321,15 +321,13 @@ func (c *Client) SyncCron(ctx context.Context, t platform.Target, rel platform.R
 // cron entries and any release command still running. Errors: unavailable.
 func (c *Client) DeleteEnvironment(ctx context.Context, t platform.Target) error {
 	region := t.Cloudspace.Region
-	stubs, _, err := c.api.Jobs().List((&nomadapi.QueryOptions{Region: region, Prefix: t.JobID()}).WithContext(ctx))
+	// Every job of the environment, and no other environment's, has its JobPrefix.
+	stubs, _, err := c.api.Jobs().List((&nomadapi.QueryOptions{Region: region, Prefix: t.JobPrefix()}).WithContext(ctx))
 	if err != nil {
 		return translate(err, "list jobs")
 	}
 	for _, s := range stubs {
-		if s.ID != t.JobID() && !strings.HasPrefix(s.ID, t.JobID()+"-") {
-			continue // another environment whose name starts with this one's
-		}
-		if s.ParentID != "" {
+		if !strings.HasPrefix(s.ID, t.JobPrefix()) || s.ParentID != "" {
 			continue
 		}
 		if _, _, err := c.api.Jobs().Deregister(s.ID, true, c.write(ctx, region)); err != nil {

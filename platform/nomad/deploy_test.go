@@ -37,7 +37,7 @@ func newEnv(t *testing.T, s *devstack.Stack, name string) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, s: s, nc: nc, target: platform.Target{
-		Org: "acme", App: "shop", Env: name, Domain: "shop-" + name + ".local.test",
+		EnvRef: platform.Ref("acme", "shop", name), Domain: name + ".shop.acme.local.test",
 		Cloudspace: platform.Cloudspace{Name: "local", Region: s.Nomad.Region, NodePool: "default", IngressDomain: "local.test"},
 	}}
 	vc, _ := s.Vault.Client()
@@ -256,7 +256,7 @@ func TestCron(t *testing.T) {
 		t.Fatal(err)
 	}
 	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
-	parent := e.target.JobID() + "-cron-tick"
+	parent := e.target.CronJobID("tick")
 	waitFor(t, "two completed runs of the cron entry", func() bool {
 		jobs, _, err := napi.Jobs().PrefixList(parent + "/periodic-")
 		if err != nil {

@@ -66,7 +66,7 @@ func (d *Databases) ensureMount(ctx context.Context) error {
 // ConfigureDatabase writes the connection to db (as the cluster's admin) and the role
 // issuing its users.
 func (d *Databases) ConfigureDatabase(ctx context.Context, role, db, owner string) error {
-	if !rolePattern.MatchString(role) || !databasePattern.MatchString(db) || owner != db+"_owner" {
+	if !rolePattern.MatchString(role) || !databasePattern.MatchString(db) || owner != platform.DatabaseOwner(db) {
 		return platform.Errorf(platform.Invalid, "database names %q, %q, %q are not Wharf's", role, db, owner)
 	}
 	if err := d.ensureMount(ctx); err != nil {
@@ -111,7 +111,7 @@ func (d *Databases) ConfigureDatabase(ctx context.Context, role, db, owner strin
 }
 
 // backupPolicy names the policy of an instance's backup and restore jobs.
-func backupPolicy(role string) string { return "wharf-env-backup-" + role }
+func backupPolicy(role string) string { return platform.BackupPolicy(role) }
 
 // PutBackupPolicy writes the policy an instance's backup and restore jobs run under:
 // read the instance's credentials, nothing else. It returns the policy's name.

@@ -50,7 +50,7 @@ func (r *Runtime) SecretValue(ctx context.Context, path string, version int) (pl
 // secretKeyPath is where an environment's generated SECRET_KEY lives: under "_platform",
 // which no organisation can be named.
 func secretKeyPath(t platform.Target) string {
-	return kvPrefix + "_platform/" + t.Org + "/" + t.App + "/" + t.Env + "/secret-key"
+	return t.SecretKeyPath()
 }
 
 // SecretKey returns the environment's SECRET_KEY, generating it (64 random hex digits)
