@@ -249,7 +249,7 @@ func (s *Service) DeleteApplication(ctx context.Context, p Principal, org, name 
 	var t txn
 	t.delete(appKey(org, name), casIndex(app.Index, ifMatch))
 	for _, c := range collabs {
-		t.deleteTree(collaborationKey(c.Person, org, name))
+		t.deleteKey(collaborationKey(c.Person, org, name))
 	}
 	t.deleteTree(envPrefix(org, name))
 	t.deleteTree(prefix)
@@ -344,7 +344,7 @@ func (s *Service) DeleteCollaborator(ctx context.Context, p Principal, org, app,
 	}
 	var t txn
 	t.delete(collabKey(org, app, person), c.Index)
-	t.deleteTree(collaborationKey(person, org, app))
+	t.deleteKey(collaborationKey(person, org, app))
 	s.audit(&t, p, org, "collaborator.delete", collabKey(org, app, person))
 	return s.commit(ctx, &t, "collaborator "+person)
 }

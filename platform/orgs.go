@@ -114,7 +114,7 @@ func (s *Service) DeleteOrganisation(ctx context.Context, p Principal, org strin
 	var t txn
 	t.delete(orgKey(org), casIndex(o.Index, ifMatch))
 	for _, m := range members {
-		t.deleteTree(membershipKey(m.Person, org))
+		t.deleteKey(membershipKey(m.Person, org))
 	}
 	t.deleteTree(memberPrefix(org))
 	t.deleteTree(auditPrefix(org))
@@ -214,7 +214,7 @@ func (s *Service) changeMember(ctx context.Context, p Principal, org, person str
 	switch {
 	case role == nil:
 		t.delete(memberKey(org, person), current.Index)
-		t.deleteTree(membershipKey(person, org))
+		t.deleteKey(membershipKey(person, org))
 		s.audit(&t, p, org, "member.delete", memberKey(org, person))
 	case current == nil:
 		out = Member{Org: org, Person: person, Role: *role}

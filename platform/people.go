@@ -162,7 +162,7 @@ func (s *Service) DeletePerson(ctx context.Context, p Principal, id string, ifMa
 	// person; Consul transactions cannot check that a prefix is empty.
 	t.deleteTree(personTokenPrefix(id))
 	for _, tok := range tokens {
-		t.deleteTree(tokenKey(tok.Hash))
+		t.deleteKey(tokenKey(tok.Hash))
 	}
 	s.audit(&t, p, "", "person.delete", personKey(id))
 	return s.commit(ctx, &t, "person "+id)
@@ -254,7 +254,7 @@ func (s *Service) DeleteToken(ctx context.Context, p Principal, person, id strin
 	}
 	var t txn
 	t.delete(personTokenKey(person, id), rec.Index)
-	t.deleteTree(tokenKey(rec.Hash))
+	t.deleteKey(tokenKey(rec.Hash))
 	s.audit(&t, p, "", "token.delete", personTokenKey(person, id))
 	return s.commit(ctx, &t, "token "+id)
 }
