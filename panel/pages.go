@@ -134,9 +134,18 @@ func (p *Panel) createCloudspace(r *request) error {
 
 func (p *Panel) createPlan(r *request) error {
 	n := func(field string) int { v, _ := strconv.Atoi(r.FormValue(field)); return v }
-	_, err := p.m.CreatePlan(r.ctx(), r.who, platform.Plan{Name: r.FormValue("name"), Limits: platform.Limits{
+	// Limits the form leaves out take their defaults; a plan is public unless the
+	// form restricts it.
+	or := func(field string, def int) int {
+		if r.FormValue(field) == "" {
+			return def
+		}
+		return n(field)
+	}
+	_, err := p.m.CreatePlan(r.ctx(), r.who, platform.Plan{Name: r.FormValue("name"), Public: r.FormValue("restricted") == "", Limits: platform.Limits{
 		Environments: n("environments"), InstancesPerProcess: n("instances_per_process"),
 		MemoryMBPerInstance: n("memory_mb_per_instance"), ServiceInstances: n("service_instances"),
+		CustomDomains: or("custom_domains", platform.DefaultCustomDomains), UploadMB: or("upload_mb", platform.DefaultUploadMB),
 	}})
 	if err != nil {
 		return err

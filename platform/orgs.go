@@ -118,6 +118,8 @@ func (s *Service) DeleteOrganisation(ctx context.Context, p Principal, org strin
 	}
 	t.deleteTree(memberPrefix(org))
 	t.deleteTree(auditPrefix(org))
+	// An organisation made later under this name is entitled afresh.
+	t.deleteTree(entitlementPrefix(org))
 	// An application created since the check above goes with the organisation, all of
 	// it, rather than be left behind without one.
 	for _, prefix := range []string{"apps/", "envs/", "vars/", "collaborators/"} {
