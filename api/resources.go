@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,7 +21,7 @@ type (
 		UpdatePerson(ctx context.Context, p platform.Principal, id string, patch platform.PersonPatch, ifMatch uint64) (platform.Person, error)
 		DeletePerson(ctx context.Context, p platform.Principal, id string, ifMatch uint64) error
 		ListPeople(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Person], error)
-		CreateToken(ctx context.Context, p platform.Principal, person, name string) (platform.Token, platform.Secret, error)
+		CreateTokenExpiring(ctx context.Context, p platform.Principal, person, name string, expiresIn time.Duration) (platform.Token, platform.Secret, error)
 		ListTokens(ctx context.Context, p platform.Principal, person string, pr platform.PageRequest) (platform.Page[platform.Token], error)
 		DeleteToken(ctx context.Context, p platform.Principal, person, id string) error
 	}
@@ -100,6 +101,8 @@ type (
 	}
 	tokenInput struct {
 		Name string `json:"name"`
+		// ExpiresIn is the token's lifetime in seconds; left out, it does not expire.
+		ExpiresIn *int64 `json:"expires_in"`
 	}
 	cloudspaceInput struct {
 		Name          string `json:"name"`
@@ -185,7 +188,16 @@ func registerResources(v1 *echo.Group, m Model) {
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		tok, value, err := m.CreateToken(c.Request().Context(), principal(c), c.Param("person"), in.Name)
+		var expiresIn time.Duration
+		if in.ExpiresIn != nil {
+			if *in.ExpiresIn < 1 || *in.ExpiresIn > int64(platform.MaxTokenLifetime/time.Second) {
+				var fe platform.FieldErrors
+				fe.Add("expires_in", "must be between 1 and %d seconds, or left out for a token that does not expire", int64(platform.MaxTokenLifetime/time.Second))
+				return fe.Err()
+			}
+			expiresIn = time.Duration(*in.ExpiresIn) * time.Second
+		}
+		tok, value, err := m.CreateTokenExpiring(c.Request().Context(), principal(c), c.Param("person"), in.Name, expiresIn)
 		if err != nil {
 			return err
 		}

@@ -89,7 +89,7 @@ const buildQueuePrefix = "build-queue/"
 
 // Limits of builds.
 const (
-	MaxSourceBytes    = 256 << 20
+	MaxSourceBytes    = MaxUploadMB << 20
 	DefaultBuildLimit = 30 * time.Minute
 	maxLogLineBytes   = 4096
 )

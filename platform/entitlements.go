@@ -10,7 +10,7 @@ import (
 const (
 	DefaultCustomDomains = 20
 	DefaultUploadMB      = 256
-	MaxUploadMB          = 2048
+	MaxUploadMB          = 1024
 )
 
 // UnmarshalJSON reads limits, giving the ones the JSON leaves out their defaults.
@@ -198,4 +198,18 @@ func (s *Service) revokeAll(ctx context.Context, kind, name string) error {
 		return nil
 	}
 	return s.KV.Txn(ctx, t.ops)
+}
+
+// UploadLimit authorises p to build app (the developer role) and returns the largest
+// source upload the application's plan takes, in bytes: the edge asks before it reads
+// a byte of an upload. It returns not_found or forbidden.
+func (d *Deployer) UploadLimit(ctx context.Context, p Principal, org, app string) (int64, error) {
+	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
+		return 0, err
+	}
+	_, plan, err := d.appAndPlan(ctx, org, app)
+	if err != nil {
+		return 0, err
+	}
+	return int64(plan.Limits.UploadMB) << 20, nil
 }

@@ -88,6 +88,9 @@ type Token struct {
 	ID     string `json:"id"`
 	Person string `json:"person"`
 	Name   string `json:"name"`
+	// ExpiresAt is when the token stops being accepted; nil for a token that does
+	// not expire.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	Meta
 }
 
