@@ -32,7 +32,7 @@ func TestForgetExactKeys(t *testing.T) {
 		}
 	}
 	must(d.CreateCloudspace(ctx, admin, platform.Cloudspace{Name: "local", Vendor: "on-premises", Location: "Lab", Tenancy: "public", Region: "local", IngressDomain: "apps.test", Registry: "127.0.0.1:5000"}))
-	must(d.CreatePlan(ctx, admin, platform.Plan{Name: "small", Limits: platform.Limits{Environments: 4, InstancesPerProcess: 2, MemoryMBPerInstance: 256, ServiceInstances: 1}}))
+	must(d.CreatePlan(ctx, admin, platform.Plan{Name: "small", Public: true, Limits: platform.Limits{Environments: 5, InstancesPerProcess: 2, MemoryMBPerInstance: 256, ServiceInstances: 1, CustomDomains: 5, UploadMB: 256}}))
 	must(d.CreateOrganisation(ctx, admin, platform.Organisation{Name: "keys"}))
 	must(d.CreateApplication(ctx, admin, "keys", platform.Application{Name: "shop", Cloudspace: "local", Plan: "small"}))
 	yes := true
