@@ -59,7 +59,7 @@ func TestExactKeys(t *testing.T) {
 			t.Errorf("collaborations after removing keys-alex from shop: %v", s.kvTree(t))
 		}
 		alex.do(t, 200, "GET", "/v1/orgs/keys-c/apps/shopx", "")
-		alex.do(t, 403, "GET", "/v1/orgs/keys-c/apps/shop", "")
+		alex.do(t, 404, "GET", "/v1/orgs/keys-c/apps/shop", "")
 
 		owner.do(t, 200, "PUT", "/v1/orgs/keys-c/apps/shop/collaborators/keys-alex", `{"role":"developer"}`)
 		owner.do(t, 204, "DELETE", "/v1/orgs/keys-c/apps/shop", "")
