@@ -89,12 +89,14 @@ func TestIsolation(t *testing.T) {
 		if code := hostile.do("PUT", "/v1/orgs/iso4/apps/shop/envs/live/domains/iso-shop.com", map[string]any{}, &raw); code != http.StatusConflict {
 			t.Errorf("the hostile tenant claims the victim's iso-shop.com: %d %s, want 409", code, raw)
 		}
-		var doms []struct {
-			Name string `json:"name"`
+		var doms struct {
+			Items []struct {
+				Name string `json:"name"`
+			} `json:"items"`
 		}
 		victim.must(200, "GET", "/v1/orgs/iso4-v/apps/shop/envs/live/domains", nil, &doms)
-		if len(doms) != 1 || doms[0].Name != "iso-shop.com" {
-			t.Errorf("the victim's domains: %+v", doms)
+		if len(doms.Items) != 1 || doms.Items[0].Name != "iso-shop.com" {
+			t.Errorf("the victim's domains: %+v", doms.Items)
 		}
 	})
 
