@@ -99,7 +99,11 @@ func New(cfg Config) *echo.Echo {
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: cfg.Metrics}))
 	v1 := e.Group("/v1")
 	v1.GET("/version", func(c echo.Context) error { return c.JSON(http.StatusOK, cfg.Version) })
-	v1.GET("/health", healthHandler(cfg.Health))
+	var auth authenticator // a nil Model gives no one the health details
+	if cfg.Model != nil {
+		auth = cfg.Model
+	}
+	v1.GET("/health", healthHandler(cfg.Health, auth))
 	v1.GET("/openapi.json", openAPIHandler)
 	if cfg.Model != nil {
 		registerResources(v1, cfg.Model)

@@ -36,28 +36,50 @@ func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder) map[string]any 
 	return p
 }
 
+// tokenModel is a stand-in for the model at the edge: "admin" is an administrator's
+// token, "dev" anyone else's, and every other value is refused.
+type tokenModel struct{ api.Model }
+
+func (tokenModel) Authenticate(_ context.Context, token string) (platform.Principal, error) {
+	switch token {
+	case "admin":
+		return platform.Principal{Person: "admin", Admin: true}, nil
+	case "dev":
+		return platform.Principal{Person: "dev"}, nil
+	}
+	return platform.Principal{}, platform.Errorf(platform.Unauthorized, "the bearer token is not valid")
+}
+
+// TestHealth holds /v1/health to answering up or down to anyone, and each
+// dependency's state (which names internal addresses) only to an administrator.
 func TestHealth(t *testing.T) {
 	healthy := fixedHealth{Healthy: true, Components: []platform.ComponentStatus{
 		{Name: "consul", Healthy: true, Detail: "leader x"},
 		{Name: "vault", Healthy: true, Detail: "unsealed"},
 	}}
-	rec := serve(t, api.New(api.Config{Health: healthy}), http.MethodGet, "/v1/health", "")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("healthy: status %d: %s", rec.Code, rec.Body)
-	}
-	var h platform.Health
-	json.Unmarshal(rec.Body.Bytes(), &h)
-	if !h.Healthy || len(h.Components) != 2 {
-		t.Errorf("healthy body = %s", rec.Body)
-	}
-
 	down := fixedHealth{Healthy: false, Components: []platform.ComponentStatus{
-		{Name: "consul", Healthy: true, Detail: "leader x"},
+		{Name: "consul", Healthy: true, Detail: "leader 10.0.0.1:8300"},
 		{Name: "vault", Healthy: false, Detail: "vault unreachable"},
 	}}
-	rec = serve(t, api.New(api.Config{Health: down}), http.MethodGet, "/v1/health", "")
+	get := func(h fixedHealth, token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/v1/health", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		api.New(api.Config{Health: h, Model: tokenModel{}}).ServeHTTP(rec, req)
+		return rec
+	}
+
+	rec := get(healthy, "admin")
+	var h platform.Health
+	json.Unmarshal(rec.Body.Bytes(), &h)
+	if rec.Code != http.StatusOK || !h.Healthy || len(h.Components) != 2 {
+		t.Errorf("healthy, as an administrator: %d %s", rec.Code, rec.Body)
+	}
+	rec = get(down, "admin")
 	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("vault down: status %d", rec.Code)
+		t.Fatalf("vault down, as an administrator: status %d", rec.Code)
 	}
 	p := decodeProblem(t, rec)
 	if p["code"] != "unavailable" || !strings.Contains(p["detail"].(string), "vault") || strings.Contains(p["detail"].(string), "consul") {
@@ -65,6 +87,20 @@ func TestHealth(t *testing.T) {
 	}
 	if comps, _ := p["components"].([]any); len(comps) != 2 {
 		t.Errorf("problem lists components %v, want both", p["components"])
+	}
+
+	for _, token := range []string{"", "dev"} {
+		rec := get(healthy, token)
+		if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "leader") || strings.Contains(rec.Body.String(), "consul") {
+			t.Errorf("healthy, token %q: %d %s, want 200 without details", token, rec.Code, rec.Body)
+		}
+		rec = get(down, token)
+		if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "vault") || strings.Contains(rec.Body.String(), "10.0.0.1") {
+			t.Errorf("vault down, token %q: %d %s, want 503 without details", token, rec.Code, rec.Body)
+		}
+	}
+	if rec := get(healthy, "wharf_wrong"); rec.Code != http.StatusUnauthorized {
+		t.Errorf("a refused token: %d, want 401", rec.Code)
 	}
 }
 

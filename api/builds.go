@@ -24,6 +24,7 @@ type Builds interface {
 	BuildLog(ctx context.Context, p platform.Principal, org, app, id string, from int) ([]string, error)
 	CancelBuild(ctx context.Context, p platform.Principal, org, app, id string) (platform.Build, error)
 	CreateDeploy(ctx context.Context, p platform.Principal, org, app, env string, req platform.DeployRequest) (platform.Deploy, error)
+	UploadLimit(ctx context.Context, p platform.Principal, org, app string) (int64, error)
 }
 
 var _ Builds = (*platform.Deployer)(nil)
@@ -44,13 +45,23 @@ type sourceInput struct {
 }
 
 // readSource reads a request's source: the uploaded tar.gz, or a git source in JSON.
-func readSource(c echo.Context) (platform.BuildSource, []byte, error) {
+// It authorises the caller to build the application first, so nothing of the body is
+// read for a caller who may not, and reads at most the application's plan's upload
+// limit.
+func readSource(c echo.Context, m Builds) (platform.BuildSource, []byte, error) {
+	limit, err := m.UploadLimit(c.Request().Context(), principal(c), c.Param("org"), c.Param("app"))
+	if err != nil {
+		return platform.BuildSource{}, nil, err
+	}
 	if isUpload(c.Request()) {
-		body := http.MaxBytesReader(c.Response(), c.Request().Body, platform.MaxSourceBytes)
+		if c.Request().ContentLength > limit {
+			return platform.BuildSource{}, nil, tooLarge(limit)
+		}
+		body := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
 		b, err := io.ReadAll(body)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return platform.BuildSource{}, nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("a source upload may be at most %d bytes", platform.MaxSourceBytes))
+			return platform.BuildSource{}, nil, tooLarge(limit)
 		}
 		if err != nil {
 			return platform.BuildSource{}, nil, platform.Wrap(platform.Invalid, err, "the upload could not be read")
@@ -64,6 +75,10 @@ func readSource(c echo.Context) (platform.BuildSource, []byte, error) {
 	return platform.BuildSource{GitURL: in.GitURL, GitRef: in.GitRef}, nil, nil
 }
 
+func tooLarge(limit int64) error {
+	return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("a source upload may be at most %d bytes (%d MiB) under the application's plan", limit, limit>>20))
+}
+
 // registerBuilds adds the application builder's routes.
 func registerBuilds(v1 *echo.Group, auth echo.MiddlewareFunc, m Builds) {
 	r := func(method, path string, h echo.HandlerFunc) {
@@ -71,7 +86,7 @@ func registerBuilds(v1 *echo.Group, auth echo.MiddlewareFunc, m Builds) {
 	}
 	const app = "/orgs/:org/apps/:app"
 	r(http.MethodPost, app+"/builds", func(c echo.Context) error {
-		src, tarball, err := readSource(c)
+		src, tarball, err := readSource(c, m)
 		if err != nil {
 			return err
 		}
@@ -84,7 +99,7 @@ func registerBuilds(v1 *echo.Group, auth echo.MiddlewareFunc, m Builds) {
 	})
 	// A deploy from source: the upload (or git source) is built, then deployed.
 	r(http.MethodPost, app+"/envs/:env/deploys/source", func(c echo.Context) error {
-		src, tarball, err := readSource(c)
+		src, tarball, err := readSource(c, m)
 		if err != nil {
 			return err
 		}

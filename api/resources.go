@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,7 +21,7 @@ type (
 		UpdatePerson(ctx context.Context, p platform.Principal, id string, patch platform.PersonPatch, ifMatch uint64) (platform.Person, error)
 		DeletePerson(ctx context.Context, p platform.Principal, id string, ifMatch uint64) error
 		ListPeople(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Person], error)
-		CreateToken(ctx context.Context, p platform.Principal, person, name string) (platform.Token, platform.Secret, error)
+		CreateTokenExpiring(ctx context.Context, p platform.Principal, person, name string, expiresIn time.Duration) (platform.Token, platform.Secret, error)
 		ListTokens(ctx context.Context, p platform.Principal, person string, pr platform.PageRequest) (platform.Page[platform.Token], error)
 		DeleteToken(ctx context.Context, p platform.Principal, person, id string) error
 	}
@@ -47,6 +48,11 @@ type (
 		DeleteMember(ctx context.Context, p platform.Principal, org, person string) error
 		ListAudit(ctx context.Context, p platform.Principal, org string, pr platform.PageRequest) (platform.Page[platform.AuditEvent], error)
 		ListPlatformAudit(ctx context.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.AuditEvent], error)
+	}
+	entitlements interface {
+		ListEntitlements(ctx context.Context, p platform.Principal, org string) ([]platform.Entitlement, error)
+		GrantEntitlement(ctx context.Context, p platform.Principal, org, kind, name string) (platform.Entitlement, error)
+		RevokeEntitlement(ctx context.Context, p platform.Principal, org, kind, name string) error
 	}
 	applications interface {
 		CreateApplication(ctx context.Context, p platform.Principal, org string, in platform.Application) (platform.Application, error)
@@ -79,6 +85,7 @@ type Model interface {
 	people
 	catalog
 	organisations
+	entitlements
 	applications
 	environments
 	variables
@@ -94,6 +101,8 @@ type (
 	}
 	tokenInput struct {
 		Name string `json:"name"`
+		// ExpiresIn is the token's lifetime in seconds; left out, it does not expire.
+		ExpiresIn *int64 `json:"expires_in"`
 	}
 	cloudspaceInput struct {
 		Name          string `json:"name"`
@@ -106,7 +115,9 @@ type (
 		Registry      string `json:"registry"`
 	}
 	planInput struct {
-		Name   string          `json:"name"`
+		Name string `json:"name"`
+		// Public is true when left out: every organisation may choose the plan.
+		Public *bool           `json:"public"`
 		Limits platform.Limits `json:"limits"`
 	}
 	organisationInput struct {
@@ -177,7 +188,16 @@ func registerResources(v1 *echo.Group, m Model) {
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		tok, value, err := m.CreateToken(c.Request().Context(), principal(c), c.Param("person"), in.Name)
+		var expiresIn time.Duration
+		if in.ExpiresIn != nil {
+			if *in.ExpiresIn < 1 || *in.ExpiresIn > int64(platform.MaxTokenLifetime/time.Second) {
+				var fe platform.FieldErrors
+				fe.Add("expires_in", "must be between 1 and %d seconds, or left out for a token that does not expire", int64(platform.MaxTokenLifetime/time.Second))
+				return fe.Err()
+			}
+			expiresIn = time.Duration(*in.ExpiresIn) * time.Second
+		}
+		tok, value, err := m.CreateTokenExpiring(c.Request().Context(), principal(c), c.Param("person"), in.Name, expiresIn)
 		if err != nil {
 			return err
 		}
@@ -211,7 +231,8 @@ func registerResources(v1 *echo.Group, m Model) {
 		return m.ListPlans(c.Request().Context(), p, pr)
 	}))
 	r(http.MethodPost, "/plans", create(func(c echo.Context, p platform.Principal, in planInput) (platform.Plan, string, error) {
-		v, err := m.CreatePlan(c.Request().Context(), p, platform.Plan{Name: in.Name, Limits: in.Limits})
+		public := in.Public == nil || *in.Public
+		v, err := m.CreatePlan(c.Request().Context(), p, platform.Plan{Name: in.Name, Public: public, Limits: in.Limits})
 		return v, v.Name, err
 	}))
 	r(http.MethodGet, plan, get(func(c echo.Context, p platform.Principal) (platform.Plan, error) {
@@ -255,6 +276,27 @@ func registerResources(v1 *echo.Group, m Model) {
 	r(http.MethodGet, org+"/audit", list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.AuditEvent], error) {
 		return m.ListAudit(c.Request().Context(), p, c.Param("org"), pr)
 	}))
+
+	r(http.MethodGet, org+"/entitlements", func(c echo.Context) error {
+		es, err := m.ListEntitlements(c.Request().Context(), principal(c), c.Param("org"))
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, platform.Page[platform.Entitlement]{Items: es})
+	})
+	for _, kind := range []string{platform.EntitlePlan, platform.EntitleCloudspace} {
+		path := org + "/entitlements/" + kind + "s/:" + kind
+		r(http.MethodPut, path, func(c echo.Context) error {
+			e, err := m.GrantEntitlement(c.Request().Context(), principal(c), c.Param("org"), kind, c.Param(kind))
+			if err != nil {
+				return err
+			}
+			return writeResource(c, http.StatusOK, e)
+		})
+		r(http.MethodDelete, path, del(func(c echo.Context, p platform.Principal, _ uint64) error {
+			return m.RevokeEntitlement(c.Request().Context(), p, c.Param("org"), kind, c.Param(kind))
+		}))
+	}
 
 	r(http.MethodGet, org+"/apps", list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Application], error) {
 		return m.ListApplications(c.Request().Context(), p, c.Param("org"), pr)

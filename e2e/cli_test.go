@@ -253,9 +253,11 @@ func TestCLI(t *testing.T) {
 	if fi, err := os.Stat(cfgPath); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("stored configuration %s: %v, mode %v; want 0600", cfgPath, err, fi.Mode())
 	}
-	if b, _ := os.ReadFile(cfgPath); !strings.Contains(string(b), admin) || strings.Contains(r.stdout+r.stderr, admin) {
-		t.Errorf("the token is not stored, or was printed")
+	// The token typed is not stored: a new one of the same person that expires is.
+	if b, _ := os.ReadFile(cfgPath); strings.Contains(string(b), admin) || !strings.Contains(string(b), `"wharf_`) || strings.Contains(r.stdout+r.stderr, admin) {
+		t.Errorf("the token typed is stored or printed, or no expiring token is stored")
 	}
+	mustContain(t, "login", r.stdout, " until ")
 	u.failsIn("wharf_wrong\n", 3, `refused the token`, nil, "login", "--addr", w.URL) // a failed login ...
 	u.ok("orgs")                                                                      // ... keeps the stored token
 

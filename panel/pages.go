@@ -38,13 +38,19 @@ func (p *Panel) signin(c echo.Context) error {
 	}
 	token := strings.TrimSpace(c.FormValue("token"))
 	ctx := c.Request().Context()
-	if _, err := p.m.Authenticate(ctx, token); err != nil {
+	who, err := p.m.Authenticate(ctx, token)
+	if err != nil {
 		if platform.ErrorCode(err) == platform.Unauthorized {
 			return p.render(c, http.StatusUnauthorized, "signin", view{Title: "Sign in", CSRF: ck.Value, Data: "That token is not valid."})
 		}
 		return p.fail(c, view{}, err)
 	}
-	id, err := p.sessions.create(ctx, token)
+	// A session lasts SessionLifetime, and never beyond its token's expiry.
+	until := time.Now().Add(SessionLifetime)
+	if who.ExpiresAt != nil && who.ExpiresAt.Before(until) {
+		until = *who.ExpiresAt
+	}
+	id, err := p.sessions.createUntil(ctx, token, until)
 	if err != nil {
 		return p.fail(c, view{}, err)
 	}
@@ -53,7 +59,7 @@ func (p *Panel) signin(c echo.Context) error {
 	}
 	c.SetCookie(&http.Cookie{Name: signinCookie, Value: "", Path: "/signin", MaxAge: -1})
 	c.SetCookie(&http.Cookie{Name: sessionCookieName(c), Value: id, Path: "/", HttpOnly: true, Secure: secure(c),
-		SameSite: http.SameSiteStrictMode, MaxAge: int(SessionLifetime / time.Second)})
+		SameSite: http.SameSiteStrictMode, MaxAge: int(time.Until(until) / time.Second)})
 	return c.Redirect(http.StatusSeeOther, "/")
 }
 
@@ -134,9 +140,18 @@ func (p *Panel) createCloudspace(r *request) error {
 
 func (p *Panel) createPlan(r *request) error {
 	n := func(field string) int { v, _ := strconv.Atoi(r.FormValue(field)); return v }
-	_, err := p.m.CreatePlan(r.ctx(), r.who, platform.Plan{Name: r.FormValue("name"), Limits: platform.Limits{
+	// Limits the form leaves out take their defaults; a plan is public unless the
+	// form restricts it.
+	or := func(field string, def int) int {
+		if r.FormValue(field) == "" {
+			return def
+		}
+		return n(field)
+	}
+	_, err := p.m.CreatePlan(r.ctx(), r.who, platform.Plan{Name: r.FormValue("name"), Public: r.FormValue("restricted") == "", Limits: platform.Limits{
 		Environments: n("environments"), InstancesPerProcess: n("instances_per_process"),
 		MemoryMBPerInstance: n("memory_mb_per_instance"), ServiceInstances: n("service_instances"),
+		CustomDomains: or("custom_domains", platform.DefaultCustomDomains), UploadMB: or("upload_mb", platform.DefaultUploadMB),
 	}})
 	if err != nil {
 		return err

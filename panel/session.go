@@ -67,13 +67,22 @@ func aead(id []byte) cipher.AEAD {
 
 // create stores a new session for token and returns the cookie value.
 func (s *sessions) create(ctx context.Context, token string) (string, error) {
+	return s.createUntil(ctx, token, s.now().Add(SessionLifetime))
+}
+
+// createUntil stores a new session for token that ends at until (at the latest
+// SessionLifetime from now) and returns the cookie value.
+func (s *sessions) createUntil(ctx context.Context, token string, until time.Time) (string, error) {
+	if limit := s.now().Add(SessionLifetime); until.After(limit) {
+		until = limit
+	}
 	id := make([]byte, 32)
 	_, _ = rand.Read(id)
 	g := aead(id)
 	nonce := make([]byte, g.NonceSize())
 	_, _ = rand.Read(nonce)
 	sealed := g.Seal(nonce, nonce, []byte(token), []byte(sessionKey(id)))
-	rec := sessionRecord{Sealed: base64.StdEncoding.EncodeToString(sealed), Expires: s.now().Add(SessionLifetime)}
+	rec := sessionRecord{Sealed: base64.StdEncoding.EncodeToString(sealed), Expires: until}
 	b, _ := json.Marshal(rec)
 	if err := s.kv.Txn(ctx, []platform.Op{{Kind: platform.OpCreate, Key: sessionKey(id), Value: b}}); err != nil {
 		return "", err

@@ -111,8 +111,10 @@ func limitErr(plan Plan, e Environment) error {
 }
 
 // CreateApplication creates an application with its test and live environments, all in
-// one transaction. It needs the admin role. It returns invalid (also for a cloudspace or
-// plan that does not exist), not_found, forbidden or conflict.
+// one transaction. It needs the admin role, and the organisation must be entitled to the
+// plan (unless it is public) and the cloudspace (when it is dedicated). It returns
+// invalid (also for a cloudspace or plan that does not exist), not_found, forbidden or
+// conflict.
 func (s *Service) CreateApplication(ctx context.Context, p Principal, org string, in Application) (Application, error) {
 	if err := s.authorize(ctx, p, org, "", ActManage); err != nil {
 		return Application{}, err
@@ -121,17 +123,23 @@ func (s *Service) CreateApplication(ctx context.Context, p Principal, org string
 		return Application{}, err
 	}
 	var fe FieldErrors
-	if ok, err := exists(ctx, s.KV, cloudspaceKey(in.Cloudspace)); err != nil {
-		return Application{}, err
-	} else if !ok {
+	cs, err := load[Cloudspace](ctx, s.KV, cloudspaceKey(in.Cloudspace), "cloudspace")
+	if ErrorCode(err) == NotFound {
 		fe.Add("cloudspace", "%q does not exist", in.Cloudspace)
-	}
-	if ok, err := exists(ctx, s.KV, planKey(in.Plan)); err != nil {
+	} else if err != nil {
 		return Application{}, err
-	} else if !ok {
+	}
+	plan, err := load[Plan](ctx, s.KV, planKey(in.Plan), "plan")
+	if ErrorCode(err) == NotFound {
 		fe.Add("plan", "%q does not exist", in.Plan)
+	} else if err != nil {
+		return Application{}, err
 	}
 	if err := fe.Err(); err != nil {
+		return Application{}, err
+	}
+	var t txn
+	if err := s.entitled(ctx, &t, org, &plan, &cs); err != nil {
 		return Application{}, err
 	}
 	if ok, err := exists(ctx, s.KV, appKey(org, in.Name)); err != nil {
@@ -146,7 +154,6 @@ func (s *Service) CreateApplication(ctx context.Context, p Principal, org string
 	now := s.now()
 	app := Application{Org: org, Name: in.Name, Cloudspace: in.Cloudspace, Plan: in.Plan, Environments: []string{EnvLive, EnvTest}}
 	stamp(&app.Meta, now)
-	var t txn
 	t.create(appKey(org, app.Name), encode(app))
 	t.check(orgKey(org), o.Index)
 	for _, name := range app.Environments {
@@ -179,7 +186,8 @@ func (s *Service) ListApplications(ctx context.Context, p Principal, org string,
 }
 
 // UpdateApplication changes an application's plan; it needs the admin role. The new
-// plan must fit every environment the application has.
+// plan must fit every environment the application has, and be public or one the
+// organisation is entitled to (forbidden otherwise).
 func (s *Service) UpdateApplication(ctx context.Context, p Principal, org, name string, patch ApplicationPatch, ifMatch uint64) (Application, error) {
 	if err := s.authorize(ctx, p, org, name, ActManage); err != nil {
 		return Application{}, err
@@ -215,6 +223,11 @@ func (s *Service) UpdateApplication(ctx context.Context, p Principal, org, name 
 			}
 			t.check(envKey(org, name, env.Name), env.Index)
 		}
+		if plan.Name != app.Plan {
+			if err := s.entitled(ctx, &t, org, &plan, nil); err != nil {
+				return Application{}, err
+			}
+		}
 		t.check(planKey(plan.Name), plan.Index)
 		app.Plan = plan.Name
 	}
@@ -249,7 +262,7 @@ func (s *Service) DeleteApplication(ctx context.Context, p Principal, org, name 
 	var t txn
 	t.delete(appKey(org, name), casIndex(app.Index, ifMatch))
 	for _, c := range collabs {
-		t.deleteTree(collaborationKey(c.Person, org, name))
+		t.deleteKey(collaborationKey(c.Person, org, name))
 	}
 	t.deleteTree(envPrefix(org, name))
 	t.deleteTree(prefix)
@@ -344,7 +357,7 @@ func (s *Service) DeleteCollaborator(ctx context.Context, p Principal, org, app,
 	}
 	var t txn
 	t.delete(collabKey(org, app, person), c.Index)
-	t.deleteTree(collaborationKey(person, org, app))
+	t.deleteKey(collaborationKey(person, org, app))
 	s.audit(&t, p, org, "collaborator.delete", collabKey(org, app, person))
 	return s.commit(ctx, &t, "collaborator "+person)
 }

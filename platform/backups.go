@@ -270,7 +270,9 @@ func Expired(all []Backup, daily, weekly int) []Backup {
 
 // RestoreBackup restores one of an instance's backups into an instance of any
 // environment of the same organisation (the instance itself, or another), replacing
-// the objects the dump holds. It needs the developer role on the target's application.
+// the objects the dump holds. It needs the developer role on the source application
+// (whose data the restore copies: a viewer may not copy it into an application where
+// they can read it) and on the target's.
 // Errors: invalid, not_found, forbidden, conflict (the restore failed), unavailable.
 func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env, svc, id string, to RestoreInput) (Backup, error) {
 	if to.App == "" {
@@ -283,6 +285,9 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 		to.Service = svc
 	}
 	if _, err := b.GetService(ctx, p, org, app, env, svc); err != nil {
+		return Backup{}, err
+	}
+	if err := b.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Backup{}, err
 	}
 	if err := b.authorize(ctx, p, org, to.App, ActConfigure); err != nil {

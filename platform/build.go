@@ -89,7 +89,7 @@ const buildQueuePrefix = "build-queue/"
 
 // Limits of builds.
 const (
-	MaxSourceBytes    = 256 << 20
+	MaxSourceBytes    = MaxUploadMB << 20
 	DefaultBuildLimit = 30 * time.Minute
 	maxLogLineBytes   = 4096
 )
@@ -300,9 +300,9 @@ func (d *Deployer) driveBuild(ctx context.Context, queueKey string) {
 	bs.b.FinishedAt = &end
 	bs.b.Seconds = end.Sub(*bs.b.StartedAt).Seconds()
 	if err := bs.save(ctx, func(tx *txn) {
-		tx.deleteTree(buildQueueKey(org, app, id))
+		tx.deleteKey(buildQueueKey(org, app, id))
 		if bs.b.Status == BuildSucceeded && bs.b.Source.Tarball != "" {
-			tx.deleteTree(buildBySourceKey(org, app, bs.b.Source.Tarball))
+			tx.deleteKey(buildBySourceKey(org, app, bs.b.Source.Tarball))
 			tx.create(buildBySourceKey(org, app, bs.b.Source.Tarball), encode(deployLock{Deploy: id}))
 		}
 	}); err != nil {

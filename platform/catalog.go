@@ -82,7 +82,10 @@ func (s *Service) DeleteCloudspace(ctx context.Context, p Principal, name string
 	if err := requireAdmin(p, "manage cloudspaces"); err != nil {
 		return err
 	}
-	return deleteCatalog[Cloudspace](ctx, s, p, cloudspaceKey(name), ifMatch, "cloudspace "+name)
+	if err := deleteCatalog[Cloudspace](ctx, s, p, cloudspaceKey(name), ifMatch, "cloudspace "+name); err != nil {
+		return err
+	}
+	return s.revokeAll(ctx, EntitleCloudspace, name)
 }
 
 func (l Limits) check() FieldErrors {
@@ -98,6 +101,12 @@ func (l Limits) check() FieldErrors {
 	}
 	if l.ServiceInstances < 0 || l.ServiceInstances > 100 {
 		fe.Add("limits.service_instances", "must be between 0 and 100")
+	}
+	if l.CustomDomains < 0 || l.CustomDomains > 1000 {
+		fe.Add("limits.custom_domains", "must be between 0 and 1000")
+	}
+	if l.UploadMB < 1 || l.UploadMB > MaxUploadMB {
+		fe.Add("limits.upload_mb", "must be between 1 and %d", MaxUploadMB)
 	}
 	return fe
 }
@@ -129,7 +138,7 @@ func (s *Service) ListPlans(ctx context.Context, p Principal, pr PageRequest) (P
 	return loadPage[Plan](ctx, s.KV, "plans/", pr)
 }
 
-// UpdatePlan changes a plan's limits. Only an administrator may. Applications already
+// UpdatePlan changes a plan's limits and whether it is public. Only an administrator may. Applications already
 // beyond the new limits keep running as they are; their next change must fit.
 func (s *Service) UpdatePlan(ctx context.Context, p Principal, name string, patch PlanPatch, ifMatch uint64) (Plan, error) {
 	if err := requireAdmin(p, "manage plans"); err != nil {
@@ -142,6 +151,9 @@ func (s *Service) UpdatePlan(ctx context.Context, p Principal, name string, patc
 	if patch.Limits != nil {
 		pl.Limits = *patch.Limits
 	}
+	if patch.Public != nil {
+		pl.Public = *patch.Public
+	}
 	if err := pl.check().Err(); err != nil {
 		return Plan{}, err
 	}
@@ -153,7 +165,10 @@ func (s *Service) DeletePlan(ctx context.Context, p Principal, name string, ifMa
 	if err := requireAdmin(p, "manage plans"); err != nil {
 		return err
 	}
-	return deleteCatalog[Plan](ctx, s, p, planKey(name), ifMatch, "plan "+name)
+	if err := deleteCatalog[Plan](ctx, s, p, planKey(name), ifMatch, "plan "+name); err != nil {
+		return err
+	}
+	return s.revokeAll(ctx, EntitlePlan, name)
 }
 
 func createCatalog[T any, P metaer[T]](ctx context.Context, s *Service, p Principal, v T, key, what string) (T, error) {

@@ -1156,14 +1156,14 @@ func (d *Deployer) forget(ctx context.Context, org, app, env string) error {
 	}
 	t := &txn{}
 	for _, dom := range doms {
-		t.deleteTree(domainClaimKey(dom.Name))
+		t.deleteKey(domainClaimKey(dom.Name))
 	}
 	t.deleteTree(domainPrefix(org, app, env))
-	t.deleteTree(routingKey(org, app, env))
-	t.deleteTree(procfileKey(org, app, env))
+	t.deleteKey(routingKey(org, app, env))
+	t.deleteKey(procfileKey(org, app, env))
 	t.deleteTree(releasePrefix(org, app, env))
 	t.deleteTree(deployPrefix(org, app, env))
-	t.deleteTree(envStateKey(org, app, env))
+	t.deleteKey(envStateKey(org, app, env))
 	t.deleteTree(servicePrefix(org, app, env))
 	return d.KV.Txn(ctx, t.ops)
 }

@@ -137,6 +137,15 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 		}
 	}
 	if !found {
+		// Each domain may order a certificate: the plan limits how many there are.
+		_, plan, err := d.appAndPlan(ctx, org, app)
+		if err != nil {
+			return Domain{}, err
+		}
+		if len(current) >= plan.Limits.CustomDomains {
+			return Domain{}, Errorf(LimitExceeded, "environment %q has %d custom domains, as many as plan %q allows", env, len(current), plan.Name)
+		}
+		t.check(planKey(plan.Name), plan.Index)
 		// The claim is created with check-and-set (index 0) in the same transaction as
 		// the domain: of two environments adding one name, the second meets a conflict.
 		if _, err := load[deployLock](ctx, d.KV, domainClaimKey(name), "domain"); err == nil {

@@ -38,15 +38,39 @@ func (h Health) Unhealthy() []string {
 	return names
 }
 
-// HealthChecker probes every dependency at once, each within Timeout.
+// HealthChecker probes every dependency at once, each within Timeout. With MaxAge set,
+// a result is served again until it is that old, and callers arriving while the
+// dependencies are being probed wait for that one probe: however often the health is
+// asked for (it needs no token), the dependencies see at most one round of probes,
+// among them a PostgreSQL login, per MaxAge.
 type HealthChecker struct {
 	Probers []Prober
 	Timeout time.Duration
+	MaxAge  time.Duration
+
+	mu   sync.Mutex
+	last Health
+	at   time.Time
 }
 
-// Check probes all dependencies concurrently. A prober that does not answer within the
-// timeout counts as unhealthy.
+// Check returns the state of every dependency, probed at most MaxAge ago.
 func (h *HealthChecker) Check(ctx context.Context) Health {
+	if h.MaxAge <= 0 {
+		return h.probe(ctx)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.at.IsZero() && time.Since(h.at) < h.MaxAge {
+		return h.last
+	}
+	// The probe is shared: one caller going away must not fail it for the others.
+	h.last, h.at = h.probe(context.WithoutCancel(ctx)), time.Now()
+	return h.last
+}
+
+// probe probes all dependencies concurrently. A prober that does not answer within the
+// timeout counts as unhealthy.
+func (h *HealthChecker) probe(ctx context.Context) Health {
 	timeout := h.Timeout
 	if timeout <= 0 {
 		timeout = 3 * time.Second

@@ -88,6 +88,9 @@ type Token struct {
 	ID     string `json:"id"`
 	Person string `json:"person"`
 	Name   string `json:"name"`
+	// ExpiresAt is when the token stops being accepted; nil for a token that does
+	// not expire.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	Meta
 }
 
@@ -209,23 +212,33 @@ var (
 	Tenancies = []string{"public", "dedicated"}
 )
 
-// Limits are what a plan allows one application.
+// Limits are what a plan allows one application. CustomDomains and UploadMB, when
+// absent from a plan's JSON (plans made before they existed), take their defaults.
 type Limits struct {
 	Environments        int `json:"environments"`
 	InstancesPerProcess int `json:"instances_per_process"`
 	MemoryMBPerInstance int `json:"memory_mb_per_instance"`
 	ServiceInstances    int `json:"service_instances"`
+	// CustomDomains is how many custom domains each environment may have.
+	CustomDomains int `json:"custom_domains"`
+	// UploadMB is the largest source upload (tar.gz) a build takes, in MiB.
+	UploadMB int `json:"upload_mb"`
 }
 
 // Plan is a subscription level: the limits the API enforces on applications under it.
+// A public plan may be chosen by every organisation; any other only by the
+// organisations a platform administrator entitles to it. A plan stored before plans
+// could be restricted is public, as it was.
 type Plan struct {
 	Name   string `json:"name"`
+	Public bool   `json:"public"`
 	Limits Limits `json:"limits"`
 	Meta
 }
 
 // PlanPatch changes a plan; nil fields are left alone.
 type PlanPatch struct {
+	Public *bool   `json:"public"`
 	Limits *Limits `json:"limits"`
 }
 

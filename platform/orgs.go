@@ -114,10 +114,12 @@ func (s *Service) DeleteOrganisation(ctx context.Context, p Principal, org strin
 	var t txn
 	t.delete(orgKey(org), casIndex(o.Index, ifMatch))
 	for _, m := range members {
-		t.deleteTree(membershipKey(m.Person, org))
+		t.deleteKey(membershipKey(m.Person, org))
 	}
 	t.deleteTree(memberPrefix(org))
 	t.deleteTree(auditPrefix(org))
+	// An organisation made later under this name is entitled afresh.
+	t.deleteTree(entitlementPrefix(org))
 	// An application created since the check above goes with the organisation, all of
 	// it, rather than be left behind without one.
 	for _, prefix := range []string{"apps/", "envs/", "vars/", "collaborators/"} {
@@ -214,7 +216,7 @@ func (s *Service) changeMember(ctx context.Context, p Principal, org, person str
 	switch {
 	case role == nil:
 		t.delete(memberKey(org, person), current.Index)
-		t.deleteTree(membershipKey(person, org))
+		t.deleteKey(membershipKey(person, org))
 		s.audit(&t, p, org, "member.delete", memberKey(org, person))
 	case current == nil:
 		out = Member{Org: org, Person: person, Role: *role}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
+	"time"
 )
 
 // TokenPrefix starts every API token, so a leaked one is easy to recognise.
@@ -162,7 +163,7 @@ func (s *Service) DeletePerson(ctx context.Context, p Principal, id string, ifMa
 	// person; Consul transactions cannot check that a prefix is empty.
 	t.deleteTree(personTokenPrefix(id))
 	for _, tok := range tokens {
-		t.deleteTree(tokenKey(tok.Hash))
+		t.deleteKey(tokenKey(tok.Hash))
 	}
 	s.audit(&t, p, "", "person.delete", personKey(id))
 	return s.commit(ctx, &t, "person "+id)
@@ -190,17 +191,40 @@ func hashToken(value string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// MaxTokenLifetime is the longest expiry a token may be given.
+const MaxTokenLifetime = 366 * 24 * time.Hour
+
 // CreateToken issues a token for person (the caller, or anyone for an administrator)
 // and returns its description and its value, which is never available again.
 func (s *Service) CreateToken(ctx context.Context, p Principal, person, name string) (Token, Secret, error) {
+	return s.CreateTokenExpiring(ctx, p, person, name, 0)
+}
+
+// CreateTokenExpiring is CreateToken for a token refused (unauthorized) once expiresIn
+// has passed; 0 for one that does not expire. A token made by a token that expires
+// expires no later than it, so an expiring token cannot be traded for a lasting one.
+// It returns invalid, forbidden or not_found.
+func (s *Service) CreateTokenExpiring(ctx context.Context, p Principal, person, name string, expiresIn time.Duration) (Token, Secret, error) {
 	person = resolve(p, person)
 	if err := selfOrAdmin(p, person); err != nil {
 		return Token{}, "", err
 	}
 	var fe FieldErrors
 	fe.Check("name", CheckText(name, 100))
+	if expiresIn < 0 || expiresIn > MaxTokenLifetime {
+		fe.Add("expires_in", "must be between 1 second and %d days, or left out for a token that does not expire", MaxTokenLifetime/(24*time.Hour))
+	}
 	if err := fe.Err(); err != nil {
 		return Token{}, "", err
+	}
+	var expires *time.Time
+	if expiresIn > 0 {
+		at := s.now().Add(expiresIn).UTC().Truncate(time.Second)
+		expires = &at
+	}
+	if p.ExpiresAt != nil && (expires == nil || expires.After(*p.ExpiresAt)) {
+		at := *p.ExpiresAt
+		expires = &at
 	}
 	owner, err := load[Person](ctx, s.KV, personKey(person), "person "+person)
 	if err != nil {
@@ -209,7 +233,7 @@ func (s *Service) CreateToken(ctx context.Context, p Principal, person, name str
 	value, hash, id := newTokenValue()
 	var t txn
 	t.check(personKey(person), owner.Index)
-	tok := s.tokenTxn(&t, person, name, id, hash)
+	tok := s.tokenTxn(&t, person, name, id, hash, expires)
 	s.audit(&t, p, "", "token.create", personTokenKey(person, id))
 	if err := s.commit(ctx, &t, "person "+person); err != nil {
 		return Token{}, "", err
@@ -217,9 +241,9 @@ func (s *Service) CreateToken(ctx context.Context, p Principal, person, name str
 	return tok, value, nil
 }
 
-func (s *Service) tokenTxn(t *txn, person, name, id, hash string) Token {
+func (s *Service) tokenTxn(t *txn, person, name, id, hash string, expires *time.Time) Token {
 	now := s.now()
-	rec := tokenRecord{Token: Token{ID: id, Person: person, Name: name, Meta: Meta{CreatedAt: now, UpdatedAt: now}}, Hash: hash}
+	rec := tokenRecord{Token: Token{ID: id, Person: person, Name: name, ExpiresAt: expires, Meta: Meta{CreatedAt: now, UpdatedAt: now}}, Hash: hash}
 	t.create(tokenKey(hash), encode(rec))
 	t.create(personTokenKey(person, id), encode(rec))
 	return rec.Token
@@ -254,7 +278,7 @@ func (s *Service) DeleteToken(ctx context.Context, p Principal, person, id strin
 	}
 	var t txn
 	t.delete(personTokenKey(person, id), rec.Index)
-	t.deleteTree(tokenKey(rec.Hash))
+	t.deleteKey(tokenKey(rec.Hash))
 	s.audit(&t, p, "", "token.delete", personTokenKey(person, id))
 	return s.commit(ctx, &t, "token "+id)
 }
@@ -272,13 +296,16 @@ func (s *Service) Authenticate(ctx context.Context, value string) (Principal, er
 	} else if err != nil {
 		return Principal{}, err
 	}
+	if rec.ExpiresAt != nil && !s.now().Before(*rec.ExpiresAt) {
+		return Principal{}, Errorf(Unauthorized, "the bearer token expired at %s; log in again", rec.ExpiresAt.Format(time.RFC3339))
+	}
 	person, err := load[Person](ctx, s.KV, personKey(rec.Person), "person")
 	if ErrorCode(err) == NotFound {
 		return Principal{}, denied
 	} else if err != nil {
 		return Principal{}, err
 	}
-	return Principal{Person: person.ID, Admin: person.Admin, Token: rec.ID}, nil
+	return Principal{Person: person.ID, Admin: person.Admin, Token: rec.ID, ExpiresAt: rec.ExpiresAt}, nil
 }
 
 // Bootstrap creates the first administrator, BootstrapPerson, and a token for it, once
@@ -290,7 +317,7 @@ func (s *Service) Bootstrap(ctx context.Context) (Token, Secret, error) {
 	admin := Person{ID: BootstrapPerson, Name: "Administrator", Admin: true, Meta: Meta{CreatedAt: now, UpdatedAt: now}}
 	t.create(personKey(admin.ID), encode(admin))
 	value, hash, id := newTokenValue()
-	tok := s.tokenTxn(&t, admin.ID, "bootstrap", id, hash)
+	tok := s.tokenTxn(&t, admin.ID, "bootstrap", id, hash, nil)
 	s.audit(&t, Principal{Person: admin.ID}, "", "platform.bootstrap", personKey(admin.ID))
 	if err := s.KV.Txn(ctx, t.ops); err != nil {
 		if ErrorCode(err) == Conflict {

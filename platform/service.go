@@ -35,6 +35,8 @@ type Principal struct {
 	Person string
 	Admin  bool
 	Token  string // the token's id
+	// ExpiresAt is when the caller's token expires; nil when it does not.
+	ExpiresAt *time.Time
 }
 
 // Action is a kind of thing a caller does in an organisation; each needs a least role.

@@ -26,8 +26,9 @@ const (
 	OpCreate     OpKind = iota // set Key to Value if Key does not exist
 	OpUpdate                   // set Key to Value if Key's index is Index
 	OpDelete                   // delete Key if its index is Index
-	OpDeleteTree               // delete every key under the prefix Key
+	OpDeleteTree               // delete every key under the prefix Key, which ends in "/"
 	OpCheck                    // fail unless Key's index is Index
+	OpDeleteKey                // delete Key, whatever its index; nothing when it is missing
 )
 
 // Op is one operation of a transaction.
@@ -243,8 +244,19 @@ func (t *txn) delete(key string, index uint64) {
 	t.ops = append(t.ops, Op{Kind: OpDelete, Key: key, Index: index})
 }
 
+// deleteTree deletes a subtree. prefix must end in "/": a bare name as a prefix would
+// also delete the keys of every name it begins (shop.co and shop.com), so a key is
+// deleted with deleteKey. A prefix without the slash is a bug, and panics.
 func (t *txn) deleteTree(prefix string) {
+	if !strings.HasSuffix(prefix, "/") {
+		panic("platform: delete tree " + prefix + ": a subtree must end in /; use deleteKey for one key")
+	}
 	t.ops = append(t.ops, Op{Kind: OpDeleteTree, Key: prefix})
+}
+
+// deleteKey deletes exactly one key, at whatever index it has.
+func (t *txn) deleteKey(key string) {
+	t.ops = append(t.ops, Op{Kind: OpDeleteKey, Key: key})
 }
 
 func (t *txn) check(key string, index uint64) {

@@ -76,7 +76,7 @@ Exit codes: 0 success, 1 other failure (such as a failed deploy), 2 usage,
 
 	root.AddCommand(
 		c.versionCommand(), c.loginCommand(), c.logoutCommand(),
-		c.orgsCommand(), c.cloudspacesCommand(), c.appsCommand(), c.linkCommand(), c.envsCommand(),
+		c.orgsCommand(), c.cloudspacesCommand(), c.plansCommand(), c.entitlementsCommand(), c.appsCommand(), c.linkCommand(), c.envsCommand(),
 		c.envCommand(), c.procfileCommand(), c.servicesCommand(), c.domainsCommand(),
 		c.deployCommand(), c.releasesCommand(), c.rollbackCommand(), c.scaleCommand(),
 		c.lifecycleCommand("stop", "Stop every instance of an environment (its release is kept)"),

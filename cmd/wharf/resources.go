@@ -46,12 +46,15 @@ func (c *cli) versionCommand() *cobra.Command {
 
 func (c *cli) loginCommand() *cobra.Command {
 	var addr string
+	var expiresIn time.Duration
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Store a token for a Wharf server",
 		Long: `Reads an API token (from the terminal, or the first line of standard input), checks it
-against the server and stores it with the server's address, readable by you only, under
-your configuration directory. WHARF_ADDR and WHARF_TOKEN override what is stored.`,
+against the server, makes a new token of yours from it that expires (--expires-in, 30
+days by default) and stores that with the server's address, readable by you only, under
+your configuration directory; the token typed is not stored. WHARF_ADDR and WHARF_TOKEN
+override what is stored.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := c.loadConfig()
@@ -79,16 +82,38 @@ your configuration directory. WHARF_ADDR and WHARF_TOKEN override what is stored
 				}
 				return err
 			}
+			until := ""
+			if expiresIn > 0 {
+				// The token given is not stored: a token of its person that expires is.
+				host, _ := os.Hostname()
+				raw, err := cl.Do(cmd.Context(), http.MethodPost, client.Path("people", "me", "tokens"),
+					map[string]any{"name": "wharf login on " + host, "expires_in": int64(expiresIn / time.Second)})
+				if err != nil {
+					return err
+				}
+				var created struct {
+					Token     string     `json:"token"`
+					ExpiresAt *time.Time `json:"expires_at"`
+				}
+				if err := json.Unmarshal(raw, &created); err != nil || created.Token == "" {
+					return fmt.Errorf("%s did not return a token: %v", cfg.Addr, err)
+				}
+				token = created.Token
+				if created.ExpiresAt != nil {
+					until = " until " + created.ExpiresAt.Local().Format("2006-01-02 15:04")
+				}
+			}
 			cfg.Token = token
 			p, err := c.saveConfig(cfg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "Logged in to %s (token stored in %s)\n", cfg.Addr, p)
+			fmt.Fprintf(c.stdout, "Logged in to %s%s (token stored in %s)\n", cfg.Addr, until, p)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "", "wharfd's address (default: WHARF_ADDR, the stored one, or "+defaultAddr+")")
+	cmd.Flags().DurationVar(&expiresIn, "expires-in", 30*24*time.Hour, "store a new token of yours that expires after this long instead of the one given (0: store the one given)")
 	return cmd
 }
 

@@ -39,6 +39,10 @@ var (
 	commit  = ""
 )
 
+// healthMaxAge is how long /v1/health serves one round of probes again: it needs no
+// token, so it must not reach PostgreSQL and the agents on every request.
+const healthMaxAge = 5 * time.Second
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -95,6 +99,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	health := &platform.HealthChecker{
 		Probers: []platform.Prober{consulClient, nomadClient, vaultClient, registry.New(cfg.RegistryAddr, nil)},
 		Timeout: 3 * time.Second,
+		MaxAge:  healthMaxAge,
 	}
 	model := &platform.Service{KV: consulClient.Store(consul.DefaultPrefix), Secrets: vaultClient.Secrets()}
 	platform.TemplateVersion = jobspecs.Version(jobspecs.Web)

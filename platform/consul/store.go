@@ -86,7 +86,14 @@ func (s *Store) Txn(ctx context.Context, ops []platform.Op) error {
 		case platform.OpDelete:
 			kv.Verb = consulapi.KVDeleteCAS
 		case platform.OpDeleteTree:
+			if !strings.HasSuffix(op.Key, "/") {
+				// A prefix without the slash deletes every key that merely begins
+				// with it: another name's records.
+				return platform.Errorf(platform.Internal, "delete tree %s: a subtree must end in /", op.Key)
+			}
 			kv.Verb = consulapi.KVDeleteTree
+		case platform.OpDeleteKey:
+			kv.Verb = consulapi.KVDelete
 		case platform.OpCheck:
 			kv.Verb = consulapi.KVCheckIndex
 		default:
