@@ -112,6 +112,7 @@ type (
 		Region        string `json:"region"`
 		NodePool      string `json:"node_pool"`
 		IngressDomain string `json:"ingress_domain"`
+		IngressPort   int    `json:"ingress_port"`
 		Registry      string `json:"registry"`
 	}
 	planInput struct {
@@ -214,7 +215,7 @@ func registerResources(v1 *echo.Group, m Model) {
 	}))
 	r(http.MethodPost, "/cloudspaces", create(func(c echo.Context, p platform.Principal, in cloudspaceInput) (platform.Cloudspace, string, error) {
 		v, err := m.CreateCloudspace(c.Request().Context(), p, platform.Cloudspace{Name: in.Name, Vendor: in.Vendor, Location: in.Location,
-			Tenancy: in.Tenancy, Region: in.Region, NodePool: in.NodePool, IngressDomain: in.IngressDomain, Registry: in.Registry})
+			Tenancy: in.Tenancy, Region: in.Region, NodePool: in.NodePool, IngressDomain: in.IngressDomain, IngressPort: in.IngressPort, Registry: in.Registry})
 		return v, v.Name, err
 	}))
 	r(http.MethodGet, cs, get(func(c echo.Context, p platform.Principal) (platform.Cloudspace, error) {

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +87,23 @@ func TestIngressFollowsDeploys(t *testing.T) {
 		t.Fatalf("deploy = %s (%s)", d.Status, d.Error)
 	}
 	waitPage(t, ing, host, "hello release 1")
+
+	// The URL wharfd shows (status, deploys, the CLI, the panel) is the one that answers:
+	// with the cloudspace's ingress port when that is not 80, as under make dev.
+	_, port, _ := net.SplitHostPort(ing)
+	portNumber, _ := strconv.Atoi(port)
+	c.must(200, "PATCH", "/v1/cloudspaces/local", map[string]any{"ingress_port": portNumber}, nil)
+	var st struct {
+		URL string `json:"url"`
+	}
+	c.must(200, "GET", env+"/status", nil, &st)
+	if want := "http://" + host + ":" + port + "/"; st.URL != want {
+		t.Errorf("status URL = %q, want %q", st.URL, want)
+	} else if u, err := url.Parse(st.URL); err != nil {
+		t.Error(err)
+	} else if code, body := get("127.0.0.1:"+u.Port(), u.Hostname()); code != 200 || !strings.Contains(body, "hello release 1") {
+		t.Errorf("the status URL %s answers %d %q", st.URL, code, body)
+	}
 
 	// A custom domain made primary routes at once, and the generated name redirects to
 	// it; basic auth guards the test environment, and the live one cannot be guarded.

@@ -26,6 +26,9 @@ func (c Cloudspace) check() FieldErrors {
 		fe.Add("node_pool", "is required for a dedicated cloudspace")
 	}
 	fe.Check("ingress_domain", CheckHostname(c.IngressDomain))
+	if c.IngressPort < 0 || c.IngressPort > 65535 {
+		fe.Add("ingress_port", "must be a port number (1 to 65535), or 0 for 80")
+	}
 	fe.Check("registry", CheckHostPort(c.Registry))
 	return fe
 }
@@ -70,6 +73,9 @@ func (s *Service) UpdateCloudspace(ctx context.Context, p Principal, name string
 		if f.src != nil {
 			*f.dst = *f.src
 		}
+	}
+	if patch.IngressPort != nil {
+		c.IngressPort = *patch.IngressPort
 	}
 	if err := c.check().Err(); err != nil {
 		return Cloudspace{}, err

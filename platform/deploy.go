@@ -540,7 +540,7 @@ func (d *Deployer) Status(ctx context.Context, p Principal, org, app, env string
 	if err != nil {
 		return EnvStatus{}, err
 	}
-	out := EnvStatus{Release: st.Release, Stopped: st.Stopped, URL: "http://" + t.Domain + "/", Instances: []Instance{}}
+	out := EnvStatus{Release: st.Release, Stopped: st.Stopped, URL: t.URL(), Instances: []Instance{}}
 	if l, err := load[deployLock](ctx, d.KV, deployLockKey(org, app, env), "deploy lock"); err == nil {
 		out.Deploying = l.Deploy
 	}
@@ -838,7 +838,7 @@ func (r *run) execute(ctx context.Context) (*EnvState, string, error) {
 	// The instances detached before this release was made are now used by nothing.
 	d.settleDetached(ctx, dep.Org, dep.App, dep.Env, rel)
 	state.Release, state.Stopped = rel.Number, stopped
-	return &state, fmt.Sprintf("release %d is live at http://%s/", rel.Number, t.Domain), nil
+	return &state, fmt.Sprintf("release %d is live at %s", rel.Number, t.URL()), nil
 }
 
 // PhaseBuild is a deploy from source waiting for its build.

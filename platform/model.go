@@ -191,7 +191,10 @@ type Cloudspace struct {
 	Region        string `json:"region"`
 	NodePool      string `json:"node_pool"`
 	IngressDomain string `json:"ingress_domain"`
-	Registry      string `json:"registry"`
+	// IngressPort is the port the cloudspace's ingress answers HTTP on, when it is not 80
+	// (the local cloudspace's is 18000); the URLs Wharf shows include it.
+	IngressPort int    `json:"ingress_port,omitempty"`
+	Registry    string `json:"registry"`
 	Meta
 }
 
@@ -203,6 +206,7 @@ type CloudspacePatch struct {
 	Region        *string `json:"region"`
 	NodePool      *string `json:"node_pool"`
 	IngressDomain *string `json:"ingress_domain"`
+	IngressPort   *int    `json:"ingress_port"`
 	Registry      *string `json:"registry"`
 }
 

@@ -3,6 +3,7 @@ package platform
 import (
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -73,6 +74,15 @@ type Target struct {
 
 // DefaultDomain is the environment's generated host in its cloudspace (EnvRef.Host).
 func (t Target) DefaultDomain() string { return t.Host(t.Cloudspace.IngressDomain) }
+
+// URL is where the environment answers: its primary domain, through the cloudspace's
+// ingress port when that is not 80.
+func (t Target) URL() string {
+	if p := t.Cloudspace.IngressPort; p != 0 && p != 80 {
+		return "http://" + t.Domain + ":" + strconv.Itoa(p) + "/"
+	}
+	return "http://" + t.Domain + "/"
+}
 
 var cronField = regexp.MustCompile(`^(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*$`)
 

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -224,20 +225,25 @@ const IngressDomain = "localhost"
 // seed registers the local cloudspace and a development plan through the API, once:
 // what exists already is left as it is.
 func seed(ctx context.Context, token string, s *devstack.Stack) error {
+	ingressPort, _ := strconv.Atoi(strings.TrimPrefix(ingressAddr, "127.0.0.1:"))
 	for _, r := range []struct {
-		path string
-		body map[string]any
+		method, path string
+		body         map[string]any
 	}{
-		{"/v1/cloudspaces", map[string]any{
+		{http.MethodPost, "/v1/cloudspaces", map[string]any{
 			"name": "local", "vendor": "on-premises", "location": "this machine", "tenancy": "public",
-			"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": IngressDomain, "registry": s.Registry.Addr,
+			"region": s.Nomad.Region, "node_pool": "default", "ingress_domain": IngressDomain, "ingress_port": ingressPort,
+			"registry": s.Registry.Addr,
 		}},
-		{"/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{
+		// A cloudspace registered before it had an ingress port learns it (URLs shown
+		// must be the ones that answer).
+		{http.MethodPatch, "/v1/cloudspaces/local", map[string]any{"ingress_port": ingressPort}},
+		{http.MethodPost, "/v1/plans", map[string]any{"name": "dev", "limits": map[string]int{
 			"environments": 10, "instances_per_process": 5, "memory_mb_per_instance": 1024, "service_instances": 5,
 		}}},
 	} {
 		b, _ := json.Marshal(r.body)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+wharfdAddr+r.path, bytes.NewReader(b))
+		req, _ := http.NewRequestWithContext(ctx, r.method, "http://"+wharfdAddr+r.path, bytes.NewReader(b))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -246,8 +252,8 @@ func seed(ctx context.Context, token string, s *devstack.Stack) error {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusConflict {
-			return fmt.Errorf("POST %s: %s: %s", r.path, resp.Status, body)
+		if resp.StatusCode >= 300 && resp.StatusCode != http.StatusConflict {
+			return fmt.Errorf("%s %s: %s: %s", r.method, r.path, resp.Status, body)
 		}
 	}
 	return nil

@@ -126,7 +126,7 @@ func (c *Client) jobVersion(ctx context.Context, region, jobID string) (*uint64,
 // It does not wait for Nomad's progress deadline when the new instances show they will
 // not become healthy: an instance whose allocation failed (it kept exiting beyond the
 // group's restart policy) or that Nomad marked unhealthy (past the healthy deadline)
-// fails the deployment at once, which Nomad's auto_revert then rolls back; the outcome
+// after its task had exited fails the deployment at once, which Nomad's auto_revert then rolls back; the outcome
 // names the instance, its exit code and its last lines. Allocations are looked at every
 // two seconds while the deployment runs.
 func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, version uint64, progress func(platform.DeployProgress)) (platform.DeployOutcome, error) {
@@ -195,7 +195,10 @@ func (c *Client) failingInstances(ctx context.Context, region, deployment string
 	}
 	var out []string
 	for _, s := range stubs {
-		unhealthy := s.DeploymentStatus != nil && s.DeploymentStatus.Healthy != nil && !*s.DeploymentStatus.Healthy
+		// An instance Nomad marked unhealthy counts only when its task has exited: one
+		// that is merely slow (a loaded node can take longer than the healthy deadline
+		// to start it) keeps Nomad's progress deadline, within which it is rescheduled.
+		unhealthy := s.DeploymentStatus != nil && s.DeploymentStatus.Healthy != nil && !*s.DeploymentStatus.Healthy && exited(s.TaskStates["app"])
 		if s.ClientStatus != nomadapi.AllocClientStatusFailed && !unhealthy {
 			continue
 		}
@@ -238,6 +241,22 @@ func (c *Client) failingInstances(ctx context.Context, region, deployment string
 		}
 	}
 	return out
+}
+
+// exited reports whether the task has ended at least once.
+func exited(st *nomadapi.TaskState) bool {
+	if st == nil {
+		return false
+	}
+	if st.Restarts > 0 || st.State == "dead" {
+		return true
+	}
+	for _, ev := range st.Events {
+		if ev.Type == nomadapi.TaskTerminated {
+			return true
+		}
+	}
+	return false
 }
 
 // lastLines is how many of a failing instance's last lines per stream a deploy shows.
