@@ -12,8 +12,6 @@
 package main
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -49,6 +47,9 @@ type Spec struct {
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == unpackCommand {
+		os.Exit(runUnpackChild())
+	}
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	specURL := flag.String("spec", "", "URL of the build spec (a registry blob)")
 	specDigest := flag.String("spec-digest", "", "the spec's sha256 digest")
@@ -98,7 +99,7 @@ func run(ctx context.Context, specURL, specDigest, workDir string) error {
 		if err != nil {
 			return fmt.Errorf("fetch the source: %w", err)
 		}
-		if err := untar(tgz, src); err != nil {
+		if err := unpackSource(tgz, src); err != nil {
 			return fmt.Errorf("unpack the source: %w", err)
 		}
 	case spec.GitURL != "":
@@ -109,8 +110,8 @@ func run(ctx context.Context, specURL, specDigest, workDir string) error {
 	default:
 		return errors.New("the spec names no source")
 	}
-	if _, err := os.Stat(filepath.Join(src, "Dockerfile")); err != nil {
-		return errors.New("the source has no Dockerfile at its top")
+	if fi, err := os.Lstat(filepath.Join(src, "Dockerfile")); err != nil || !fi.Mode().IsRegular() {
+		return errors.New("the source has no Dockerfile (a regular file) at its top")
 	}
 	fmt.Printf("building %s\n", spec.Image)
 	if err := command(ctx, "docker", "build", "--pull=false", "-t", spec.Image, src); err != nil {
@@ -167,63 +168,6 @@ func fetch(ctx context.Context, url, digest string, limit int64) ([]byte, error)
 		}
 	}
 	return b, nil
-}
-
-// untar unpacks a tar.gz into dir, refusing paths that leave it and links.
-func untar(tgz []byte, dir string) error {
-	zr, err := gzip.NewReader(strings.NewReader(string(tgz)))
-	if err != nil {
-		return err
-	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := filepath.Clean(h.Name)
-		if name == "." {
-			continue
-		}
-		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
-			return fmt.Errorf("%q leaves the source directory", h.Name)
-		}
-		path := filepath.Join(dir, name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(path, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o777)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if filepath.IsAbs(h.Linkname) || strings.HasPrefix(filepath.Clean(filepath.Join(filepath.Dir(name), h.Linkname)), "..") {
-				return fmt.Errorf("link %q points outside the source", h.Name)
-			}
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, path); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 // gitCheckout clones url into dir and checks out ref (a branch, tag or commit).
