@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Builder runs builds on a cloudspace's builder nodes (Nomad batch jobs running
@@ -95,7 +94,6 @@ const (
 )
 
 var (
-	gitURLPattern = regexp.MustCompile(`^(https?://|git://|ssh://|file:///)[^\s]+$`)
 	gitRefPattern = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,200}$`)
 )
 
@@ -117,8 +115,8 @@ func (d *Deployer) CreateBuild(ctx context.Context, p Principal, org, app string
 		}
 		src = BuildSource{}
 	case src.GitURL != "":
-		if !gitURLPattern.MatchString(src.GitURL) || !utf8.ValidString(src.GitURL) || len(src.GitURL) > 1024 {
-			fe.Add("git_url", "must be an http(s), git, ssh or file URL of a repository")
+		if msg := checkGitURL(src.GitURL, d.GitLocalHosts); msg != "" {
+			fe.Add("git_url", "%s", msg)
 		}
 		if src.GitRef != "" && (!gitRefPattern.MatchString(src.GitRef) || strings.Contains(src.GitRef, "..") || strings.HasPrefix(src.GitRef, "-")) {
 			fe.Add("git_ref", "must be a branch, tag or commit")

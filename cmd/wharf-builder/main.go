@@ -171,18 +171,50 @@ func fetch(ctx context.Context, url, digest string, limit int64) ([]byte, error)
 }
 
 // gitCheckout clones url into dir and checks out ref (a branch, tag or commit).
+// wharfd accepts only https:// URLs (and http:// to hosts its operator names); the
+// builder holds git to the same: no other transport (file, ssh, git, ext), no
+// redirects, none of the node's own git configuration, credentials or keys. A checkout
+// with a symbolic link leading out of it is refused, as an unpacked source is.
 func gitCheckout(ctx context.Context, url, ref, dir string) error {
-	if err := command(ctx, "git", "clone", "--quiet", "--no-checkout", "--", url, dir); err != nil {
+	if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
+		return errors.New("git sources must be https:// URLs")
+	}
+	if strings.HasPrefix(ref, "-") {
+		return fmt.Errorf("git ref %q is not a branch, tag or commit", ref)
+	}
+	home, err := os.MkdirTemp("", "wharf-git-home-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(home)
+	env := []string{
+		"HOME=" + home, "PATH=" + os.Getenv("PATH"), "GIT_TERMINAL_PROMPT=0",
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_ALLOW_PROTOCOL=https:http",
+		"GIT_SSH_COMMAND=false", "GIT_ASKPASS=true", "SSH_ASKPASS=true",
+	}
+	git := func(args ...string) []string {
+		return append([]string{"-c", "http.followRedirects=false", "-c", "credential.helper=", "-c", "protocol.allow=never",
+			"-c", "protocol.https.allow=always", "-c", "protocol.http.allow=always", "-c", "core.hooksPath=/dev/null"}, args...)
+	}
+	if err := commandEnv(ctx, env, "git", git("clone", "--quiet", "--no-checkout", "--", url, dir)...); err != nil {
 		return fmt.Errorf("git clone: %w", err)
 	}
 	if ref == "" {
 		ref = "HEAD"
 	}
-	if err := command(ctx, "git", "-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref, "--"); err != nil {
+	if err := commandEnv(ctx, env, "git", git("-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref, "--")...); err != nil {
 		// A ref that is a remote branch's name.
-		if err2 := command(ctx, "git", "-C", dir, "checkout", "--quiet", "origin/"+ref, "--"); err2 != nil {
+		if err2 := commandEnv(ctx, env, "git", git("-C", dir, "checkout", "--quiet", "origin/"+ref, "--")...); err2 != nil {
 			return fmt.Errorf("git checkout %s: %w", ref, err)
 		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := checkLinks(root); err != nil {
+		return fmt.Errorf("the checkout: %w", err)
 	}
 	out, err := commandOutput(ctx, "git", "-C", dir, "rev-parse", "HEAD")
 	if err != nil {
@@ -194,9 +226,14 @@ func gitCheckout(ctx context.Context, url, ref, dir string) error {
 
 // command runs a command with its output on the builder's, so it reaches the build log.
 func command(ctx context.Context, name string, args ...string) error {
+	return commandEnv(ctx, os.Environ(), name, args...)
+}
+
+// commandEnv is command with the environment env.
+func commandEnv(ctx context.Context, env []string, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = env
 	return cmd.Run()
 }
 

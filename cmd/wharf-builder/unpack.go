@@ -232,7 +232,7 @@ func linkStaysInside(root *os.Root, p string) bool {
 		cur = nil
 	}
 	target, err := root.Readlink(p)
-	if err != nil {
+	if err != nil || strings.HasPrefix(target, "/") {
 		return false
 	}
 	todo := strings.Split(target, "/")

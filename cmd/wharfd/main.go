@@ -104,6 +104,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	deployer := &platform.Deployer{
 		Service: model, Scheduler: nomadClient, Runtime: vaultClient.Runtime(),
 		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit, Routes: rts,
+		GitLocalHosts: cfg.BuildGitLocalHosts, AllowedImages: cfg.AllowedImages,
 		Log: log.With("component", "controller"),
 	}
 	var backups *platform.Backups
