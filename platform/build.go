@@ -365,10 +365,22 @@ func (bs *buildState) flush(ctx context.Context) {
 // run runs the build job and sets the build's outcome.
 func (bs *buildState) run(ctx context.Context, t Target) {
 	d, b := bs.d, bs.b
-	spec := map[string]string{
+	// A Dockerfile may start from the organisation's own images, and from no other
+	// tenant's.
+	apps, err := loadAll[Application](ctx, d.KV, appPrefix(t.Org))
+	if err != nil {
+		bs.b.Status, bs.b.Error = BuildFailed, ErrorMessage(err)
+		return
+	}
+	var bases []string
+	for _, a := range apps {
+		bases = append(bases, d.Artifacts.Host()+"/"+imageRepo(Target{Org: t.Org, App: a.Name}))
+	}
+	spec := map[string]any{
 		"image":   d.Artifacts.Host() + "/" + imageRepo(t) + ":build-" + b.ID,
 		"timeout": d.buildLimit().String(),
 		"git_url": b.Source.GitURL, "git_ref": b.Source.GitRef,
+		"base_repos": bases,
 	}
 	if b.Source.Tarball != "" {
 		spec["source_url"] = d.Artifacts.BlobURL(sourceRepo(t), b.Source.Tarball)

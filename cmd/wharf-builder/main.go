@@ -42,8 +42,11 @@ type Spec struct {
 	GitURL string `json:"git_url,omitempty"`
 	GitRef string `json:"git_ref,omitempty"`
 	// Image is the repository and tag to push: registry/org/app:build-id.
-	Image   string `json:"image"`
-	Timeout string `json:"timeout"`
+	Image string `json:"image"`
+	// BaseRepos are the organisation's repositories (registry/repository) a Dockerfile
+	// may start FROM; without them, Image's own.
+	BaseRepos []string `json:"base_repos,omitempty"`
+	Timeout   string   `json:"timeout"`
 }
 
 func main() {
@@ -54,6 +57,7 @@ func main() {
 	specURL := flag.String("spec", "", "URL of the build spec (a registry blob)")
 	specDigest := flag.String("spec-digest", "", "the spec's sha256 digest")
 	workDir := flag.String("work", "", "working directory (default: a temporary one)")
+	network := flag.String("network", "none", "Docker network of the build's RUN steps; it must not reach the node's agents")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println("wharf-builder", version)
@@ -61,13 +65,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *specURL, *specDigest, *workDir); err != nil {
+	if err := run(ctx, *specURL, *specDigest, *workDir, *network); err != nil {
 		fmt.Fprintf(os.Stderr, "wharf-builder: build failed: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, specURL, specDigest, workDir string) error {
+func run(ctx context.Context, specURL, specDigest, workDir, network string) error {
 	if specURL == "" {
 		return errors.New("-spec is required")
 	}
@@ -113,8 +117,25 @@ func run(ctx context.Context, specURL, specDigest, workDir string) error {
 	if fi, err := os.Lstat(filepath.Join(src, "Dockerfile")); err != nil || !fi.Mode().IsRegular() {
 		return errors.New("the source has no Dockerfile (a regular file) at its top")
 	}
+	df, err := os.ReadFile(filepath.Join(src, "Dockerfile"))
+	if err != nil {
+		return err
+	}
+	own := spec.BaseRepos
+	if len(own) == 0 {
+		own = []string{repository(spec.Image)}
+	}
+	if err := checkDockerfile(string(df), own); err != nil {
+		return fmt.Errorf("the Dockerfile: %w", err)
+	}
 	fmt.Printf("building %s\n", spec.Image)
-	if err := command(ctx, "docker", "build", "--pull=false", "-t", spec.Image, src); err != nil {
+	// The classic builder, named so that a changed default never brings BuildKit's
+	// cache mounts, which would be shared between the node's tenants. RUN steps run on
+	// network, which cannot reach the node's agents ("none" by default).
+	build := exec.CommandContext(ctx, "docker", "build", "--pull=false", "--network", network, "-t", spec.Image, src)
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if err := build.Run(); err != nil {
 		return timedOut(ctx, timeout, fmt.Errorf("docker build: %w", err))
 	}
 	fmt.Printf("pushing %s\n", spec.Image)
@@ -126,12 +147,16 @@ func run(ctx context.Context, specURL, specDigest, workDir string) error {
 	if m == nil {
 		return errors.New("docker push printed no digest")
 	}
-	repo := spec.Image
-	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
-		repo = repo[:i]
-	}
-	fmt.Printf("wharf-builder: image %s@%s\n", repo, m[1])
+	fmt.Printf("wharf-builder: image %s@%s\n", repository(spec.Image), m[1])
 	return nil
+}
+
+// repository is an image reference without its tag.
+func repository(image string) string {
+	if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') {
+		return image[:i]
+	}
+	return image
 }
 
 var pushDigest = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
