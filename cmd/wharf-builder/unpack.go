@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -296,6 +297,9 @@ func unpackSource(tgz []byte, dir string) error {
 func unpackAsNobody(tgz []byte, dir string) error {
 	if os.Getuid() != 0 {
 		return unpackInto(bytes.NewReader(tgz), dir)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return err

@@ -291,7 +291,7 @@ func TestUnpackSourceAsNobody(t *testing.T) {
 	s := newSandbox(t)
 	os.Chmod(s.dir, 0o700) // nobody cannot even search the directories above
 	s.before = s.snapshot(t)
-	dir := filepath.Join(s.root, "src")
+	dir := filepath.Join(s.root, "work", "src") // work is made too, as the build's is
 	if err := unpackSource(archive(t, file("Dockerfile", "FROM x\n"), file("www/index.html", "hi")), dir); err != nil {
 		t.Fatal(err)
 	}
