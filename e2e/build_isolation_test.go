@@ -155,6 +155,7 @@ func TestBuildIsolation(t *testing.T) {
 	if hostile.Status != "failed" || !containsLine(lines, "would be written outside the source") {
 		t.Errorf("the hostile tarball's build = %+v, log %q", hostile, lines)
 	}
+	t.Logf("the hostile tarball's build %s: %q", hostile.Status, lines)
 	if _, err := os.Lstat(target); err == nil {
 		t.Errorf("the hostile tarball wrote %s on the node", target)
 	}
@@ -186,12 +187,14 @@ func TestBuildIsolation(t *testing.T) {
 	if add.Status != "failed" || !containsLine(lines, "remote sources") {
 		t.Errorf("the build with ADD of the local Consul = %+v, log %q", add, lines)
 	}
+	t.Logf("the build with ADD of the local Consul %s: %q", add.Status, lines)
 	// …and the victim's repository as a base image.
 	var from build
 	c.upload(evil+"/builds", bldArchive(t, bldEntry{name: "Dockerfile", typ: tar.TypeReg, body: "FROM " + victimImage + "\n"}), &from)
 	if lines, from = c.followBuild(evil, from.ID); from.Status != "failed" || !containsLine(lines, "own images") {
 		t.Errorf("the build FROM the victim's image = %+v, log %q", from, lines)
 	}
+	t.Logf("the build FROM the victim's image %s: %q", from.Status, lines)
 
 	// (4) git URLs on the node: refused before any build.
 	for _, u := range []string{"file://" + repos + "/app.git", repos + "/app.git", "ssh://git@127.0.0.1/app.git",
