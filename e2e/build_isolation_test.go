@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"net/http/cgi"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
 )
@@ -210,7 +212,8 @@ func TestBuildIsolation(t *testing.T) {
 	// credential) and deploys; its own image deploys by name.
 	var vb build
 	c.upload(victim+"/builds", tarball(t, map[string]string{
-		"Dockerfile":     dockerfile("RUN env | sed 's/^/env: /'\n"),
+		// A step of its own, so the node's layer cache cannot answer it.
+		"Dockerfile":     dockerfile(fmt.Sprintf("RUN echo run %d >/dev/null && env | sed 's/^/env: /'\n", time.Now().UnixNano())),
 		"www/index.html": "the victim's tarball\n",
 	}), &vb)
 	if lines, vb = c.followBuild(victim, vb.ID); vb.Status != "succeeded" {
