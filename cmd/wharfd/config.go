@@ -44,6 +44,9 @@ type Config struct {
 	// stops a build that runs longer.
 	BuilderBinary  string
 	BuildTimeLimit string
+	// BuildNetwork is the Docker network of builds' RUN steps: "none" by default; an
+	// operator's own network with no route to the node, for builds that need egress.
+	BuildNetwork string
 	// BuildGitLocalHosts are the git hosts (host:port) builds may clone from over
 	// http:// or on the builder's own networks; none by default (https:// elsewhere).
 	BuildGitLocalHosts []string
@@ -129,6 +132,7 @@ type fileConfig struct {
 	Build *struct {
 		Builder       *string   `hcl:"builder,optional"`
 		TimeLimit     *string   `hcl:"time_limit,optional"`
+		Network       *string   `hcl:"network,optional"`
 		GitLocalHosts *[]string `hcl:"git_local_hosts,optional"`
 	} `hcl:"build,block"`
 	Postgres *struct {
@@ -218,6 +222,7 @@ var settings = []setting{
 		return nil
 	}),
 	opt("WHARF_BUILD_TIME_LIMIT", "build-time-limit", "how long a build may run", duration(func(c *Config) *string { return &c.BuildTimeLimit })),
+	opt("WHARF_BUILD_NETWORK", "build-network", "Docker network of builds' RUN steps (none; or one with no route to the node's agents)", str(func(c *Config) *string { return &c.BuildNetwork })),
 	opt("WHARF_BUILD_GIT_LOCAL_HOSTS", "build-git-local-hosts", "git hosts (host:port, comma-separated) builds may clone from over http or on local networks", list(func(c *Config) *[]string { return &c.BuildGitLocalHosts })),
 	opt("WHARF_ALLOWED_IMAGES", "allowed-images", "images beyond an organisation's own that may be deployed (registry hosts or repositories, comma-separated)", list(func(c *Config) *[]string { return &c.AllowedImages })),
 	opt("WHARF_POSTGRES_ADDR", "postgres-addr", "the cloudspace's PostgreSQL cluster (host:port), for database services", func(c *Config, v string) error {
@@ -295,7 +300,7 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 		pairs = append(pairs, pair(r.Address, byEnv["WHARF_REGISTRY_ADDR"]))
 	}
 	if b := f.Build; b != nil {
-		pairs = append(pairs, pair(b.Builder, byEnv["WHARF_BUILDER"]), pair(b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]), pair(joined(b.GitLocalHosts), byEnv["WHARF_BUILD_GIT_LOCAL_HOSTS"]))
+		pairs = append(pairs, pair(b.Builder, byEnv["WHARF_BUILDER"]), pair(b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]), pair(joined(b.GitLocalHosts), byEnv["WHARF_BUILD_GIT_LOCAL_HOSTS"]), pair(b.Network, byEnv["WHARF_BUILD_NETWORK"]))
 	}
 	if p := f.Postgres; p != nil {
 		pairs = append(pairs, pair(p.Address, byEnv["WHARF_POSTGRES_ADDR"]), pair(p.AdminUser, byEnv["WHARF_POSTGRES_ADMIN_USER"]),
