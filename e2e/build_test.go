@@ -125,7 +125,10 @@ func dockerfile(extra string) string {
 func TestBuilds(t *testing.T) {
 	s := agenttest.Stack(t)
 	token := bootstrap(t, s)
-	w := startWharfd(t, s, "-build-time-limit", "40s")
+	repos := t.TempDir()
+	repoDir := gitRepoIn(t, repos)
+	gitURL := bldGitServer(t, repos) // git http-backend on loopback, named to wharfd
+	w := startWharfd(t, s, "-build-time-limit", "40s", "-build-git-local-hosts", bldHost(t, gitURL))
 	c := &client{t: t, url: w.URL, token: token}
 	c.seedApp(s, "shop")
 	const app = "/v1/orgs/acme/apps/shop"
@@ -172,10 +175,9 @@ func TestBuilds(t *testing.T) {
 		t.Errorf("deploy of the same source to live = %s (%s), reused: %v", d.Status, d.Error, eventContains(d, "reuses"))
 	}
 
-	// A git repository at a ref.
-	repoDir := gitRepo(t)
+	// A git repository at a ref, over http from a git server on loopback.
 	var b build
-	c.must(202, "POST", app+"/builds", map[string]string{"git_url": "file://" + repoDir, "git_ref": "v1"}, &b)
+	c.must(202, "POST", app+"/builds", map[string]string{"git_url": gitURL + "/app.git", "git_ref": "v1"}, &b)
 	lines, b := c.followBuild(app, b.ID)
 	if b.Status != "succeeded" || b.Commit != gitRev(t, repoDir, "v1") {
 		t.Fatalf("git build = %+v (log %q)", b, lines)
@@ -249,11 +251,11 @@ func waitBuildLog(t *testing.T, c *client, app, id, s string) {
 	t.Fatalf("build %s never logged %q", id, s)
 }
 
-// gitRepo makes a bare repository with a tag v1 ("version one") and a later commit on
-// main ("version two").
-func gitRepo(t *testing.T) string {
+// gitRepoIn makes the bare repository dir/app.git with a tag v1 ("version one") and a
+// later commit on main ("version two"), and returns its path.
+func gitRepoIn(t *testing.T, dir string) string {
 	t.Helper()
-	work, bare := t.TempDir(), filepath.Join(t.TempDir(), "app.git")
+	work, bare := t.TempDir(), filepath.Join(dir, "app.git")
 	git := func(dir string, args ...string) {
 		cmd := exec.Command("git", args...)
 		cmd.Dir = dir

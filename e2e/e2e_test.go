@@ -84,6 +84,7 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 		"-vault-addr", s.Vault.Addr, "-vault-token-file", tokenFile, "-registry-addr", s.Registry.Addr,
 		"-nomad-network-mode", "host", "-builder", filepath.Join(binDir, "wharf-builder"),
 		"-deploy-min-healthy-time", "2s", "-deploy-healthy-deadline", "20s", "-deploy-progress-deadline", "40s",
+		"-allowed-images", "wharf/busybox,wharf-e2e", // local images the tests deploy by name
 	}, extraArgs...)
 	logged := &logBuffer{}
 	p, err := devstack.StartProcess("wharfd", func(_, line string) {

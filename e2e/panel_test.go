@@ -187,7 +187,10 @@ func TestPanel(t *testing.T) {
 	chromiumPath(t) // before the agents start
 	s := agenttest.Stack(t)
 	token := bootstrap(t, s)
-	w := startWharfd(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile)
+	repos := t.TempDir()
+	gitRepoIn(t, repos)
+	gitURL := bldGitServer(t, repos) // git http-backend on loopback, named to wharfd
+	w := startWharfd(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile, "-build-git-local-hosts", bldHost(t, gitURL))
 	api := &client{t: t, url: w.URL, token: token}
 	api.must(201, "POST", "/v1/orgs", map[string]any{"name": "acme", "display_name": "Acme"}, nil)
 	b := newBrowser(t, w.URL)
@@ -323,9 +326,8 @@ func TestPanel(t *testing.T) {
 
 	// A build of a git repository, its log followed live, then deployed from its page;
 	// the deploy view shows the build's log.
-	repo := gitRepo(t)
 	b.open("/orgs/acme/apps/shop")
-	b.fill("#build-form", map[string]string{"git_url": "file://" + repo, "git_ref": "v1"})
+	b.fill("#build-form", map[string]string{"git_url": gitURL + "/app.git", "git_ref": "v1"})
 	b.submit("#build-form")
 	b.do(4*time.Minute, chromedp.WaitReady(chromedp.CSS(`#build[data-done="true"]`)))
 	if got := b.text("#build-status"); got != "succeeded" {

@@ -35,6 +35,12 @@ variable "spec_digest" {
   type = string
 }
 
+variable "network" {
+  type        = string
+  default     = "none"
+  description = "Docker network of the build's RUN steps: none, or one of the operator's with no route to the node's agents."
+}
+
 variable "meta" {
   type    = map(string)
   default = {}
@@ -66,7 +72,7 @@ job "wharf-build" {
 
       config {
         command = var.builder
-        args    = ["-spec", var.spec_url, "-spec-digest", var.spec_digest, "-work", "$${NOMAD_TASK_DIR}/work"]
+        args    = ["-spec", var.spec_url, "-spec-digest", var.spec_digest, "-work", "$${NOMAD_TASK_DIR}/work", "-network", var.network]
       }
 
       resources {

@@ -387,11 +387,15 @@ type BuildVars struct {
 	Builder     string // path of wharf-builder on the builder nodes
 	SpecURL     string // the build spec: a registry blob URL
 	SpecDigest  string
-	Meta        map[string]string
+	// Network is the Docker network of the build's RUN steps; "none" when empty.
+	Network string
+	Meta    map[string]string
 }
 
 // Template names build.nomad.hcl.
 func (BuildVars) Template() Name { return Build }
+
+var dockerNetworkPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 var plainURLPattern = regexp.MustCompile(`^https?://[A-Za-z0-9.:/_@-]+$`)
 
@@ -403,6 +407,12 @@ func (v BuildVars) values() (map[string]cty.Value, error) {
 		return nil, platform.Errorf(platform.Invalid, "builder path %q is not a plain absolute path", v.Builder)
 	case !plainURLPattern.MatchString(v.SpecURL):
 		return nil, platform.Errorf(platform.Invalid, "spec URL %q is not a plain URL", v.SpecURL)
+	case v.Network != "" && !dockerNetworkPattern.MatchString(v.Network):
+		return nil, platform.Errorf(platform.Invalid, "build network %q is not a Docker network name", v.Network)
+	}
+	network := v.Network
+	if network == "" {
+		network = "none"
 	}
 	dcs := v.Datacenters
 	if len(dcs) == 0 {
@@ -419,6 +429,7 @@ func (v BuildVars) values() (map[string]cty.Value, error) {
 		"builder":     cty.StringVal(v.Builder),
 		"spec_url":    cty.StringVal(v.SpecURL),
 		"spec_digest": cty.StringVal(v.SpecDigest),
+		"network":     cty.StringVal(network),
 		"meta":        stringMap(v.Meta),
 	}, nil
 }

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Builder runs builds on a cloudspace's builder nodes (Nomad batch jobs running
@@ -95,7 +94,6 @@ const (
 )
 
 var (
-	gitURLPattern = regexp.MustCompile(`^(https?://|git://|ssh://|file:///)[^\s]+$`)
 	gitRefPattern = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,200}$`)
 )
 
@@ -117,8 +115,8 @@ func (d *Deployer) CreateBuild(ctx context.Context, p Principal, org, app string
 		}
 		src = BuildSource{}
 	case src.GitURL != "":
-		if !gitURLPattern.MatchString(src.GitURL) || !utf8.ValidString(src.GitURL) || len(src.GitURL) > 1024 {
-			fe.Add("git_url", "must be an http(s), git, ssh or file URL of a repository")
+		if msg := checkGitURL(src.GitURL, d.GitLocalHosts); msg != "" {
+			fe.Add("git_url", "%s", msg)
 		}
 		if src.GitRef != "" && (!gitRefPattern.MatchString(src.GitRef) || strings.Contains(src.GitRef, "..") || strings.HasPrefix(src.GitRef, "-")) {
 			fe.Add("git_ref", "must be a branch, tag or commit")
@@ -367,10 +365,22 @@ func (bs *buildState) flush(ctx context.Context) {
 // run runs the build job and sets the build's outcome.
 func (bs *buildState) run(ctx context.Context, t Target) {
 	d, b := bs.d, bs.b
-	spec := map[string]string{
+	// A Dockerfile may start from the organisation's own images, and from no other
+	// tenant's.
+	apps, err := loadAll[Application](ctx, d.KV, appPrefix(t.Org))
+	if err != nil {
+		bs.b.Status, bs.b.Error = BuildFailed, ErrorMessage(err)
+		return
+	}
+	var bases []string
+	for _, a := range apps {
+		bases = append(bases, d.Artifacts.Host()+"/"+AppRef{Org: t.Org, App: a.Name}.ImageRepo())
+	}
+	spec := map[string]any{
 		"image":   d.Artifacts.Host() + "/" + imageRepo(t) + ":build-" + b.ID,
 		"timeout": d.buildLimit().String(),
 		"git_url": b.Source.GitURL, "git_ref": b.Source.GitRef,
+		"base_repos": bases,
 	}
 	if b.Source.Tarball != "" {
 		spec["source_url"] = d.Artifacts.BlobURL(sourceRepo(t), b.Source.Tarball)

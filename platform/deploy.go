@@ -291,7 +291,13 @@ type Deployer struct {
 	Routes Router
 	// BuildLimit is how long a build may run; DefaultBuildLimit when zero.
 	BuildLimit time.Duration
-	Log        *slog.Logger
+	// GitLocalHosts are the hosts (host:port) builds may clone from over http:// or on
+	// the builder's own networks (see checkGitURL); none by default.
+	GitLocalHosts []string
+	// AllowedImages are the images from outside the organisation's own repositories
+	// that environments may deploy by name (see checkImage); none by default.
+	AllowedImages []string
+	Log           *slog.Logger
 
 	mu     sync.Mutex
 	active map[string]bool // environments whose deploy this process drives
@@ -389,6 +395,10 @@ func (d *Deployer) CreateDeploy(ctx context.Context, p Principal, org, app, env 
 			fe.Add("image", "is required (or a source to build)")
 		case len(req.Image) > MaxImageLength || !imagePattern.MatchString(req.Image):
 			fe.Add("image", "must be an image reference such as registry/name:tag or registry/name@sha256:digest")
+		default:
+			if err := d.checkImage(ctx, org, req.Image); err != nil {
+				return Deploy{}, err
+			}
 		}
 		if req.GitCommit != "" && !gitCommitPattern.MatchString(req.GitCommit) {
 			fe.Add("git_commit", "must be a hexadecimal commit id")

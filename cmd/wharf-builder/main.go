@@ -12,8 +12,6 @@
 package main
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -44,15 +42,22 @@ type Spec struct {
 	GitURL string `json:"git_url,omitempty"`
 	GitRef string `json:"git_ref,omitempty"`
 	// Image is the repository and tag to push: registry/org/app:build-id.
-	Image   string `json:"image"`
-	Timeout string `json:"timeout"`
+	Image string `json:"image"`
+	// BaseRepos are the organisation's repositories (registry/repository) a Dockerfile
+	// may start FROM; without them, Image's own.
+	BaseRepos []string `json:"base_repos,omitempty"`
+	Timeout   string   `json:"timeout"`
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == unpackCommand {
+		os.Exit(runUnpackChild())
+	}
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	specURL := flag.String("spec", "", "URL of the build spec (a registry blob)")
 	specDigest := flag.String("spec-digest", "", "the spec's sha256 digest")
 	workDir := flag.String("work", "", "working directory (default: a temporary one)")
+	network := flag.String("network", "none", "Docker network of the build's RUN steps; it must not reach the node's agents")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println("wharf-builder", version)
@@ -63,7 +68,7 @@ func main() {
 	os.Unsetenv(outputEndVar)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := 0
-	if err := run(ctx, *specURL, *specDigest, *workDir); err != nil {
+	if err := run(ctx, *specURL, *specDigest, *workDir, *network); err != nil {
 		fmt.Fprintf(os.Stderr, "wharf-builder: build failed: %v\n", err)
 		code = 1
 	}
@@ -94,7 +99,7 @@ func endOutput(end string, wait time.Duration) {
 	}
 }
 
-func run(ctx context.Context, specURL, specDigest, workDir string) error {
+func run(ctx context.Context, specURL, specDigest, workDir, network string) error {
 	if specURL == "" {
 		return errors.New("-spec is required")
 	}
@@ -126,7 +131,7 @@ func run(ctx context.Context, specURL, specDigest, workDir string) error {
 		if err != nil {
 			return fmt.Errorf("fetch the source: %w", err)
 		}
-		if err := untar(tgz, src); err != nil {
+		if err := unpackSource(tgz, src); err != nil {
 			return fmt.Errorf("unpack the source: %w", err)
 		}
 	case spec.GitURL != "":
@@ -137,11 +142,28 @@ func run(ctx context.Context, specURL, specDigest, workDir string) error {
 	default:
 		return errors.New("the spec names no source")
 	}
-	if _, err := os.Stat(filepath.Join(src, "Dockerfile")); err != nil {
-		return errors.New("the source has no Dockerfile at its top")
+	if fi, err := os.Lstat(filepath.Join(src, "Dockerfile")); err != nil || !fi.Mode().IsRegular() {
+		return errors.New("the source has no Dockerfile (a regular file) at its top")
+	}
+	df, err := os.ReadFile(filepath.Join(src, "Dockerfile"))
+	if err != nil {
+		return err
+	}
+	own := spec.BaseRepos
+	if len(own) == 0 {
+		own = []string{repository(spec.Image)}
+	}
+	if err := checkDockerfile(string(df), own); err != nil {
+		return fmt.Errorf("the Dockerfile: %w", err)
 	}
 	fmt.Printf("building %s\n", spec.Image)
-	if err := command(ctx, "docker", "build", "--pull=false", "-t", spec.Image, src); err != nil {
+	// The classic builder, named so that a changed default never brings BuildKit's
+	// cache mounts, which would be shared between the node's tenants. RUN steps run on
+	// network, which cannot reach the node's agents ("none" by default).
+	build := exec.CommandContext(ctx, "docker", "build", "--pull=false", "--network", network, "-t", spec.Image, src)
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if err := build.Run(); err != nil {
 		return timedOut(ctx, timeout, fmt.Errorf("docker build: %w", err))
 	}
 	fmt.Printf("pushing %s\n", spec.Image)
@@ -153,12 +175,16 @@ func run(ctx context.Context, specURL, specDigest, workDir string) error {
 	if m == nil {
 		return errors.New("docker push printed no digest")
 	}
-	repo := spec.Image
-	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
-		repo = repo[:i]
-	}
-	fmt.Printf("wharf-builder: image %s@%s\n", repo, m[1])
+	fmt.Printf("wharf-builder: image %s@%s\n", repository(spec.Image), m[1])
 	return nil
+}
+
+// repository is an image reference without its tag.
+func repository(image string) string {
+	if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') {
+		return image[:i]
+	}
+	return image
 }
 
 var pushDigest = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
@@ -197,76 +223,51 @@ func fetch(ctx context.Context, url, digest string, limit int64) ([]byte, error)
 	return b, nil
 }
 
-// untar unpacks a tar.gz into dir, refusing paths that leave it and links.
-func untar(tgz []byte, dir string) error {
-	zr, err := gzip.NewReader(strings.NewReader(string(tgz)))
+// gitCheckout clones url into dir and checks out ref (a branch, tag or commit).
+// wharfd accepts only https:// URLs (and http:// to hosts its operator names); the
+// builder holds git to the same: no other transport (file, ssh, git, ext), no
+// redirects, none of the node's own git configuration, credentials or keys. A checkout
+// with a symbolic link leading out of it is refused, as an unpacked source is.
+func gitCheckout(ctx context.Context, url, ref, dir string) error {
+	if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
+		return errors.New("git sources must be https:// URLs")
+	}
+	if strings.HasPrefix(ref, "-") {
+		return fmt.Errorf("git ref %q is not a branch, tag or commit", ref)
+	}
+	home, err := os.MkdirTemp("", "wharf-git-home-")
 	if err != nil {
 		return err
 	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := filepath.Clean(h.Name)
-		if name == "." {
-			continue
-		}
-		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
-			return fmt.Errorf("%q leaves the source directory", h.Name)
-		}
-		path := filepath.Join(dir, name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(path, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o777)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if filepath.IsAbs(h.Linkname) || strings.HasPrefix(filepath.Clean(filepath.Join(filepath.Dir(name), h.Linkname)), "..") {
-				return fmt.Errorf("link %q points outside the source", h.Name)
-			}
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, path); err != nil {
-				return err
-			}
-		}
+	defer os.RemoveAll(home)
+	env := []string{
+		"HOME=" + home, "PATH=" + os.Getenv("PATH"), "GIT_TERMINAL_PROMPT=0",
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_ALLOW_PROTOCOL=https:http",
+		"GIT_SSH_COMMAND=false", "GIT_ASKPASS=true", "SSH_ASKPASS=true",
 	}
-}
-
-// gitCheckout clones url into dir and checks out ref (a branch, tag or commit).
-func gitCheckout(ctx context.Context, url, ref, dir string) error {
-	if err := command(ctx, "git", "clone", "--quiet", "--no-checkout", "--", url, dir); err != nil {
+	git := func(args ...string) []string {
+		return append([]string{"-c", "http.followRedirects=false", "-c", "credential.helper=", "-c", "protocol.allow=never",
+			"-c", "protocol.https.allow=always", "-c", "protocol.http.allow=always", "-c", "core.hooksPath=/dev/null"}, args...)
+	}
+	if err := commandEnv(ctx, env, "git", git("clone", "--quiet", "--no-checkout", "--", url, dir)...); err != nil {
 		return fmt.Errorf("git clone: %w", err)
 	}
 	if ref == "" {
 		ref = "HEAD"
 	}
-	if err := command(ctx, "git", "-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref, "--"); err != nil {
+	if err := commandEnv(ctx, env, "git", git("-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref, "--")...); err != nil {
 		// A ref that is a remote branch's name.
-		if err2 := command(ctx, "git", "-C", dir, "checkout", "--quiet", "origin/"+ref, "--"); err2 != nil {
+		if err2 := commandEnv(ctx, env, "git", git("-C", dir, "checkout", "--quiet", "origin/"+ref, "--")...); err2 != nil {
 			return fmt.Errorf("git checkout %s: %w", ref, err)
 		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := checkLinks(root); err != nil {
+		return fmt.Errorf("the checkout: %w", err)
 	}
 	out, err := commandOutput(ctx, "git", "-C", dir, "rev-parse", "HEAD")
 	if err != nil {
@@ -278,9 +279,14 @@ func gitCheckout(ctx context.Context, url, ref, dir string) error {
 
 // command runs a command with its output on the builder's, so it reaches the build log.
 func command(ctx context.Context, name string, args ...string) error {
+	return commandEnv(ctx, os.Environ(), name, args...)
+}
+
+// commandEnv is command with the environment env.
+func commandEnv(ctx context.Context, env []string, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = env
 	return cmd.Run()
 }
 

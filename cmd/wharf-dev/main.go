@@ -206,6 +206,9 @@ func writeWharfdConfig(dataDir, wharfdBin string, s *devstack.Stack) (string, er
 	db.SetAttributeValue("min_healthy_time", cty.StringVal("3s"))
 	db.SetAttributeValue("healthy_deadline", cty.StringVal("1m"))
 	db.SetAttributeValue("progress_deadline", cty.StringVal("3m"))
+	// The local base image may be deployed by name, as the README's first application
+	// does; any other image must be the organisation's own.
+	db.SetAttributeValue("allowed_images", cty.ListVal([]cty.Value{cty.StringVal("wharf/busybox")}))
 	vb := b.AppendNewBlock("vault", nil).Body()
 	vb.SetAttributeValue("address", cty.StringVal(s.Vault.Addr))
 	vb.SetAttributeValue("token_file", cty.StringVal(tokenFile))

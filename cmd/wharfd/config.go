@@ -44,6 +44,16 @@ type Config struct {
 	// stops a build that runs longer.
 	BuilderBinary  string
 	BuildTimeLimit string
+	// BuildNetwork is the Docker network of builds' RUN steps: "none" by default; an
+	// operator's own network with no route to the node, for builds that need egress.
+	BuildNetwork string
+	// BuildGitLocalHosts are the git hosts (host:port) builds may clone from over
+	// http:// or on the builder's own networks; none by default (https:// elsewhere).
+	BuildGitLocalHosts []string
+	// AllowedImages are the images, beyond an organisation's own in the cloudspace's
+	// registry, that environments may deploy: registry hosts or repositories; none by
+	// default.
+	AllowedImages []string
 
 	// PostgresAddr is the cloudspace's PostgreSQL cluster (host:port) where database
 	// service instances are made; empty when it has none. PostgresAdminUser and its
@@ -106,9 +116,10 @@ type fileConfig struct {
 		NetworkMode *string `hcl:"network_mode,optional"`
 	} `hcl:"nomad,block"`
 	Deploy *struct {
-		MinHealthyTime   *string `hcl:"min_healthy_time,optional"`
-		HealthyDeadline  *string `hcl:"healthy_deadline,optional"`
-		ProgressDeadline *string `hcl:"progress_deadline,optional"`
+		MinHealthyTime   *string   `hcl:"min_healthy_time,optional"`
+		HealthyDeadline  *string   `hcl:"healthy_deadline,optional"`
+		ProgressDeadline *string   `hcl:"progress_deadline,optional"`
+		AllowedImages    *[]string `hcl:"allowed_images,optional"`
 	} `hcl:"deploy,block"`
 	Vault *struct {
 		Address   *string `hcl:"address,optional"`
@@ -119,8 +130,10 @@ type fileConfig struct {
 		Address *string `hcl:"address,optional"`
 	} `hcl:"registry,block"`
 	Build *struct {
-		Builder   *string `hcl:"builder,optional"`
-		TimeLimit *string `hcl:"time_limit,optional"`
+		Builder       *string   `hcl:"builder,optional"`
+		TimeLimit     *string   `hcl:"time_limit,optional"`
+		Network       *string   `hcl:"network,optional"`
+		GitLocalHosts *[]string `hcl:"git_local_hosts,optional"`
 	} `hcl:"build,block"`
 	Postgres *struct {
 		Address           *string `hcl:"address,optional"`
@@ -142,6 +155,29 @@ var (
 	str      = cmdconfig.String[Config]
 	duration = cmdconfig.Duration[Config]
 )
+
+// list sets a comma-separated list, its items trimmed and empty ones dropped.
+func list(p func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var items []string
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+		*p(c) = items
+		return nil
+	}
+}
+
+// joined is an HCL list as a list setting's text.
+func joined(l *[]string) *string {
+	if l == nil {
+		return nil
+	}
+	s := strings.Join(*l, ",")
+	return &s
+}
 
 func secret(p func(*Config) *platform.Secret) func(*Config, string) error {
 	return func(c *Config, v string) error { *p(c) = platform.Secret(v); return nil }
@@ -186,6 +222,9 @@ var settings = []setting{
 		return nil
 	}),
 	opt("WHARF_BUILD_TIME_LIMIT", "build-time-limit", "how long a build may run", duration(func(c *Config) *string { return &c.BuildTimeLimit })),
+	opt("WHARF_BUILD_NETWORK", "build-network", "Docker network of builds' RUN steps (none; or one with no route to the node's agents)", str(func(c *Config) *string { return &c.BuildNetwork })),
+	opt("WHARF_BUILD_GIT_LOCAL_HOSTS", "build-git-local-hosts", "git hosts (host:port, comma-separated) builds may clone from over http or on local networks", list(func(c *Config) *[]string { return &c.BuildGitLocalHosts })),
+	opt("WHARF_ALLOWED_IMAGES", "allowed-images", "images beyond an organisation's own that may be deployed (registry hosts or repositories, comma-separated)", list(func(c *Config) *[]string { return &c.AllowedImages })),
 	opt("WHARF_POSTGRES_ADDR", "postgres-addr", "the cloudspace's PostgreSQL cluster (host:port), for database services", func(c *Config, v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {
 			return fmt.Errorf("postgres address %q: %w", v, err)
@@ -255,13 +294,13 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 		pairs = append(pairs, pair(v.Address, byEnv["WHARF_VAULT_ADDR"]), pair(v.Token, byEnv["WHARF_VAULT_TOKEN"]), pair(v.TokenFile, byEnv["WHARF_VAULT_TOKEN_FILE"]))
 	}
 	if d := f.Deploy; d != nil {
-		pairs = append(pairs, pair(d.MinHealthyTime, byEnv["WHARF_DEPLOY_MIN_HEALTHY_TIME"]), pair(d.HealthyDeadline, byEnv["WHARF_DEPLOY_HEALTHY_DEADLINE"]), pair(d.ProgressDeadline, byEnv["WHARF_DEPLOY_PROGRESS_DEADLINE"]))
+		pairs = append(pairs, pair(d.MinHealthyTime, byEnv["WHARF_DEPLOY_MIN_HEALTHY_TIME"]), pair(d.HealthyDeadline, byEnv["WHARF_DEPLOY_HEALTHY_DEADLINE"]), pair(d.ProgressDeadline, byEnv["WHARF_DEPLOY_PROGRESS_DEADLINE"]), pair(joined(d.AllowedImages), byEnv["WHARF_ALLOWED_IMAGES"]))
 	}
 	if r := f.Registry; r != nil {
 		pairs = append(pairs, pair(r.Address, byEnv["WHARF_REGISTRY_ADDR"]))
 	}
 	if b := f.Build; b != nil {
-		pairs = append(pairs, pair(b.Builder, byEnv["WHARF_BUILDER"]), pair(b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]))
+		pairs = append(pairs, pair(b.Builder, byEnv["WHARF_BUILDER"]), pair(b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]), pair(joined(b.GitLocalHosts), byEnv["WHARF_BUILD_GIT_LOCAL_HOSTS"]), pair(b.Network, byEnv["WHARF_BUILD_NETWORK"]))
 	}
 	if p := f.Postgres; p != nil {
 		pairs = append(pairs, pair(p.Address, byEnv["WHARF_POSTGRES_ADDR"]), pair(p.AdminUser, byEnv["WHARF_POSTGRES_ADMIN_USER"]),

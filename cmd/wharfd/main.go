@@ -86,7 +86,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	nomadClient, err := nomad.New(nomad.Config{Address: cfg.NomadAddr, Region: cfg.NomadRegion, Token: cfg.NomadToken.Reveal(),
-		Runtime: nomad.Runtime{NetworkMode: cfg.NomadNetworkMode, Builder: cfg.BuilderBinary, Update: &jobspecs.UpdatePolicy{
+		Runtime: nomad.Runtime{NetworkMode: cfg.NomadNetworkMode, Builder: cfg.BuilderBinary, BuildNetwork: cfg.BuildNetwork, Update: &jobspecs.UpdatePolicy{
 			MinHealthyTime: cfg.DeployMinHealthyTime, HealthyDeadline: cfg.DeployHealthyDeadline, ProgressDeadline: cfg.DeployProgressDeadline,
 		}}})
 	if err != nil {
@@ -111,6 +111,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	deployer := &platform.Deployer{
 		Service: model, Scheduler: nomadClient, Runtime: vaultClient.Runtime(),
 		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit, Routes: rts,
+		GitLocalHosts: cfg.BuildGitLocalHosts, AllowedImages: cfg.AllowedImages,
 		Log: log.With("component", "controller"),
 	}
 	var backups *platform.Backups

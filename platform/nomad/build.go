@@ -19,7 +19,7 @@ func (c *Client) RunBuild(ctx context.Context, t platform.Target, build, specURL
 	id := t.AppRef().BuildJobID(build)
 	job, err := jobspecs.Render(ctx, c, id, jobspecs.BuildVars{
 		Region: region, Datacenters: c.runtime.Datacenters, NodePool: t.Cloudspace.NodePool,
-		Builder: c.runtime.Builder, SpecURL: specURL, SpecDigest: specDigest,
+		Builder: c.runtime.Builder, SpecURL: specURL, SpecDigest: specDigest, Network: c.runtime.BuildNetwork,
 		Meta: map[string]string{"wharf_org": t.Org, "wharf_app": t.App, "wharf_build": build},
 	})
 	if err != nil {

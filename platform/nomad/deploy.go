@@ -23,8 +23,10 @@ type Runtime struct {
 	NetworkMode string
 	Datacenters []string
 	Update      *jobspecs.UpdatePolicy
-	// Builder is the path of wharf-builder on the cloudspace's builder nodes.
-	Builder string
+	// Builder is the path of wharf-builder on the cloudspace's builder nodes;
+	// BuildNetwork the Docker network of builds' RUN steps ("none" when empty).
+	Builder      string
+	BuildNetwork string
 }
 
 func (c *Client) common(t platform.Target, rel platform.Release) jobspecs.Common {

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCheckDockerfile(t *testing.T) {
+	own := []string{"127.0.0.1:5000/acme/shop", "127.0.0.1:5000/acme/base"}
+	for _, tc := range []struct {
+		name, dockerfile, refused string // refused: a part of the error; "" when accepted
+	}{
+		{"plain", "FROM wharf/busybox:1\nCOPY www /www\nADD app.tar.gz /app\nADD --chown=1:1 a b /dst/\nRUN wget -O- http://example.com/\n", ""},
+		{"own image and stages", "FROM 127.0.0.1:5000/acme/base@sha256:ab AS b\nFROM scratch\nCOPY --from=b /x /x\nCOPY --from=0 /y /y\nCOPY --from=127.0.0.1:5000/acme/shop:build-1 /z /z\n", ""},
+		{"ADD of the local Consul", "FROM wharf/busybox:1\nADD http://127.0.0.1:8500/v1/kv/?recurse /kv\n", "remote sources"},
+		{"lower case, indented", "FROM wharf/busybox:1\n   add   https://169.254.169.254/ /x\n", "remote sources"},
+		{"ONBUILD", "FROM wharf/busybox:1\nONBUILD ADD http://127.0.0.1:8500/ /x\n", "remote sources"},
+		{"continued", "FROM wharf/busybox:1\nADD \\\n  http://127.0.0.1:8500/v1/agent/self \\\n  /x\n", "remote sources"},
+		{"continued with a comment between", "FROM wharf/busybox:1\nADD \\\n# c\n  http://127.0.0.1:8500/ /x\n", "remote sources"},
+		{"escape directive", "# escape=`\nFROM wharf/busybox:1\nADD `\n  http://127.0.0.1:8500/ /x\n", "remote sources"},
+		{"through a variable", "FROM wharf/busybox:1\nARG U=http://127.0.0.1:8500/\nADD $U /x\n", "remote sources"},
+		{"through escapes", "FROM wharf/busybox:1\nADD http\\:\\/\\/127.0.0.1:8500/ /x\n", "remote sources"},
+		{"JSON form", "FROM wharf/busybox:1\nADD [\"http://127.0.0.1:8500/\", \"/x\"]\n", "remote sources"},
+		{"flag spelling a URL", "FROM wharf/busybox:1\nADD --chown=http://127.0.0.1:8500/ a /x\n", "remote sources"},
+		{"another tenant's image", "FROM 127.0.0.1:5000/victim/app@sha256:ab\n", "own images"},
+		{"another name for the registry", "FROM localhost:5000/acme/shop\n", "own images"},
+		{"a prefix of an own repository", "FROM 127.0.0.1:5000/acme/shopx\n", "own images"},
+		{"COPY from another tenant", "FROM wharf/busybox:1\nCOPY --from=127.0.0.1:5000/victim/app /app /app\n", "own images"},
+		{"FROM a variable", "ARG B=127.0.0.1:5000/victim/app\nFROM $B\n", "variable"},
+		{"the registry of the node's agents", "FROM 127.0.0.1:8500/v1/kv\n", "own images"},
+	} {
+		err := checkDockerfile(tc.dockerfile, own)
+		if tc.refused == "" && err != nil || tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)) {
+			t.Errorf("%s: checkDockerfile = %v, want refused for %q", tc.name, err, tc.refused)
+		}
+	}
+}
