@@ -86,7 +86,7 @@ func TestSoak(t *testing.T) {
 		return
 	}
 	for _, e := range envs {
-		waitPage(t, ingB.http, e.host, "release 1")
+		waitPage(t, ingB.http, e.host, "hello release 1")
 	}
 	t.Logf("%d environments serving; soaking for %s", len(envs), *soakFor)
 	time.Sleep(10 * time.Second) // let the processes settle before the first figures
