@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -26,6 +27,18 @@ func isoPerson(t *testing.T, admin *client, id string) isoTenant {
 	}
 	admin.must(201, "POST", "/v1/people/"+id+"/tokens", map[string]any{"name": "e2e"}, &tok)
 	return isoTenant{client: &client{t: t, url: admin.url, token: tok.Token}, id: id}
+}
+
+// isoIn returns tenants' clients that report to t, a subtest's, rather than the test's.
+func isoIn(t *testing.T, admin *client, tenants ...*isoTenant) *client {
+	for _, tn := range tenants {
+		c := *tn.client
+		c.t = t
+		tn.client = &c
+	}
+	a := *admin
+	a.t = t
+	return &a
 }
 
 // isoProblemCode is the code of a problem+json body.
@@ -55,6 +68,8 @@ func TestIsolation(t *testing.T) {
 
 	// Attack 4: a delete by Consul prefix removed keys of names the deleted one begins.
 	t.Run("exact keys", func(t *testing.T) {
+		victim, hostile := victim, hostile
+		admin := isoIn(t, admin, &victim, &hostile)
 		// The hostile tenant owns "iso4"; the victim owns "iso4-v", where alex is a
 		// member. Removing alex from "iso4" took alex's index of "iso4-v" with it, so
 		// alex could be deleted and a new "alex" inherit the role.
@@ -103,6 +118,8 @@ func TestIsolation(t *testing.T) {
 	// Attack 5: a viewer of one application copied its database into another where
 	// they are a developer, and read it there.
 	t.Run("restore needs developer on the source", func(t *testing.T) {
+		victim, hostile := victim, hostile
+		admin := isoIn(t, admin, &victim, &hostile)
 		victim.must(201, "POST", "/v1/orgs", map[string]any{"name": "iso5"}, nil)
 		for _, app := range []string{"payroll", "sandbox"} {
 			victim.must(201, "POST", "/v1/orgs/iso5/apps", map[string]any{"name": app, "cloudspace": "local", "plan": "dev"}, nil)
@@ -126,6 +143,8 @@ func TestIsolation(t *testing.T) {
 
 	// Attack 6: any organisation admin chose any plan and any dedicated cloudspace.
 	t.Run("entitlements", func(t *testing.T) {
+		victim, hostile := victim, hostile
+		admin := isoIn(t, admin, &victim, &hostile)
 		admin.must(201, "POST", "/v1/plans", map[string]any{"name": "gold", "public": false, "limits": map[string]int{"environments": 10, "instances_per_process": 10,
 			"memory_mb_per_instance": 1024, "service_instances": 5}}, nil)
 		admin.must(201, "POST", "/v1/cloudspaces", map[string]any{"name": "iso-dedicated", "vendor": "on-premises", "location": "test", "tenancy": "dedicated",
@@ -161,21 +180,27 @@ func TestIsolation(t *testing.T) {
 
 	// Attack 7: the edges.
 	t.Run("edges", func(t *testing.T) {
+		victim, hostile := victim, hostile
+		isoIn(t, admin, &victim, &hostile)
 		victim.must(201, "POST", "/v1/orgs", map[string]any{"name": "iso7"}, nil)
 		victim.must(201, "POST", "/v1/orgs/iso7/apps", map[string]any{"name": "shop", "cloudspace": "local", "plan": "dev"}, nil)
 
 		// An upload is answered before it is read: the body here never ends, so a
 		// server that read it first would never answer.
 		upload := func(c *client, path string, length int64) int {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
 			pr, pw := io.Pipe()
-			defer pw.Close()
 			go pw.Write([]byte{0x1f, 0x8b}) // a gzip header, and then nothing
-			req, _ := http.NewRequest(http.MethodPost, w.URL+path, pr)
+			go func() {
+				<-ctx.Done() // the transport waits for the body's writer to give up
+				pw.CloseWithError(ctx.Err())
+			}()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, w.URL+path, pr)
 			req.ContentLength = length
 			req.Header.Set("Content-Type", "application/gzip")
 			req.Header.Set("Authorization", "Bearer "+c.token)
-			hc := &http.Client{Timeout: 10 * time.Second}
-			resp, err := hc.Do(req)
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Errorf("upload to %s: no answer before the body: %v", path, err)
 				return 0
