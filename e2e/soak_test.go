@@ -38,9 +38,11 @@ const soakApps = 10
 // goroutines and memory of wharfd and the ingresses at the start and the end.
 //
 // The load generator plays the cloudspace's load balancer: it sends each request to one
-// of the two ingresses in turn and, when that one refuses the connection (it is down),
-// to the other, as a balancer with health checks would. A request fails when it gets no
-// 2xx answer, or when neither ingress takes it.
+// of the ingresses that passed their health check, in turn (an ingress is taken out when
+// it is killed and back once its /health answers 200 again), and retries a GET once on
+// the other when the connection is refused or reset before an answer (HAProxy's
+// `retry-on conn-failure empty-response`). A request fails when it gets no 2xx answer,
+// or when no ingress takes it.
 func TestSoak(t *testing.T) {
 	if *soakFor == 0 {
 		t.Skip("a soak runs with -soak DURATION (make soak)")
@@ -98,7 +100,7 @@ func TestSoak(t *testing.T) {
 
 	ctx, stop := context.WithTimeout(context.Background(), *soakFor)
 	defer stop()
-	load := &soakLoad{ingresses: []string{ingA.http, ingB.http}}
+	load := &soakLoad{ingresses: []*soakIngress{ingA, ingB}}
 	loadDone := make(chan struct{})
 	go func() { defer close(loadDone); load.run(ctx, envs) }()
 
@@ -336,7 +338,7 @@ func (a *soakAPI) settled(e *soakEnv, within time.Duration) error {
 // soakLoad is the steady load: four clients sending GETs to the serving environments in
 // turn.
 type soakLoad struct {
-	ingresses     []string
+	ingresses     []*soakIngress
 	total, failed atomic.Int64
 	mu            sync.Mutex
 	samples       []string
@@ -357,9 +359,13 @@ func (l *soakLoad) run(ctx context.Context, envs []*soakEnv) {
 					continue
 				}
 				l.total.Add(1)
-				if err := l.get(ctx, client, l.ingresses[n%2], e.host); err != nil {
-					if errors.Is(err, syscall.ECONNREFUSED) {
-						err = l.get(ctx, client, l.ingresses[(n+1)%2], e.host)
+				first, second := l.ingresses[n%2], l.ingresses[(n+1)%2]
+				if !first.up.Load() {
+					first, second = second, first
+				}
+				if err := l.get(ctx, client, first.http, e.host); err != nil {
+					if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) {
+						err = l.get(ctx, client, second.http, e.host)
 					}
 					if err != nil && ctx.Err() == nil {
 						l.failed.Add(1)
@@ -404,6 +410,7 @@ type soakIngress struct {
 	name, http, admin string
 	consul            string
 	proc              *devstack.Process
+	up                atomic.Bool // in the load balancer's rotation
 }
 
 func startSoakIngress(t *testing.T, s *devstack.Stack, name string) *soakIngress {
@@ -425,6 +432,7 @@ func (i *soakIngress) start(t *testing.T) {
 		if resp, err := http.Get("http://" + i.admin + "/health"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				i.up.Store(true)
 				return
 			}
 		}
@@ -433,7 +441,10 @@ func (i *soakIngress) start(t *testing.T) {
 }
 
 func (i *soakIngress) kill() {
+	// Killed without warning: requests in flight are reset and retried on the other
+	// ingress; it is out of the rotation until its health check passes again.
 	syscall.Kill(i.proc.Pid(), syscall.SIGKILL)
+	i.up.Store(false)
 	<-i.proc.Exited()
 }
 

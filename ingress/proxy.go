@@ -53,6 +53,8 @@ type Proxy struct {
 	metrics *proxyMetrics
 	applied atomic.Uint64
 	ready   atomic.Bool
+	// routesLoaded is set by Run's goroutine once the first routes are applied.
+	routesLoaded bool
 }
 
 // New returns a Proxy with an empty route table: until Run applies a RoutesUpdate, every
@@ -116,7 +118,7 @@ func (p *Proxy) apply(st *state, u Update) {
 			p.cfg.Log.Warn("host claimed by more than one route: serving none of them", "host", h, "routes", names)
 		}
 		p.table.Store(t)
-		p.ready.Store(true)
+		p.routesLoaded = true
 		if p.cfg.OnRoutes != nil {
 			hosts := make([]string, 0, len(t.hosts))
 			for h := range t.hosts {
@@ -129,11 +131,16 @@ func (p *Proxy) apply(st *state, u Update) {
 		st.setInstances(u.Service, u.Instances)
 		p.cfg.Log.Debug("instances updated", "service", u.Service, "instances", len(u.Instances))
 	}
+	if !p.ready.Load() && p.routesLoaded && st.instancesKnown() {
+		p.ready.Store(true)
+	}
 	p.applied.Add(1)
 }
 
-// Ready reports whether the route records have been loaded once: until then every host
-// answers 404, and a health check should keep traffic away.
+// Ready reports whether the route records have been loaded, and the instances of every
+// service they name read, once: until then a host answers 404 or 503 where it will not a
+// moment later, and a health check should keep traffic away. Once ready, it stays so: a
+// route added later is served as soon as its instances are read.
 func (p *Proxy) Ready() bool { return p.ready.Load() }
 
 // Instances returns the instances a request for host would be sent to now (nil for an

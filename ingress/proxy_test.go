@@ -335,3 +335,33 @@ func TestTableUpdates(t *testing.T) {
 		t.Errorf("a route added again kept the instances of its first life: %v", got)
 	}
 }
+
+// TestProxyReady: an ingress is ready (its health check passes, so a load balancer sends
+// it traffic) only once it has the routes and every routed service's instances, and it
+// stays ready when a route is added later.
+func TestProxyReady(t *testing.T) {
+	p := New(Config{})
+	st := newState()
+	steps := []struct {
+		name  string
+		u     Update
+		ready bool
+	}{
+		{"instances before any route", InstancesUpdate{Service: "a"}, false},
+		{"routes loaded", RoutesUpdate{Routes: []Route{route("shop", "live", "a", "a.test"), route("blog", "live", "b", "b.test")}}, false},
+		{"one service's instances", InstancesUpdate{Service: "a", Instances: []Instance{{ID: "1", Addr: "127.0.0.1:1"}}}, false},
+		{"the other's, none healthy", InstancesUpdate{Service: "b"}, true},
+		{"a route added later", RoutesUpdate{Routes: []Route{route("shop", "live", "a", "a.test"), route("blog", "live", "b", "b.test"), route("wiki", "live", "c", "c.test")}}, true},
+	}
+	for _, s := range steps {
+		p.apply(st, s.u)
+		if p.Ready() != s.ready {
+			t.Errorf("after %s: ready = %v, want %v", s.name, p.Ready(), s.ready)
+		}
+	}
+	routesOnly := New(Config{})
+	routesOnly.apply(newState(), RoutesUpdate{})
+	if !routesOnly.Ready() {
+		t.Error("an ingress with no routes is not ready once they are loaded")
+	}
+}

@@ -53,6 +53,9 @@ type target struct {
 type service struct {
 	name      string
 	instances atomic.Pointer[instanceSet]
+	// known is set once the service's instances have been read (the state's goroutine
+	// alone touches it).
+	known bool
 }
 
 // instanceSet is an immutable list of instances and the round-robin cursor over it.
@@ -122,6 +125,17 @@ func (s *state) setInstances(name string, list []Instance) {
 		return 0
 	})
 	svc.instances.Store(&instanceSet{list: list})
+	svc.known = true
+}
+
+// instancesKnown reports whether every routed service's instances have been read once.
+func (s *state) instancesKnown() bool {
+	for _, svc := range s.services {
+		if !svc.known {
+			return false
+		}
+	}
+	return true
 }
 
 // setRoutes replaces the routes and builds the table for them. Targets of unchanged
