@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,7 +284,13 @@ func (a *soakAPI) change(e *soakEnv, kind int) error {
 func (a *soakAPI) deploy(e *soakEnv, method, path string, body any) error {
 	var d deploy
 	if err := a.retry(method, path, body, &d); err != nil {
-		return err
+		// A POST whose answer was lost when wharfd was killed is sent again and meets
+		// the deploy it made: follow that one.
+		m := inProgress.FindStringSubmatch(err.Error())
+		if m == nil {
+			return err
+		}
+		d.ID = m[1]
 	}
 	if d.ID == "" {
 		return nil // a scale before anything ran, or one that changed nothing
@@ -304,6 +311,8 @@ func (a *soakAPI) deploy(e *soakEnv, method, path string, body any) error {
 	}
 	return fmt.Errorf("deploy %s stuck in %s (%s) for 5 minutes", d.ID, d.Phase, d.Status)
 }
+
+var inProgress = regexp.MustCompile(`: 409 .*deploy ([0-9a-f-]+) is in progress`)
 
 // settled checks that the environment's latest deploy ended.
 func (a *soakAPI) settled(e *soakEnv, within time.Duration) error {
