@@ -32,21 +32,32 @@ import (
 	"github.com/wharf-platform/wharf/internal/devstack"
 )
 
-// The local cloudspace's ports: the agents' usual ports plus 10000, so that agents a
-// developer runs on the usual ports are left alone.
-var ports = devstack.Ports{
-	ConsulHTTP: 18500, ConsulSerfLAN: 18301, ConsulSerfWAN: 18302, ConsulServer: 18300,
-	VaultAPI: 18200, VaultCluster: 18201,
-	NomadHTTP: 14646, NomadRPC: 14647, NomadSerf: 14648,
-	Registry: 15000,
-	Postgres: 15432,
+// The local cloudspace's ports: the agents' usual ports plus an offset, 10000 by default
+// (-port-offset), so that agents a developer runs on the usual ports are left alone.
+var ports devstack.Ports
+
+// The addresses of wharfd and of the local cloudspace's ingress: 18080, 18000 and 19102
+// by default.
+var wharfdAddr, ingressAddr, ingressAdminAddr string
+
+// setPorts places every listener of the local cloudspace at its usual port plus offset.
+func setPorts(offset int) {
+	ports = devstack.Ports{
+		ConsulHTTP: 8500 + offset, ConsulSerfLAN: 8301 + offset, ConsulSerfWAN: 8302 + offset, ConsulServer: 8300 + offset,
+		VaultAPI: 8200 + offset, VaultCluster: 8201 + offset,
+		NomadHTTP: 4646 + offset, NomadRPC: 4647 + offset, NomadSerf: 4648 + offset,
+		Registry: 5000 + offset,
+		Postgres: 5432 + offset,
+	}
+	at := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port+offset) }
+	wharfdAddr, ingressAddr, ingressAdminAddr = at(8080), at(8000), at(9102)
 }
 
-// The addresses of wharfd and of the local cloudspace's ingress.
-const (
-	wharfdAddr       = "127.0.0.1:18080"
-	ingressAddr      = "127.0.0.1:18000"
-	ingressAdminAddr = "127.0.0.1:19102"
+// stackName names the stack's cgroups and containers; keepPostgres keeps its PostgreSQL
+// cluster beside the data directory (devstack.PostgresConfig.Keep).
+var (
+	stackName    = "wharf-local"
+	keepPostgres = true
 )
 
 func main() {
@@ -54,7 +65,15 @@ func main() {
 	dataDir := flag.String("data", filepath.Join(home, ".local", "share", "wharf", "dev"), "data directory (kept across runs)")
 	binDir := flag.String("bin-dir", os.Getenv("WHARF_BIN_DIR"), "directory of the built agents (default ~/.cache/wharf/bin)")
 	wharfd := flag.String("wharfd", "bin/wharfd", "the wharfd binary")
+	offset := flag.Int("port-offset", 10000, "added to each agent's usual port (tests use another offset to run beside make dev)")
+	flag.StringVar(&stackName, "name", stackName, "the stack's name, of its cgroups and containers (tests use another)")
+	flag.BoolVar(&keepPostgres, "keep-postgres", keepPostgres, "keep the PostgreSQL cluster for the next run (tests do not)")
 	flag.Parse()
+	if *offset < 0 || *offset > 55000 {
+		fmt.Fprintln(os.Stderr, "wharf-dev: -port-offset must be between 0 and 55000")
+		os.Exit(2)
+	}
+	setPorts(*offset)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -82,12 +101,12 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 		Binaries: devstack.DefaultBinaries(binDir),
 		DataDir:  dataDir,
 		Region:   "local",
-		Name:     "wharf-local",
+		Name:     stackName,
 		Ports:    ports,
 		Log:      logs.Write,
 		// The cluster's files cannot live under a data directory only root may enter,
 		// so they are kept beside it (see devstack.PostgresConfig.Keep).
-		KeepPostgres: true,
+		KeepPostgres: keepPostgres,
 	})
 	if err != nil {
 		return fmt.Errorf("%w (agent logs: %s)", err, logs.dir)
