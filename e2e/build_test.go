@@ -225,7 +225,7 @@ func TestBuilds(t *testing.T) {
 		t.Errorf("the two builds' logs mixed:\ncancelled: %q\ntimed: %q", cancelledLog, timedLog)
 	}
 	for _, id := range []string{cancelled.ID, timed.ID} {
-		resp, err := http.Get(s.Nomad.Addr + "/v1/job/wharf-acme-shop-build-" + id)
+		resp, err := operatorGet(s, "/v1/job/wharf-acme-shop-build-"+id)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode != 404 {

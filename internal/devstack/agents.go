@@ -131,11 +131,15 @@ func httpReady(url string, ok ...int) func() error {
 	}
 }
 
-// getJSON GETs url into v.
-func getJSON(url string, v any) error {
+// getJSON GETs url into v, with token (for Consul or Nomad) when it is not empty.
+func getJSON(url, token string, v any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("X-Consul-Token", token)
+		req.Header.Set("X-Nomad-Token", token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ func TestResumeKeepsData(t *testing.T) {
 	}
 
 	c, v := startBoth()
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	cc, _ := c.Client()
 	if _, err := cc.KV().Put(&consulapi.KVPair{Key: "wharf/resume", Value: []byte("kept")}, nil); err != nil {
 		t.Fatalf("consul put: %v", err)
 	}
@@ -53,7 +53,7 @@ func TestResumeKeepsData(t *testing.T) {
 	if v.RootToken != root {
 		t.Errorf("vault was initialised again instead of resumed")
 	}
-	cc, _ = consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	cc, _ = c.Client()
 	kv, _, err := cc.KV().Get("wharf/resume", nil)
 	if err != nil || kv == nil || string(kv.Value) != "kept" {
 		t.Errorf("consul value after restart = %v, %v", kv, err)

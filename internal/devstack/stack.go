@@ -68,6 +68,9 @@ func Start(cfg Config) (_ *Stack, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err = s.Vault.PutIngressConsulToken(s.Consul.IngressToken); err != nil {
+		return nil, err
+	}
 	if s.Registry, err = StartRegistry(RegistryConfig{
 		Binary: cfg.Binaries.Registry, DataDir: dir("registry"), Port: cfg.Ports.Registry, Log: cfg.Log,
 	}); err != nil {
@@ -83,7 +86,8 @@ func Start(cfg Config) (_ *Stack, err error) {
 		Binary: cfg.Binaries.Nomad, DataDir: dir("nomad"), Region: cfg.Region,
 		Name: cfg.Name, CgroupParent: "/" + cfg.Name, Log: cfg.Log,
 		HTTPPort: cfg.Ports.NomadHTTP, RPCPort: cfg.Ports.NomadRPC, SerfPort: cfg.Ports.NomadSerf,
-		ConsulAddr: s.Consul.Addr, VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken,
+		ConsulAddr: s.Consul.Addr, ConsulToken: s.Consul.NomadToken,
+		VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken,
 	}); err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func TestStackRunsWiredJob(t *testing.T) {
 		t.Fatalf("write policy: %v", err)
 	}
 
-	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, SecretID: s.Nomad.ManagementToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestStackRunsWiredJob(t *testing.T) {
 		}
 	})
 
-	cc, err := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	cc, err := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	if err != nil {
 		t.Fatal(err)
 	}
