@@ -75,12 +75,18 @@ job "wharf-stack-test" {
 }
 `
 
-// TestStackRunsWiredJob proves the local cloudspace is wired the way Wharf needs: a Nomad
-// job on the docker driver passes its Consul check, answers HTTP, and reads a Vault value
-// through a template block, both into a file and into its environment.
-func TestStackRunsWiredJob(t *testing.T) {
+// TestStack starts one local cloudspace and checks its wiring and its ACLs.
+func TestStack(t *testing.T) {
 	t.Parallel()
 	s := agenttest.Stack(t)
+	t.Run("wired job", func(t *testing.T) { testWiredJob(t, s) })
+	t.Run("acls", func(t *testing.T) { testACLs(t, s) })
+}
+
+// testWiredJob proves the local cloudspace is wired the way Wharf needs: a Nomad job on
+// the docker driver passes its Consul check, answers HTTP, and reads a Vault value
+// through a template block, both into a file and into its environment.
+func testWiredJob(t *testing.T, s *devstack.Stack) {
 
 	vc, err := s.Vault.Client()
 	if err != nil {
