@@ -27,10 +27,10 @@ key_prefix "wharf/ingress/" { policy = "deny" }
 session_prefix "" { policy = "write" }
 `
 	// ConsulIngressPolicy: read route records and the health of every service and
-	// node; keep its ACME state and the locks of its replicas below wharf/ingress/.
+	// node; keep its ACME state and the locks of its replicas below wharf/ingress/acme/.
 	ConsulIngressPolicy = `
 key_prefix "wharf/routes/" { policy = "read" }
-key_prefix "wharf/ingress/" { policy = "write" }
+key_prefix "wharf/ingress/acme/" { policy = "write" }
 session_prefix "" { policy = "write" }
 service_prefix "" { policy = "read" }
 node_prefix "" { policy = "read" }
