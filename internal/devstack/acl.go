@@ -73,24 +73,25 @@ const (
 // its management (operator) token, 0600.
 const ManagementTokenFile = "management-token"
 
-// managementToken returns the management token kept in path, making one (a random
-// UUID, written before the ACL system is bootstrapped with it, so that it is never
-// lost) when there is none.
-func managementToken(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		t := strings.TrimSpace(string(b))
-		if t == "" {
-			return "", fmt.Errorf("management token file %s is empty", path)
-		}
-		return t, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", err
+// keptToken returns the management token kept in path, or "" when there is none.
+func keptToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
 	}
-	t, err := uuid()
 	if err != nil {
 		return "", err
 	}
-	return t, os.WriteFile(path, []byte(t+"\n"), 0o600)
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("management token file %s is empty", path)
+	}
+	return t, nil
+}
+
+// keepToken writes a management token to path, 0600.
+func keepToken(path, token string) error {
+	return os.WriteFile(path, []byte(token+"\n"), 0o600)
 }
 
 func uuid() (string, error) {

@@ -139,30 +139,43 @@ func (c *Consul) api(token string) (*consulapi.Client, error) {
 	return consulapi.NewClient(&consulapi.Config{Address: c.Addr, Token: token})
 }
 
-// bootstrapACL bootstraps the ACL system with the kept management token (made the
-// first time), or, when it was bootstrapped already, checks that the kept token is
-// still its management token.
+// bootstrapACL bootstraps the ACL system the first time and keeps the management token
+// it returns; later, it checks that the kept token is still the management token.
+// (Consul 1.14 takes no bootstrap secret of ours, so the token is written just after.)
 func (c *Consul) bootstrapACL() error {
-	token, err := managementToken(c.ManagementTokenPath)
+	token, err := keptToken(c.ManagementTokenPath)
 	if err != nil {
 		return err
+	}
+	if token == "" {
+		api, err := c.api("")
+		if err != nil {
+			return err
+		}
+		err = waitFor("consul ACL bootstrap", 30*time.Second, c.proc, func() error {
+			t, _, err := api.ACL().Bootstrap()
+			if err != nil {
+				if strings.Contains(err.Error(), "no longer allowed") {
+					return fmt.Errorf("consul's ACLs were bootstrapped, but %s, which should keep the management token, is missing (run make dev-reset): %w", c.ManagementTokenPath, errNoRetry)
+				}
+				return err // the ACL system may not be ready right after the election
+			}
+			token = t.SecretID
+			return keepToken(c.ManagementTokenPath, token)
+		})
+		if err != nil {
+			return err
+		}
 	}
 	c.ManagementToken = token
 	api, err := c.api(token)
 	if err != nil {
 		return err
 	}
-	return waitFor("consul ACL bootstrap", 30*time.Second, c.proc, func() error {
-		_, _, err := api.ACL().BootstrapWithToken(token)
-		if err == nil {
-			return nil
-		}
-		if !strings.Contains(err.Error(), "no longer allowed") {
-			return err // the ACL system may not be ready right after the election
-		}
+	return waitFor("consul management token", 30*time.Second, c.proc, func() error {
 		self, _, err := api.ACL().TokenReadSelf(nil)
 		if err != nil {
-			return fmt.Errorf("consul's ACLs were bootstrapped with another token than the one in %s: %w (run make dev-reset)", c.ManagementTokenPath, err)
+			return fmt.Errorf("the token in %s: %w (run make dev-reset if consul's ACLs were bootstrapped with another)", c.ManagementTokenPath, err)
 		}
 		for _, p := range self.Policies {
 			if p.Name == "global-management" {

@@ -197,12 +197,21 @@ func (n *Nomad) api(token string) (*nomadapi.Client, error) {
 func (n *Nomad) Client() (*nomadapi.Client, error) { return n.api(n.ManagementToken) }
 
 // bootstrapACL bootstraps the ACL system with the kept management token (made the
-// first time), or, when it was bootstrapped already, checks that the kept token is
+// first time, and written before the ACL system is bootstrapped with it, so that it is
+// never lost), or, when it was bootstrapped already, checks that the kept token is
 // still a management token.
 func (n *Nomad) bootstrapACL() error {
-	token, err := managementToken(n.ManagementTokenPath)
+	token, err := keptToken(n.ManagementTokenPath)
 	if err != nil {
 		return err
+	}
+	if token == "" {
+		if token, err = uuid(); err != nil {
+			return err
+		}
+		if err := keepToken(n.ManagementTokenPath, token); err != nil {
+			return err
+		}
 	}
 	n.ManagementToken = token
 	api, err := n.api(token)
