@@ -38,7 +38,7 @@ type aclVictim struct {
 // TestHostileTenant deploys a victim application and, in another organisation, a
 // hostile one whose task tries the cloudspace's agents from inside (tasks share the
 // host's network in the local cloudspace, so only ACLs stand in its way): Nomad (list
-// jobs, read another job, its allocation and its task's secrets, alloc exec, register
+// jobs, read another job, its allocation and its task's logs, alloc exec, register
 // and stop jobs), Consul (list, read and write KV, register a service in the victim's
 // name, read the catalog and another service's health) and Vault beyond its own paths.
 // Every attempt is refused, and the victim keeps serving, directly and through
@@ -90,11 +90,11 @@ func TestHostileTenant(t *testing.T) {
 		return a.Status == http.StatusForbidden || a.Status == http.StatusOK && !strings.Contains(a.Body, victim.service)
 	}
 	want := map[string]func(aclAttempt) bool{
-		"nomad: leader (reachable)":          func(a aclAttempt) bool { return a.Status == http.StatusOK },
-		"nomad: list jobs":                   refused,
-		"nomad: read another job":            refused,
-		"nomad: read another allocation":     refused,
-		"nomad: read another task's secrets": refused,
+		"nomad: leader (reachable)":       func(a aclAttempt) bool { return a.Status == http.StatusOK },
+		"nomad: list jobs":                refused,
+		"nomad: read another job":         refused,
+		"nomad: read another allocation":  refused,
+		"nomad: read another task's logs": refused,
 		"nomad: alloc exec into another task": func(a aclAttempt) bool {
 			return refused(a) || a.Status == http.StatusSwitchingProtocols && strings.Contains(a.Body, "Permission denied") && !strings.Contains(a.Body, "stdout")
 		},

@@ -57,7 +57,7 @@ func attack() []attempt {
 		call("nomad: list jobs", "GET", nomad+"/v1/jobs", "", nil),
 		call("nomad: read another job", "GET", nomad+"/v1/job/"+url.PathEscape(job), "", nil),
 		call("nomad: read another allocation", "GET", nomad+"/v1/allocation/"+alloc, "", nil),
-		call("nomad: read another task's secrets", "GET", nomad+"/v1/client/fs/cat/"+alloc+"?path="+url.QueryEscape(task+"/secrets/wharf.env"), "", nil),
+		call("nomad: read another task's logs", "GET", nomad+"/v1/client/fs/logs/"+alloc+"?task="+url.QueryEscape(task)+"&type=stdout&origin=start&plain=true", "", nil),
 		exec(nomad, alloc, task),
 		call("nomad: register a job", "PUT", nomad+"/v1/jobs", evilJob, nil),
 		call("nomad: stop another job", "DELETE", nomad+"/v1/job/"+url.PathEscape(job), "", nil),
