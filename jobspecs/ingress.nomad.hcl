@@ -162,7 +162,7 @@ job "wharf-ingress" {
       template {
         data = join("\n", concat(
           ["WHARF_CONSUL_TOKEN={{ with secret \"secret/data/wharf/ingress\" }}{{ .Data.data.consul_token }}{{ end }}"],
-          local.https ? ["WHARF_INGRESS_CACHE_KEY={{ with secret \"secret/data/wharf/ingress\" }}{{ .Data.data.cache_key }}{{ end }}"] : [],
+          local.https ? ["WHARF_INGRESS_CACHE_KEY={{ with secret \"secret/data/wharf/ingress\" }}{{ .Data.data.cache_key }}{{ end }}"] : []
         ))
         destination = "secrets/ingress.env"
         env         = true
