@@ -26,10 +26,11 @@ key_prefix "wharf/" { policy = "write" }
 key_prefix "wharf/ingress/" { policy = "deny" }
 session_prefix "" { policy = "write" }
 `
-	// ConsulIngressPolicy: read route records and the health of every service and
-	// node; keep its ACME state and the locks of its replicas below wharf/ingress/acme/.
+	// ConsulIngressPolicy: read route records ("list" grants read and the recursive
+	// reads its watch makes) and the health of every service and node; keep its ACME
+	// state and the locks of its replicas below wharf/ingress/acme/.
 	ConsulIngressPolicy = `
-key_prefix "wharf/routes/" { policy = "read" }
+key_prefix "wharf/routes/" { policy = "list" }
 key_prefix "wharf/ingress/acme/" { policy = "write" }
 session_prefix "" { policy = "write" }
 service_prefix "" { policy = "read" }
