@@ -88,3 +88,17 @@ func TestStoreUnavailable(t *testing.T) {
 		t.Errorf("Txn = %v, want unavailable", err)
 	}
 }
+
+// TestStoreRefusedByACLs: a transaction Consul's ACLs refuse is an internal error (the
+// token is wrong), never a conflict that callers would take for a concurrent change.
+func TestStoreRefusedByACLs(t *testing.T) {
+	agent := agenttest.Consul(t)
+	c, err := consul.New(consul.Config{Address: agent.Addr}) // anonymous
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Store("").Txn(context.Background(), []platform.Op{{Kind: platform.OpCreate, Key: "x", Value: []byte("1")}})
+	if platform.ErrorCode(err) != platform.Internal {
+		t.Errorf("anonymous Txn = %v (%s), want internal", err, platform.ErrorCode(err))
+	}
+}
