@@ -11,7 +11,8 @@ import (
 
 // TestResumeKeepsData starts Consul and Vault, writes to each, stops them, starts them
 // again on the same data directories (as a second `make dev` does) and reads the data
-// back: Vault is unsealed again with the kept key.
+// back: Vault is unsealed again with the kept key, Consul's ACLs answer to the kept
+// management token.
 func TestResumeKeepsData(t *testing.T) {
 	t.Parallel()
 	b := agenttest.Binaries(t)
@@ -40,7 +41,7 @@ func TestResumeKeepsData(t *testing.T) {
 	if _, err := vc.Logical().Write("secret/data/wharf/resume", map[string]any{"data": map[string]any{"v": "kept"}}); err != nil {
 		t.Fatalf("vault write: %v", err)
 	}
-	root := v.RootToken
+	root, consulMgmt := v.RootToken, c.ManagementToken
 	if err := v.Stop(); err != nil {
 		t.Error(err)
 	}
@@ -52,6 +53,9 @@ func TestResumeKeepsData(t *testing.T) {
 	t.Cleanup(func() { v.Stop(); c.Stop() })
 	if v.RootToken != root {
 		t.Errorf("vault was initialised again instead of resumed")
+	}
+	if c.ManagementToken != consulMgmt || c.WharfdToken == "" {
+		t.Errorf("consul's ACLs were not resumed with the kept management token")
 	}
 	cc, _ = c.Client()
 	kv, _, err := cc.KV().Get("wharf/resume", nil)
