@@ -12,7 +12,7 @@ import (
 
 // aclCall sends a request to an agent with token (none when empty) in the header the
 // agent reads, and returns the status.
-func aclCall(t *testing.T, method, url, header, token, body string) int {
+func aclCall(t *testing.T, client *http.Client, method, url, header, token, body string) int {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -21,7 +21,7 @@ func aclCall(t *testing.T, method, url, header, token, body string) int {
 	if token != "" {
 		req.Header.Set(header, token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -34,7 +34,7 @@ func aclCall(t *testing.T, method, url, header, token, body string) int {
 // Nomad, each component's token allows what its policy says and is refused the rest,
 // and the management tokens are kept 0600.
 func testACLs(t *testing.T, s *devstack.Stack) {
-	consul := "http://" + s.Consul.Addr
+	consul, client := s.Consul.URL(), s.TLS.HTTPClient()
 	c := s.Consul
 	for _, tc := range []struct {
 		name, method, path, token, body string
@@ -61,11 +61,11 @@ func testACLs(t *testing.T, s *devstack.Stack) {
 		{"nomad's token reads wharfd's state", "GET", "/v1/kv/wharf/acl-test", c.NomadToken, "", 403},
 		{"nomad's token registers a service", "PUT", "/v1/agent/service/register", c.NomadToken, `{"Name":"acl-test","ID":"acl-test","Port":1}`, 200},
 	} {
-		if got := aclCall(t, tc.method, consul+tc.path, "X-Consul-Token", tc.token, tc.body); got != tc.want {
+		if got := aclCall(t, client, tc.method, consul+tc.path, "X-Consul-Token", tc.token, tc.body); got != tc.want {
 			t.Errorf("consul: %s (%s %s) = %d, want %d", tc.name, tc.method, tc.path, got, tc.want)
 		}
 	}
-	aclCall(t, "PUT", consul+"/v1/agent/service/deregister/acl-test", "X-Consul-Token", c.ManagementToken, "")
+	aclCall(t, client, "PUT", consul+"/v1/agent/service/deregister/acl-test", "X-Consul-Token", c.ManagementToken, "")
 
 	n := s.Nomad
 	for _, tc := range []struct {
@@ -83,7 +83,7 @@ func testACLs(t *testing.T, s *devstack.Stack) {
 		{"wharfd lists jobs of another namespace", "GET", "/v1/jobs?namespace=other", n.WharfdToken, "", 403},
 		{"wharfd drains the node", "POST", "/v1/node/" + n.NodeID + "/drain", n.WharfdToken, `{"DrainSpec":{"Deadline":1}}`, 403},
 	} {
-		if got := aclCall(t, tc.method, n.Addr+tc.path, "X-Nomad-Token", tc.token, tc.body); got != tc.want {
+		if got := aclCall(t, client, tc.method, n.Addr+tc.path, "X-Nomad-Token", tc.token, tc.body); got != tc.want {
 			t.Errorf("nomad: %s (%s %s) = %d, want %d", tc.name, tc.method, tc.path, got, tc.want)
 		}
 	}

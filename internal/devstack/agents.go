@@ -131,8 +131,9 @@ func httpReady(url string, ok ...int) func() error {
 	}
 }
 
-// getJSON GETs url into v, with token (for Consul or Nomad) when it is not empty.
-func getJSON(url, token string, v any) error {
+// getJSON GETs url into v with client, with token (for Consul or Nomad) when it is
+// not empty.
+func getJSON(client *http.Client, url, token string, v any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -140,7 +141,7 @@ func getJSON(url, token string, v any) error {
 		req.Header.Set("X-Consul-Token", token)
 		req.Header.Set("X-Nomad-Token", token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

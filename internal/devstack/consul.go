@@ -18,13 +18,17 @@ type ConsulConfig struct {
 	DataDir                                        string // its state; kept across restarts
 	Node                                           string
 	HTTPPort, SerfLANPort, SerfWANPort, ServerPort int
-	Log                                            LogFunc
+	// TLS, when set, serves the API over HTTPS on HTTPPort (plain HTTP off) and makes
+	// the servers' RPC mutual TLS.
+	TLS *TLS
+	Log LogFunc
 }
 
 // Consul is a running Consul server with ACLs on (default deny), and a token for each
 // component of the cloudspace.
 type Consul struct {
-	Addr string // host:port of the HTTP API
+	Addr string // host:port of the HTTP API (HTTPS when TLS is set)
+	TLS  *TLS   // nil: plain HTTP
 	// ManagementToken is the operator's, kept in ManagementTokenPath (0600) across
 	// restarts. The other tokens are made afresh at every start, replacing the last ones.
 	ManagementToken     string
@@ -62,8 +66,21 @@ func StartConsul(cfg ConsulConfig) (*Consul, error) {
 		"disable_update_check": cty.True,
 		"log_level":            str("info"),
 	})
+	httpPort, httpsPort := cfg.HTTPPort, -1
+	if cfg.TLS != nil {
+		httpPort, httpsPort = -1, cfg.HTTPPort
+		tb := block(b, "tls")
+		set(block(tb, "defaults"), map[string]cty.Value{
+			"ca_file": str(cfg.TLS.CAFile), "cert_file": str(cfg.TLS.CertFile), "key_file": str(cfg.TLS.KeyFile),
+			"verify_incoming": cty.True, "verify_outgoing": cty.True,
+		})
+		// API clients prove themselves with tokens, not certificates.
+		set(block(tb, "https"), map[string]cty.Value{"verify_incoming": cty.False})
+		set(block(tb, "internal_rpc"), map[string]cty.Value{"verify_server_hostname": cty.True})
+	}
 	set(block(b, "ports"), map[string]cty.Value{
-		"http":     num(cfg.HTTPPort),
+		"http":     num(httpPort),
+		"https":    num(httpsPort),
 		"dns":      num(-1),
 		"grpc":     num(-1),
 		"grpc_tls": num(-1), // 8503 by default: it would clash between agents
@@ -91,7 +108,7 @@ func StartConsul(cfg ConsulConfig) (*Consul, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Consul{Addr: addr(cfg.HTTPPort), ManagementTokenPath: filepath.Join(cfg.DataDir, ManagementTokenFile), proc: p}
+	c := &Consul{Addr: addr(cfg.HTTPPort), TLS: cfg.TLS, ManagementTokenPath: filepath.Join(cfg.DataDir, ManagementTokenFile), proc: p}
 	if err := c.bringUp(cfg.Node); err != nil {
 		p.Stop(10 * time.Second)
 		return nil, err
@@ -102,7 +119,7 @@ func StartConsul(cfg ConsulConfig) (*Consul, error) {
 func (c *Consul) bringUp(node string) error {
 	err := waitFor("consul leader", 60*time.Second, c.proc, func() error {
 		var leader string
-		if err := getJSON("http://"+c.Addr+"/v1/status/leader", "", &leader); err != nil {
+		if err := getJSON(c.TLS.HTTPClient(), c.URL()+"/v1/status/leader", "", &leader); err != nil {
 			return err
 		}
 		if leader == "" {
@@ -122,7 +139,7 @@ func (c *Consul) bringUp(node string) error {
 	return waitFor("consul node in the catalog", 60*time.Second, c.proc, func() error {
 		// The node itself must be in the catalog before services can register on it.
 		var nodes []struct{ Node string }
-		if err := getJSON("http://"+c.Addr+"/v1/catalog/nodes", c.ManagementToken, &nodes); err != nil {
+		if err := getJSON(c.TLS.HTTPClient(), c.URL()+"/v1/catalog/nodes", c.ManagementToken, &nodes); err != nil {
 			return err
 		}
 		for _, n := range nodes {
@@ -134,9 +151,16 @@ func (c *Consul) bringUp(node string) error {
 	})
 }
 
+// URL is the HTTP API's base URL: http://host:port, or https:// with TLS.
+func (c *Consul) URL() string { return c.TLS.scheme() + "://" + c.Addr }
+
 // api returns a client of the agent with the given token.
 func (c *Consul) api(token string) (*consulapi.Client, error) {
-	return consulapi.NewClient(&consulapi.Config{Address: c.Addr, Token: token})
+	conf := &consulapi.Config{Address: c.Addr, Token: token, Scheme: c.TLS.scheme()}
+	if c.TLS != nil {
+		conf.TLSConfig.CAFile = c.TLS.CAFile
+	}
+	return consulapi.NewClient(conf)
 }
 
 // bootstrapACL bootstraps the ACL system the first time and keeps the management token

@@ -28,6 +28,9 @@ type NomadConfig struct {
 	// environment, never written.
 	ConsulToken           string
 	VaultAddr, VaultToken string // the token is passed in the environment, never written
+	// TLS, when set, serves the API over HTTPS, makes RPC mutual TLS, and reaches
+	// Consul over HTTPS (Consul must use the same TLS).
+	TLS *TLS
 	// CgroupParent (absolute: "/name") keeps each agent's cgroups apart, so that several
 	// agents on one machine (make dev beside tests) do not manage each other's.
 	CgroupParent string
@@ -37,7 +40,8 @@ type NomadConfig struct {
 // Nomad is a running Nomad agent with a ready client node, ACLs on, and a token for
 // wharfd.
 type Nomad struct {
-	Addr   string // http://host:port
+	Addr   string // http://host:port, or https:// with TLS
+	TLS    *TLS   // nil: plain HTTP
 	Region string
 	NodeID string
 	// ManagementToken is the operator's, kept in ManagementTokenPath (0600) across
@@ -97,11 +101,20 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 		"cgroup_parent":     str(cfg.CgroupParent),
 		"servers":           cty.ListVal([]cty.Value{str(addr(cfg.RPCPort))}),
 	})
-	set(block(b, "consul"), map[string]cty.Value{
+	consul := map[string]cty.Value{
 		"address":          str(cfg.ConsulAddr),
 		"server_auto_join": cty.False,
 		"client_auto_join": cty.False,
-	})
+	}
+	if cfg.TLS != nil {
+		set(block(b, "tls"), map[string]cty.Value{
+			"http": cty.True, "rpc": cty.True,
+			"ca_file": str(cfg.TLS.CAFile), "cert_file": str(cfg.TLS.CertFile), "key_file": str(cfg.TLS.KeyFile),
+			"verify_server_hostname": cty.True, "verify_https_client": cty.False,
+		})
+		consul["ssl"], consul["verify_ssl"], consul["ca_file"] = cty.True, cty.True, str(cfg.TLS.CAFile)
+	}
+	set(block(b, "consul"), consul)
 	if cfg.VaultAddr != "" {
 		set(block(b, "vault"), map[string]cty.Value{
 			"enabled":          cty.True,
@@ -136,7 +149,7 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Nomad{Addr: "http://" + addr(cfg.HTTPPort), Region: cfg.Region, dataDir: cfg.DataDir, cgroup: cfg.CgroupParent, proc: p,
+	n := &Nomad{Addr: cfg.TLS.scheme() + "://" + addr(cfg.HTTPPort), TLS: cfg.TLS, Region: cfg.Region, dataDir: cfg.DataDir, cgroup: cfg.CgroupParent, proc: p,
 		ManagementTokenPath: filepath.Join(cfg.DataDir, ManagementTokenFile)}
 	if err := n.waitReady(); err != nil {
 		n.Stop()
@@ -148,7 +161,7 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 func (n *Nomad) waitReady() error {
 	err := waitFor("nomad leader", 90*time.Second, n.proc, func() error {
 		var leader string
-		if err := getJSON(n.Addr+"/v1/status/leader", "", &leader); err != nil {
+		if err := getJSON(n.TLS.HTTPClient(), n.Addr+"/v1/status/leader", "", &leader); err != nil {
 			return err
 		}
 		if leader == "" {
@@ -171,7 +184,7 @@ func (n *Nomad) waitReady() error {
 			Status  string
 			Drivers map[string]struct{ Detected, Healthy bool }
 		}
-		if err := getJSON(n.Addr+"/v1/nodes?resources=true", n.ManagementToken, &nodes); err != nil {
+		if err := getJSON(n.TLS.HTTPClient(), n.Addr+"/v1/nodes?resources=true", n.ManagementToken, &nodes); err != nil {
 			return err
 		}
 		for _, node := range nodes {
@@ -190,7 +203,11 @@ func (n *Nomad) waitReady() error {
 
 // api returns a client of the agent with the given token.
 func (n *Nomad) api(token string) (*nomadapi.Client, error) {
-	return nomadapi.NewClient(&nomadapi.Config{Address: n.Addr, Region: n.Region, SecretID: token})
+	conf := &nomadapi.Config{Address: n.Addr, Region: n.Region, SecretID: token}
+	if n.TLS != nil {
+		conf.TLSConfig = &nomadapi.TLSConfig{CACert: n.TLS.CAFile}
+	}
+	return nomadapi.NewClient(conf)
 }
 
 // Client returns a Nomad client with the management token, for tests and setup.
@@ -299,7 +316,7 @@ func removeTree(dir string) {
 // allocIDs lists the allocations Nomad has placed on its node, in any state.
 func (n *Nomad) allocIDs() []string {
 	var allocs []struct{ ID string }
-	if n.NodeID == "" || getJSON(n.Addr+"/v1/node/"+n.NodeID+"/allocations", n.ManagementToken, &allocs) != nil {
+	if n.NodeID == "" || getJSON(n.TLS.HTTPClient(), n.Addr+"/v1/node/"+n.NodeID+"/allocations", n.ManagementToken, &allocs) != nil {
 		return nil
 	}
 	ids := make([]string, 0, len(allocs))
