@@ -38,7 +38,7 @@ func newStack(t testing.TB) *stack {
 	t.Helper()
 	ca := agenttest.Consul(t)
 	va := agenttest.Vault(t)
-	cc, err := consul.New(consul.Config{Address: ca.Addr})
+	cc, err := consul.New(consul.Config{Address: ca.Addr, Token: ca.WharfdToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +54,7 @@ func newStack(t testing.TB) *stack {
 	if _, _, err := model.Bootstrap(context.Background()); platform.ErrorCode(err) != platform.Conflict {
 		t.Fatalf("a second bootstrap = %v, want conflict", err)
 	}
-	conf := consulapi.DefaultConfig()
-	conf.Address = ca.Addr
-	raw, err := consulapi.NewClient(conf)
+	raw, err := ca.Client() // the operator's, to look at everything
 	if err != nil {
 		t.Fatal(err)
 	}

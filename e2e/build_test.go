@@ -228,7 +228,7 @@ func TestBuilds(t *testing.T) {
 		t.Errorf("the two builds' logs mixed:\ncancelled: %q\ntimed: %q", cancelledLog, timedLog)
 	}
 	for _, id := range []string{cancelled.ID, timed.ID} {
-		resp, err := http.Get(s.Nomad.Addr + "/v1/job/" + platform.AppRef{Org: "acme", App: "shop"}.BuildJobID(id))
+		resp, err := operatorGet(s, "/v1/job/"+platform.AppRef{Org: "acme", App: "shop"}.BuildJobID(id))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode != 404 {

@@ -195,7 +195,7 @@ func (u *cliUser) interrupt(marker string, fromStdout bool, args ...string) cliR
 // fetchEach returns the status each healthy instance of service answers for path.
 func fetchEach(t *testing.T, s *devstack.Stack, service, path string) []int {
 	t.Helper()
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	entries, _, err := cc.Health().Service(service, "", true, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -34,12 +34,12 @@ func BenchmarkDeployToHealthy(b *testing.B) {
 	must(200, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 32}}}, nil)
 	must(200, "PUT", env+"/procfile", map[string]any{"processes": map[string]any{"web": map[string]string{"command": webCommand}}}, nil)
 
-	nc, err := nomad.New(nomad.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, Runtime: nomad.Runtime{NetworkMode: "host",
+	nc, err := nomad.New(nomad.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, Token: s.Nomad.WharfdToken, Runtime: nomad.Runtime{NetworkMode: "host",
 		Update: &jobspecs.UpdatePolicy{MinHealthyTime: "2s", HealthyDeadline: "20s", ProgressDeadline: "40s"}}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, SecretID: s.Nomad.ManagementToken})
 	b.Cleanup(func() { napi.Jobs().Deregister(platform.Ref("acme", "direct", "test").JobID(), true, nil) })
 
 	var viaWharf, direct []time.Duration
@@ -96,7 +96,7 @@ func median(ds []time.Duration) time.Duration {
 
 // firstHealthy waits until an instance of service carrying tag passes its check.
 func firstHealthy(b *testing.B, s *devstack.Stack, service, tag string) {
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	deadline := time.Now().Add(2 * time.Minute)
 	var idx uint64
 	for time.Now().Before(deadline) {

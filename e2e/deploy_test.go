@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -138,7 +139,9 @@ func (c *client) follow(env, id string) deploy {
 // bootstrap runs `wharfd bootstrap` against the stack's Consul and returns the token.
 func bootstrap(t testing.TB, s *devstack.Stack) string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(binDir, "wharfd"), "bootstrap", "-consul-addr", s.Consul.Addr).Output()
+	cmd := exec.Command(filepath.Join(binDir, "wharfd"), "bootstrap", "-consul-addr", s.Consul.Addr)
+	cmd.Env = append(os.Environ(), "WHARF_CONSUL_TOKEN="+s.Consul.WharfdToken)
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("wharfd bootstrap: %v", err)
 	}
@@ -148,7 +151,7 @@ func bootstrap(t testing.TB, s *devstack.Stack) string {
 // serving returns what each healthy instance of the environment answers at /.
 func serving(t *testing.T, s *devstack.Stack, service string) []string {
 	t.Helper()
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	entries, _, err := cc.Health().Service(service, "", true, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +336,7 @@ func TestDeploys(t *testing.T) {
 	}
 
 	// The cron entry is a periodic job in Nomad.
-	resp, err := http.Get(s.Nomad.Addr + "/v1/job/" + ref.CronJobID("tick"))
+	resp, err := operatorGet(s, "/v1/job/"+ref.CronJobID("tick"))
 	if err != nil || resp.StatusCode != 200 {
 		t.Errorf("cron job: %v %v", resp, err)
 	} else {
@@ -364,7 +367,7 @@ func TestDeploys(t *testing.T) {
 
 	// Deleting the application stops what it runs and removes its Vault policy.
 	c2.must(204, "DELETE", "/v1/orgs/acme/apps/shop", nil, nil)
-	if resp, err := http.Get(s.Nomad.Addr + "/v1/job/" + ref.JobID()); err == nil {
+	if resp, err := operatorGet(s, "/v1/job/"+ref.JobID()); err == nil {
 		var job struct{ Stop bool }
 		json.NewDecoder(resp.Body).Decode(&job)
 		resp.Body.Close()
@@ -382,7 +385,7 @@ func TestDeploys(t *testing.T) {
 // waitGone waits until no instance of service is registered.
 func waitGone(t *testing.T, s *devstack.Stack, service string) {
 	t.Helper()
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	deadline := time.Now().Add(time.Minute)
 	for {
 		entries, _, err := cc.Health().Service(service, "", false, nil)
@@ -425,7 +428,7 @@ func waitPhase(t *testing.T, c *client, env, id, phase string) {
 // watchHealthy runs f while following Consul's healthy instances of service with
 // blocking queries, and returns the fewest seen after the first.
 func watchHealthy(t *testing.T, s *devstack.Stack, service string, f func()) int {
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	least := 1 << 30

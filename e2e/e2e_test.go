@@ -67,20 +67,40 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-// startWharfd runs the real wharfd against the stack on a free port and stops it (and
-// checks that it stopped cleanly, and that it never logged its Vault token) when the
-// test ends. Later arguments in extraArgs win over the defaults.
+// writeToken writes a token to a 0600 file in dir and returns its path.
+func writeToken(t testing.TB, dir, name, token string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// operatorGet GETs a path of the stack's Nomad API with the operator's (management)
+// token, to look at what wharfd did.
+func operatorGet(s *devstack.Stack, path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, s.Nomad.Addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Nomad-Token", s.Nomad.ManagementToken)
+	return http.DefaultClient.Do(req)
+}
+
+// startWharfd runs the real wharfd against the stack on a free port, with its own
+// Consul, Nomad and Vault tokens in files, and stops it (and checks that it stopped
+// cleanly, and that it never logged a token) when the test ends. Later arguments in
+// extraArgs win over the defaults.
 func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 	t.Helper()
 	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "vault-token")
-	if err := os.WriteFile(tokenFile, []byte(s.Vault.WharfdToken), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tokenFile := writeToken(t, dir, "vault-token", s.Vault.WharfdToken)
 	addrFile := filepath.Join(dir, "addr")
 	args := append([]string{
 		"-listen", "127.0.0.1:0", "-addr-file", addrFile,
-		"-consul-addr", s.Consul.Addr, "-nomad-addr", s.Nomad.Addr, "-nomad-region", s.Nomad.Region,
+		"-consul-addr", s.Consul.Addr, "-consul-token-file", writeToken(t, dir, "consul-token", s.Consul.WharfdToken),
+		"-nomad-addr", s.Nomad.Addr, "-nomad-region", s.Nomad.Region, "-nomad-token-file", writeToken(t, dir, "nomad-token", s.Nomad.WharfdToken),
 		"-vault-addr", s.Vault.Addr, "-vault-token-file", tokenFile, "-registry-addr", s.Registry.Addr,
 		"-nomad-network-mode", "host", "-builder", filepath.Join(binDir, "wharf-builder"),
 		"-deploy-min-healthy-time", "2s", "-deploy-healthy-deadline", "20s", "-deploy-progress-deadline", "40s",
@@ -98,8 +118,10 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 		if err := p.Stop(20 * time.Second); err != nil {
 			t.Errorf("wharfd did not shut down on SIGINT: %v", err)
 		}
-		if strings.Contains(logged.String(), s.Vault.WharfdToken) {
-			t.Errorf("wharfd logged its Vault token")
+		for name, token := range map[string]string{"Vault": s.Vault.WharfdToken, "Consul": s.Consul.WharfdToken, "Nomad": s.Nomad.WharfdToken} {
+			if strings.Contains(logged.String(), token) {
+				t.Errorf("wharfd logged its %s token", name)
+			}
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)

@@ -265,7 +265,7 @@ func TestServices(t *testing.T) {
 
 		// The daily backup is a periodic Nomad job; one run, forced, becomes a
 		// scheduled backup.
-		napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+		napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, SecretID: s.Nomad.ManagementToken})
 		periodic := platform.Ref("acme", "two", "review").BackupsJobID("db")
 		waitFor(t, "the periodic backup job", func() bool {
 			job, _, err := napi.Jobs().Info(periodic, nil)
@@ -339,7 +339,7 @@ func TestServices(t *testing.T) {
 		if _, err := pgx.Connect(context.Background(), dsn1); err == nil {
 			t.Errorf("app one's DSN still connects")
 		}
-		napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+		napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, SecretID: s.Nomad.ManagementToken})
 		waitFor(t, "app one's periodic backup job to go", func() bool {
 			_, _, err := napi.Jobs().Info(platform.Ref("acme", "one", "review").BackupsJobID("db"), nil)
 			return err != nil
@@ -356,7 +356,7 @@ func TestServices(t *testing.T) {
 			"the PostgreSQL admin password": s.Postgres.AdminPassword,
 			"app one's secret":              secrets["one"], "app two's secret": secrets["two"],
 		}
-		cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+		cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 		pairs, _, err := cc.KV().List("", nil)
 		if err != nil || len(pairs) == 0 {
 			t.Fatalf("read Consul KV: %d keys, %v", len(pairs), err)
@@ -409,7 +409,7 @@ func buildDBApp(t *testing.T) string {
 // appURL waits for a healthy instance of the service and returns its base URL.
 func appURL(t *testing.T, s *devstack.Stack, service string) string {
 	t.Helper()
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	deadline := time.Now().Add(time.Minute)
 	for {
 		entries, _, err := cc.Health().Service(service, "", true, nil)

@@ -1,7 +1,9 @@
 # wharf-ingress as a Nomad system job: one ingress on every client of the cloudspace's
 # ingress node pool, on the host's network, holding ports 80 and 443 (by default).
 # It reads route records from Consul KV and instances from Consul health; see
-# docs/ingress.md. Run it by hand with, for example:
+# docs/ingress.md. Its Consul ACL token (and, with HTTPS, its certificate cache key)
+# come from Vault, never from the job: see the vault_policy variable. Run it by hand
+# with, for example:
 #
 #   nomad job run -var region=local -var image=127.0.0.1:15000/wharf/ingress:v1 \
 #     -var consul_address=127.0.0.1:18500 -var http_port=18000 -var https_port=0 \
@@ -76,7 +78,7 @@ variable "acme_email" {
 variable "vault_policy" {
   type        = string
   default     = "wharf-ingress"
-  description = "The Vault policy that reads the certificate cache key from secret/data/wharf/ingress (key cache_key: 64 hex digits). Needed when https_port is not 0."
+  description = "The Vault policy that reads secret/data/wharf/ingress: consul_token (the ingress's Consul ACL token) and, when https_port is not 0, cache_key (the certificate cache key, 64 hex digits)."
 }
 
 locals {
@@ -152,20 +154,18 @@ job "wharf-ingress" {
         ], local.https ? ["-https", ":${var.https_port}"] : [])
       }
 
-      dynamic "vault" {
-        for_each = local.https ? [var.vault_policy] : []
-        content {
-          policies = [vault.value]
-        }
+      vault {
+        policies = [var.vault_policy]
+        env      = false
       }
 
-      dynamic "template" {
-        for_each = local.https ? ["cache-key"] : []
-        content {
-          data        = "WHARF_INGRESS_CACHE_KEY={{ with secret \"secret/data/wharf/ingress\" }}{{ .Data.data.cache_key }}{{ end }}"
-          destination = "secrets/ingress.env"
-          env         = true
-        }
+      template {
+        data = join("\n", concat(
+          ["WHARF_CONSUL_TOKEN={{ with secret \"secret/data/wharf/ingress\" }}{{ .Data.data.consul_token }}{{ end }}"],
+          local.https ? ["WHARF_INGRESS_CACHE_KEY={{ with secret \"secret/data/wharf/ingress\" }}{{ .Data.data.cache_key }}{{ end }}"] : []
+        ))
+        destination = "secrets/ingress.env"
+        env         = true
       }
 
       resources {

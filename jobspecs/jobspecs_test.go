@@ -78,7 +78,7 @@ const goldenSeparator = "\n---------- job, as Nomad's /v1/jobs/parse returns it 
 
 func TestTemplates(t *testing.T) {
 	s := agenttest.Stack(t)
-	nc, err := nomad.New(nomad.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+	nc, err := nomad.New(nomad.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, Token: s.Nomad.WharfdToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func testRuntimeValues(t *testing.T, s *devstack.Stack, nc *nomad.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, SecretID: s.Nomad.ManagementToken})
 	if _, _, err := napi.Jobs().Register(job, nil); err != nil {
 		t.Fatalf("register: %v", err)
 	}
@@ -237,7 +237,7 @@ func testRuntimeValues(t *testing.T, s *devstack.Stack, nc *nomad.Client) {
 // waitHealthy waits until the service has a passing instance and returns its URL.
 func waitHealthy(t *testing.T, s *devstack.Stack, napi *nomadapi.Client, service, jobID string) string {
 	t.Helper()
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		entries, _, err := cc.Health().Service(service, "", true, nil)

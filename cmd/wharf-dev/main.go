@@ -142,9 +142,14 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 	if err := seed(ctx, token, stack); err != nil {
 		return fmt.Errorf("register the local cloudspace: %w", err)
 	}
+	ingressToken, err := writeToken(dataDir, "ingress-consul-token", stack.Consul.IngressToken)
+	if err != nil {
+		return err
+	}
 	ing, err := supervise("wharf-ingress", report, func() (*devstack.Process, error) {
 		return devstack.StartProcess("ingress", logs.Write, filepath.Join(filepath.Dir(wharfdBin), "wharf-ingress"),
-			[]string{"-cloudspace", "local", "-consul-addr", stack.Consul.Addr, "-http", ingressAddr, "-admin", ingressAdminAddr, "-log-format", "text"}, nil)
+			[]string{"-cloudspace", "local", "-consul-addr", stack.Consul.Addr, "-consul-token-file", ingressToken,
+				"-http", ingressAddr, "-admin", ingressAdminAddr, "-log-format", "text"}, nil)
 	})
 	if err != nil {
 		return err
@@ -158,16 +163,18 @@ The local cloudspace is running (region "local"):
   Applications    http://<env>.<app>.<org>.localhost:%[11]s/   (wharf-ingress; metrics at http://%[12]s/metrics)
   Admin token     %[7]s
                   (kept in %[8]s; export WHARF_ADDR=http://%[1]s WHARF_TOKEN=$(cat %[8]s))
-  Consul          http://%[2]s/ui
-  Nomad           %[3]s
+  Consul          http://%[2]s/ui   (ACLs on; management token in %[13]s)
+  Nomad           %[3]s   (ACLs on; management token in %[14]s)
   Vault           %[4]s   (root token in %[5]s)
   Registry        %[6]s
   PostgreSQL      %[9]s   (superuser postgres, password in %[10]s)
+The management tokens are the operator's: export CONSUL_HTTP_TOKEN=$(cat %[13]s) NOMAD_TOKEN=$(cat %[14]s)
 Press Ctrl-C to stop everything.
 `, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
 		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr,
 		token, filepath.Join(dataDir, "admin-token"), stack.Postgres.Addr, stack.Postgres.PasswordFile,
-		strings.TrimPrefix(ingressAddr, "127.0.0.1:"), ingressAdminAddr)
+		strings.TrimPrefix(ingressAddr, "127.0.0.1:"), ingressAdminAddr,
+		stack.Consul.ManagementTokenPath, stack.Nomad.ManagementTokenPath)
 
 	// wharfd and wharf-ingress are started again when they end (supervise). An agent that
 	// ends is reported and left down (wharfd's health shows it, as it would in a real
@@ -199,20 +206,37 @@ Press Ctrl-C to stop everything.
 	}
 }
 
-// writeWharfdConfig writes wharfd's HCL configuration and its Vault token (0600, never
-// in the configuration itself) and returns the configuration's path.
+// writeToken writes a component's token to a file of the data directory, 0600, and
+// returns the file's path.
+func writeToken(dataDir, name, token string) (string, error) {
+	path := filepath.Join(dataDir, name)
+	return path, os.WriteFile(path, []byte(token+"\n"), 0o600)
+}
+
+// writeWharfdConfig writes wharfd's HCL configuration and its Consul, Nomad and Vault
+// tokens (0600, never in the configuration itself) and returns the configuration's path.
 func writeWharfdConfig(dataDir, wharfdBin string, s *devstack.Stack) (string, error) {
-	tokenFile := filepath.Join(dataDir, "wharfd-vault-token")
-	if err := os.WriteFile(tokenFile, []byte(s.Vault.WharfdToken), 0o600); err != nil {
-		return "", err
+	tokens := map[string]string{}
+	for name, token := range map[string]string{
+		"wharfd-consul-token": s.Consul.WharfdToken, "wharfd-nomad-token": s.Nomad.WharfdToken, "wharfd-vault-token": s.Vault.WharfdToken,
+	} {
+		path, err := writeToken(dataDir, name, token)
+		if err != nil {
+			return "", err
+		}
+		tokens[name] = path
 	}
+	tokenFile := tokens["wharfd-vault-token"]
 	f := hclwrite.NewEmptyFile()
 	b := f.Body()
 	b.SetAttributeValue("listen", cty.StringVal(wharfdAddr))
-	b.AppendNewBlock("consul", nil).Body().SetAttributeValue("address", cty.StringVal(s.Consul.Addr))
+	cb := b.AppendNewBlock("consul", nil).Body()
+	cb.SetAttributeValue("address", cty.StringVal(s.Consul.Addr))
+	cb.SetAttributeValue("token_file", cty.StringVal(tokens["wharfd-consul-token"]))
 	nb := b.AppendNewBlock("nomad", nil).Body()
 	nb.SetAttributeValue("address", cty.StringVal(s.Nomad.Addr))
 	nb.SetAttributeValue("region", cty.StringVal(s.Nomad.Region))
+	nb.SetAttributeValue("token_file", cty.StringVal(tokens["wharfd-nomad-token"]))
 	// Tasks of the local cloudspace share the host's network, to reach its loopback
 	// services.
 	nb.SetAttributeValue("network_mode", cty.StringVal("host"))

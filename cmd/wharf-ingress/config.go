@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
@@ -30,10 +29,12 @@ type Config struct {
 	LogFormat  string
 	AccessLog  bool
 
-	ConsulAddr   string
-	ConsulToken  platform.Secret
-	RoutesPrefix string
-	CheckFilter  string // a Consul filter on the checks watched
+	ConsulAddr  string
+	ConsulToken platform.Secret
+	// ConsulTokenFile is read at start when ConsulToken is empty.
+	ConsulTokenFile string
+	RoutesPrefix    string
+	CheckFilter     string // a Consul filter on the checks watched
 
 	ACMEDirectory string // the ACME server; Let's Encrypt's when HTTPS is on and it is empty
 	ACMEEmail     string
@@ -63,7 +64,7 @@ func defaultConfig() Config {
 //	log_level  = "info"
 //	access_log = true
 //	listen { http = ":80"  https = ":443"  admin = "127.0.0.1:9102" }
-//	consul { address = "127.0.0.1:8500"  routes_prefix = "wharf/routes/" }
+//	consul { address = "127.0.0.1:8500"  token_file = "/etc/wharf/consul-token"  routes_prefix = "wharf/routes/" }
 //	acme   { directory = "https://..."  email = "ops@example.com"  cache_key_file = "/secrets/cache-key" }
 type fileConfig struct {
 	Cloudspace *string `hcl:"cloudspace,optional"`
@@ -78,6 +79,7 @@ type fileConfig struct {
 	Consul *struct {
 		Address      *string `hcl:"address,optional"`
 		Token        *string `hcl:"token,optional"`
+		TokenFile    *string `hcl:"token_file,optional"`
 		RoutesPrefix *string `hcl:"routes_prefix,optional"`
 		CheckFilter  *string `hcl:"check_filter,optional"`
 	} `hcl:"consul,block"`
@@ -119,6 +121,7 @@ var settings = []setting{
 	}),
 	opt("WHARF_CONSUL_ADDR", "consul-addr", "Consul HTTP address (host:port)", str(func(c *Config) *string { return &c.ConsulAddr })),
 	opt("WHARF_CONSUL_TOKEN", "", "", func(c *Config, v string) error { c.ConsulToken = platform.Secret(v); return nil }),
+	opt("WHARF_CONSUL_TOKEN_FILE", "consul-token-file", "file holding the ingress's Consul ACL token", str(func(c *Config) *string { return &c.ConsulTokenFile })),
 	opt("WHARF_INGRESS_ROUTES_PREFIX", "routes-prefix", "Consul KV prefix of the route records", str(func(c *Config) *string { return &c.RoutesPrefix })),
 	opt("WHARF_INGRESS_CHECK_FILTER", "check-filter", "Consul filter expression on the checks watched (node checks must pass it)", str(func(c *Config) *string { return &c.CheckFilter })),
 	opt("WHARF_ACME_DIRECTORY", "acme-directory", "ACME directory URL (Let's Encrypt's by default)", str(func(c *Config) *string { return &c.ACMEDirectory })),
@@ -135,12 +138,11 @@ func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
 	if err := cmdconfig.Load("wharf-ingress", args, environ, usage, "WHARF_INGRESS_CONFIG", settings, &cfg, applyFile); err != nil {
 		return cfg, err
 	}
-	if cfg.CacheKey == "" && cfg.CacheKeyFile != "" {
-		b, err := os.ReadFile(cfg.CacheKeyFile)
-		if err != nil {
-			return cfg, fmt.Errorf("cache key file: %w", err)
-		}
-		cfg.CacheKey = platform.Secret(strings.TrimSpace(string(b)))
+	if err := cmdconfig.FromFile(&cfg.ConsulToken, cfg.ConsulTokenFile, "consul token"); err != nil {
+		return cfg, err
+	}
+	if err := cmdconfig.FromFile(&cfg.CacheKey, cfg.CacheKeyFile, "cache key"); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.validate()
 }
@@ -156,7 +158,7 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 		pairs = append(pairs, pair(l.HTTP, byFlag["http"]), pair(l.HTTPS, byFlag["https"]), pair(l.Admin, byFlag["admin"]))
 	}
 	if c := f.Consul; c != nil {
-		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]), pair(c.RoutesPrefix, byFlag["routes-prefix"]), pair(c.CheckFilter, byFlag["check-filter"]))
+		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]), pair(c.TokenFile, byEnv["WHARF_CONSUL_TOKEN_FILE"]), pair(c.RoutesPrefix, byFlag["routes-prefix"]), pair(c.CheckFilter, byFlag["check-filter"]))
 	}
 	if a := f.ACME; a != nil {
 		pairs = append(pairs, pair(a.Directory, byFlag["acme-directory"]), pair(a.Email, byFlag["acme-email"]),

@@ -23,6 +23,7 @@ listen {
 }
 consul {
   address       = "10.0.0.1:8500"
+  token_file    = "`+filepath.Join(dir, "consul-token")+`"
   routes_prefix = "custom/routes/"
   check_filter  = "ServiceID == \"\" or ServiceTags contains \"wharf\""
 }
@@ -34,6 +35,7 @@ acme {
 	key := strings.Repeat("ab", 32)
 	keyFile := filepath.Join(dir, "key")
 	os.WriteFile(keyFile, []byte(key+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "consul-token"), []byte("consul-from-file\n"), 0o600)
 
 	for _, tc := range []struct {
 		name    string
@@ -47,8 +49,14 @@ acme {
 		}},
 		{name: "file", args: []string{"-config", file}, env: []string{"WHARF_INGRESS_CACHE_KEY=" + key}, check: func(c Config) bool {
 			return c.Cloudspace == "fra1" && c.HTTP == ":8080" && c.HTTPS == ":8443" && c.ConsulAddr == "10.0.0.1:8500" &&
-				c.RoutesPrefix == "custom/routes/" && c.CheckFilter == `ServiceID == "" or ServiceTags contains "wharf"` && c.ACMEDirectory == "https://acme.test/dir" && !c.AccessLog && c.LogLevel == slog.LevelDebug
+				c.RoutesPrefix == "custom/routes/" && c.CheckFilter == `ServiceID == "" or ServiceTags contains "wharf"` && c.ACMEDirectory == "https://acme.test/dir" && !c.AccessLog && c.LogLevel == slog.LevelDebug &&
+				c.ConsulToken.Reveal() == "consul-from-file"
 		}},
+		{name: "consul token from the environment over its file", args: []string{"-config", file}, env: []string{"WHARF_INGRESS_CACHE_KEY=" + key, "WHARF_CONSUL_TOKEN=consul-env"},
+			check: func(c Config) bool { return c.ConsulToken.Reveal() == "consul-env" }},
+		{name: "consul token file by flag", args: []string{"-consul-token-file", filepath.Join(dir, "consul-token")},
+			check: func(c Config) bool { return c.ConsulToken.Reveal() == "consul-from-file" }},
+		{name: "missing consul token file", env: []string{"WHARF_CONSUL_TOKEN_FILE=" + filepath.Join(dir, "none")}, wantErr: "consul token file"},
 		{name: "environment over file", args: []string{"-config", file}, env: []string{"WHARF_CLOUDSPACE=ams1", "WHARF_INGRESS_CACHE_KEY=" + key},
 			check: func(c Config) bool { return c.Cloudspace == "ams1" }},
 		{name: "flag over environment", args: []string{"-cloudspace", "par1"}, env: []string{"WHARF_CLOUDSPACE=ams1"},

@@ -29,7 +29,7 @@ import (
 func TestRunRoutes(t *testing.T) {
 	t.Parallel()
 	c := agenttest.Consul(t)
-	client, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	client, err := c.Client() // the operator registers services and writes routes as wharfd would
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +51,14 @@ func TestRunRoutes(t *testing.T) {
 	}
 
 	addrFile := filepath.Join(t.TempDir(), "addrs.json")
+	tokenFile := filepath.Join(t.TempDir(), "consul-token")
+	if err := os.WriteFile(tokenFile, []byte(c.IngressToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-addr-file", addrFile, "-consul-addr", c.Addr},
+		done <- run(ctx, []string{"-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-addr-file", addrFile, "-consul-addr", c.Addr, "-consul-token-file", tokenFile},
 			nil, io.Discard, testLog{t})
 	}()
 	defer func() {
@@ -107,7 +111,7 @@ func TestRunRoutes(t *testing.T) {
 func TestRunHTTPS(t *testing.T) {
 	t.Parallel()
 	c := agenttest.Consul(t)
-	client, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	client, err := c.Client() // the operator registers services and writes routes as wharfd would
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +139,7 @@ func TestRunHTTPS(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-http", httpAddr, "-https", httpsAddr, "-admin", adminAddr, "-consul-addr", c.Addr,
 			"-acme-directory", pb.Directory, "-acme-ca-file", pb.CAFile},
-			[]string{"WHARF_INGRESS_CACHE_KEY=" + strings.Repeat("0f", 32)}, io.Discard, testLog{t})
+			[]string{"WHARF_INGRESS_CACHE_KEY=" + strings.Repeat("0f", 32), "WHARF_CONSUL_TOKEN=" + c.IngressToken}, io.Discard, testLog{t})
 	}()
 	defer func() {
 		cancel()

@@ -21,9 +21,14 @@ func TestBootstrapAndServe(t *testing.T) {
 	consul := agenttest.Consul(t)
 	vault := agenttest.Vault(t)
 	ctx := context.Background()
-	env := []string{"WHARF_CONSUL_ADDR=" + consul.Addr, "WHARF_VAULT_ADDR=" + vault.Addr, "WHARF_VAULT_TOKEN=" + vault.WharfdToken}
+	env := []string{"WHARF_CONSUL_ADDR=" + consul.Addr, "WHARF_CONSUL_TOKEN=" + consul.WharfdToken, "WHARF_VAULT_ADDR=" + vault.Addr, "WHARF_VAULT_TOKEN=" + vault.WharfdToken}
 
 	var out, errOut bytes.Buffer
+	// Consul's ACLs refuse anonymous requests: without its token wharfd can do nothing.
+	if code := run(ctx, []string{"bootstrap", "-consul-addr", consul.Addr}, nil, &out, &errOut); code != exitBootstrapFailed || out.Len() != 0 {
+		t.Fatalf("bootstrap without a Consul token: exit %d, stdout %q, stderr %s", code, out.String(), errOut.String())
+	}
+	errOut.Reset()
 	if code := run(ctx, []string{"bootstrap"}, env, &out, &errOut); code != exitBootstrapped {
 		t.Fatalf("bootstrap exit %d: %s", code, errOut.String())
 	}
@@ -37,7 +42,11 @@ func TestBootstrapAndServe(t *testing.T) {
 
 	out.Reset()
 	errOut.Reset()
-	if code := run(ctx, []string{"bootstrap", "-consul-addr", consul.Addr}, nil, &out, &errOut); code != exitAlreadyBootstrapped || out.Len() != 0 {
+	tokenFile := filepath.Join(t.TempDir(), "consul-token")
+	if err := os.WriteFile(tokenFile, []byte(consul.WharfdToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(ctx, []string{"bootstrap", "-consul-addr", consul.Addr, "-consul-token-file", tokenFile}, nil, &out, &errOut); code != exitAlreadyBootstrapped || out.Len() != 0 {
 		t.Fatalf("second bootstrap: exit %d, stdout %q, stderr %s", code, out.String(), errOut.String())
 	}
 	if code := run(ctx, []string{"bootstrap", "-consul-addr", "127.0.0.1:1"}, nil, &out, &errOut); code != exitBootstrapFailed {

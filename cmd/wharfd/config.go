@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -26,9 +25,13 @@ type Config struct {
 
 	ConsulAddr  string
 	ConsulToken platform.Secret
-	NomadAddr   string
-	NomadRegion string
-	NomadToken  platform.Secret
+	// ConsulTokenFile is read at start when ConsulToken is empty.
+	ConsulTokenFile string
+	NomadAddr       string
+	NomadRegion     string
+	NomadToken      platform.Secret
+	// NomadTokenFile is read at start when NomadToken is empty.
+	NomadTokenFile string
 	// NomadNetworkMode is the Docker network mode of application tasks: "bridge" in a
 	// real cloudspace, "host" in the local one.
 	NomadNetworkMode string
@@ -95,8 +98,8 @@ func defaultConfig() Config {
 //
 //	listen    = "127.0.0.1:8080"
 //	log_level = "info"
-//	consul   { address = "127.0.0.1:8500" }
-//	nomad    { address = "http://127.0.0.1:4646"  region = "local" }
+//	consul   { address = "127.0.0.1:8500"  token_file = "/etc/wharf/consul-token" }
+//	nomad    { address = "http://127.0.0.1:4646"  region = "local"  token_file = "/etc/wharf/nomad-token" }
 //	vault    { address = "http://127.0.0.1:8200"  token_file = "/etc/wharf/vault-token" }
 //	registry { address = "127.0.0.1:5000" }
 //	postgres { address = "127.0.0.1:5432"  admin_user = "postgres"  admin_password_file = "/etc/wharf/postgres-password" }
@@ -105,13 +108,15 @@ type fileConfig struct {
 	LogLevel  *string `hcl:"log_level,optional"`
 	LogFormat *string `hcl:"log_format,optional"`
 	Consul    *struct {
-		Address *string `hcl:"address,optional"`
-		Token   *string `hcl:"token,optional"`
+		Address   *string `hcl:"address,optional"`
+		Token     *string `hcl:"token,optional"`
+		TokenFile *string `hcl:"token_file,optional"`
 	} `hcl:"consul,block"`
 	Nomad *struct {
-		Address *string `hcl:"address,optional"`
-		Region  *string `hcl:"region,optional"`
-		Token   *string `hcl:"token,optional"`
+		Address   *string `hcl:"address,optional"`
+		Region    *string `hcl:"region,optional"`
+		Token     *string `hcl:"token,optional"`
+		TokenFile *string `hcl:"token_file,optional"`
 		// NetworkMode is the Docker network mode of application tasks.
 		NetworkMode *string `hcl:"network_mode,optional"`
 	} `hcl:"nomad,block"`
@@ -197,9 +202,11 @@ var settings = []setting{
 	}),
 	opt("WHARF_CONSUL_ADDR", "consul-addr", "Consul HTTP address (host:port)", str(func(c *Config) *string { return &c.ConsulAddr })),
 	opt("WHARF_CONSUL_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.ConsulToken })),
+	opt("WHARF_CONSUL_TOKEN_FILE", "consul-token-file", "file holding wharfd's Consul ACL token", str(func(c *Config) *string { return &c.ConsulTokenFile })),
 	opt("WHARF_NOMAD_ADDR", "nomad-addr", "Nomad HTTP address (URL)", str(func(c *Config) *string { return &c.NomadAddr })),
 	opt("WHARF_NOMAD_REGION", "nomad-region", "Nomad region of the local cloudspace", str(func(c *Config) *string { return &c.NomadRegion })),
 	opt("WHARF_NOMAD_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.NomadToken })),
+	opt("WHARF_NOMAD_TOKEN_FILE", "nomad-token-file", "file holding wharfd's Nomad ACL token", str(func(c *Config) *string { return &c.NomadTokenFile })),
 	opt("WHARF_NOMAD_NETWORK_MODE", "nomad-network-mode", "Docker network mode of application tasks (bridge, host)", func(c *Config, v string) error {
 		if v != "bridge" && v != "host" {
 			return fmt.Errorf("network mode %q is neither bridge nor host", v)
@@ -255,19 +262,18 @@ func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
 	if err := cmdconfig.Load("wharfd", args, environ, usage, "WHARF_CONFIG", settings, &cfg, applyFile); err != nil {
 		return cfg, err
 	}
-	if cfg.VaultToken == "" && cfg.VaultTokenFile != "" {
-		b, err := os.ReadFile(cfg.VaultTokenFile)
-		if err != nil {
-			return cfg, fmt.Errorf("vault token file: %w", err)
+	for _, f := range []struct {
+		secret     *platform.Secret
+		path, what string
+	}{
+		{&cfg.ConsulToken, cfg.ConsulTokenFile, "consul token"},
+		{&cfg.NomadToken, cfg.NomadTokenFile, "nomad token"},
+		{&cfg.VaultToken, cfg.VaultTokenFile, "vault token"},
+		{&cfg.PostgresAdminPassword, cfg.PostgresAdminPasswordFile, "postgres admin password"},
+	} {
+		if err := cmdconfig.FromFile(f.secret, f.path, f.what); err != nil {
+			return cfg, err
 		}
-		cfg.VaultToken = platform.Secret(strings.TrimSpace(string(b)))
-	}
-	if cfg.PostgresAdminPassword == "" && cfg.PostgresAdminPasswordFile != "" {
-		b, err := os.ReadFile(cfg.PostgresAdminPasswordFile)
-		if err != nil {
-			return cfg, fmt.Errorf("postgres admin password file: %w", err)
-		}
-		cfg.PostgresAdminPassword = platform.Secret(strings.TrimSpace(string(b)))
 	}
 	return cfg, cfg.validate()
 }
@@ -285,10 +291,10 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 		pair(f.LogFormat, byEnv["WHARF_LOG_FORMAT"]),
 	}
 	if c := f.Consul; c != nil {
-		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]))
+		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]), pair(c.TokenFile, byEnv["WHARF_CONSUL_TOKEN_FILE"]))
 	}
 	if n := f.Nomad; n != nil {
-		pairs = append(pairs, pair(n.Address, byEnv["WHARF_NOMAD_ADDR"]), pair(n.Region, byEnv["WHARF_NOMAD_REGION"]), pair(n.Token, byEnv["WHARF_NOMAD_TOKEN"]), pair(n.NetworkMode, byEnv["WHARF_NOMAD_NETWORK_MODE"]))
+		pairs = append(pairs, pair(n.Address, byEnv["WHARF_NOMAD_ADDR"]), pair(n.Region, byEnv["WHARF_NOMAD_REGION"]), pair(n.Token, byEnv["WHARF_NOMAD_TOKEN"]), pair(n.TokenFile, byEnv["WHARF_NOMAD_TOKEN_FILE"]), pair(n.NetworkMode, byEnv["WHARF_NOMAD_NETWORK_MODE"]))
 	}
 	if v := f.Vault; v != nil {
 		pairs = append(pairs, pair(v.Address, byEnv["WHARF_VAULT_ADDR"]), pair(v.Token, byEnv["WHARF_VAULT_TOKEN"]), pair(v.TokenFile, byEnv["WHARF_VAULT_TOKEN_FILE"]))

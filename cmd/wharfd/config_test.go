@@ -17,14 +17,20 @@ func TestLoadConfig(t *testing.T) {
 	os.WriteFile(file, []byte(`
 listen    = "127.0.0.1:9000"
 log_level = "debug"
-consul { address = "127.0.0.1:18500" }
+consul {
+  address    = "127.0.0.1:18500"
+  token_file = "`+filepath.Join(dir, "consul-token")+`"
+}
 nomad  {
-  address = "http://127.0.0.1:14646"
-  region  = "eu-west"
+  address    = "http://127.0.0.1:14646"
+  region     = "eu-west"
+  token_file = "`+filepath.Join(dir, "nomad-token")+`"
 }
 vault  { token_file = "`+filepath.Join(dir, "token")+`" }
 `), 0o600)
 	os.WriteFile(filepath.Join(dir, "token"), []byte("s.fromfile\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "consul-token"), []byte("consul-from-file\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "nomad-token"), []byte("nomad-from-file\n"), 0o600)
 	pgFile := filepath.Join(dir, "pg.hcl")
 	os.WriteFile(pgFile, []byte(`
 postgres {
@@ -53,8 +59,8 @@ postgres {
 			if c.Listen != "127.0.0.1:9000" || c.ConsulAddr != "127.0.0.1:18500" || c.NomadRegion != "eu-west" || c.LogLevel != slog.LevelDebug {
 				t.Errorf("from file = %+v", c)
 			}
-			if c.VaultToken.Reveal() != "s.fromfile" {
-				t.Errorf("vault token from token_file = %q", c.VaultToken.Reveal())
+			if c.VaultToken.Reveal() != "s.fromfile" || c.ConsulToken.Reveal() != "consul-from-file" || c.NomadToken.Reveal() != "nomad-from-file" {
+				t.Errorf("tokens from token_file: vault %q, consul %q, nomad %q", c.VaultToken.Reveal(), c.ConsulToken.Reveal(), c.NomadToken.Reveal())
 			}
 			if c.VaultAddr != "http://127.0.0.1:8200" {
 				t.Errorf("unset values keep their defaults, got vault %q", c.VaultAddr)
@@ -65,14 +71,21 @@ postgres {
 				t.Errorf("Listen = %q", c.Listen)
 			}
 		}},
-		{name: "env beats file", args: []string{"-config", file}, env: []string{"WHARF_LISTEN=127.0.0.1:9100", "WHARF_VAULT_TOKEN=s.env"}, check: func(t *testing.T, c Config) {
+		{name: "env beats file", args: []string{"-config", file}, env: []string{"WHARF_LISTEN=127.0.0.1:9100", "WHARF_VAULT_TOKEN=s.env", "WHARF_CONSUL_TOKEN=consul-env", "WHARF_NOMAD_TOKEN=nomad-env"}, check: func(t *testing.T, c Config) {
 			if c.Listen != "127.0.0.1:9100" {
 				t.Errorf("Listen = %q", c.Listen)
 			}
-			if c.VaultToken.Reveal() != "s.env" {
-				t.Errorf("a token in the environment wins over the token file, got %q", c.VaultToken.Reveal())
+			if c.VaultToken.Reveal() != "s.env" || c.ConsulToken.Reveal() != "consul-env" || c.NomadToken.Reveal() != "nomad-env" {
+				t.Errorf("a token in the environment wins over the token file, got vault %q, consul %q, nomad %q", c.VaultToken.Reveal(), c.ConsulToken.Reveal(), c.NomadToken.Reveal())
 			}
 		}},
+		{name: "token files by env and flag", args: []string{"-nomad-token-file", filepath.Join(dir, "nomad-token")}, env: []string{"WHARF_CONSUL_TOKEN_FILE=" + filepath.Join(dir, "consul-token")}, check: func(t *testing.T, c Config) {
+			if c.ConsulToken.Reveal() != "consul-from-file" || c.NomadToken.Reveal() != "nomad-from-file" {
+				t.Errorf("consul %q, nomad %q", c.ConsulToken.Reveal(), c.NomadToken.Reveal())
+			}
+		}},
+		{name: "missing consul token file", env: []string{"WHARF_CONSUL_TOKEN_FILE=" + filepath.Join(dir, "none")}, wantErr: "consul token file"},
+		{name: "missing nomad token file", args: []string{"-nomad-token-file", filepath.Join(dir, "none")}, wantErr: "nomad token file"},
 		{name: "flags beat env", args: []string{"-config", file, "-listen", "127.0.0.1:0", "-nomad-region", "local"}, env: []string{"WHARF_LISTEN=127.0.0.1:9100"}, check: func(t *testing.T, c Config) {
 			if c.Listen != "127.0.0.1:0" || c.NomadRegion != "local" {
 				t.Errorf("Listen = %q, region %q", c.Listen, c.NomadRegion)

@@ -45,11 +45,22 @@ func propagation(consulBin string, n, samples int) error {
 		return err
 	}
 	defer c.Stop()
-	client, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	// Services are registered with the operator's token (as Nomad would, with its own),
+	// routes written with wharfd's, and followed with the ingress's: ACLs are on, as in
+	// every cloudspace, and their filtering is part of what is measured.
+	client, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr, Token: c.ManagementToken})
 	if err != nil {
 		return err
 	}
-	store := consul.NewRouteStore(client, "")
+	wharfd, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr, Token: c.WharfdToken})
+	if err != nil {
+		return err
+	}
+	ingressClient, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr, Token: c.IngressToken})
+	if err != nil {
+		return err
+	}
+	store := consul.NewRouteStore(wharfd, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -90,7 +101,7 @@ func propagation(consulBin string, n, samples int) error {
 	}
 
 	p := ingress.New(ingress.Config{})
-	src := &consul.Source{Client: client, Cloudspace: "bench", Log: slog.New(slog.DiscardHandler)}
+	src := &consul.Source{Client: ingressClient, Cloudspace: "bench", Log: slog.New(slog.DiscardHandler)}
 	updates := make(chan ingress.Update, 64)
 	go p.Run(ctx, updates)
 	go src.Run(ctx, updates)

@@ -69,8 +69,8 @@ func TestCertificateFromPebble(t *testing.T) {
 	}
 	pb := pebbletest.Start(t, la.Addr().(*net.TCPAddr).Port)
 	key := []byte("0123456789abcdef0123456789abcdef")
-	a := startReplica(t, r.consul, r.proxy, la, pb.Directory, pb.Client, key)
-	b := startReplica(t, r.consul, r.proxy, lb, pb.Directory, pb.Client, key)
+	a := startReplica(t, r.ingress, r.proxy, la, pb.Directory, pb.Client, key)
+	b := startReplica(t, r.ingress, r.proxy, lb, pb.Directory, pb.Client, key)
 	roots := pb.Roots(t)
 
 	get := func(rep *replica) (*http.Response, string) {

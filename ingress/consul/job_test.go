@@ -25,7 +25,7 @@ import (
 // holding the wharf-ingress built from this tree, and sends a request through it.
 func testIngressJob(t *testing.T, s *devstack.Stack, nc *nomadapi.Client) {
 	image := buildIngressImage(t)
-	client, err := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	client, err := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	if err != nil {
 		t.Fatal(err)
 	}

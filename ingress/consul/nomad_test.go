@@ -73,7 +73,7 @@ job "zd" {
 func TestNomad(t *testing.T) {
 	t.Parallel()
 	s := agenttest.Stack(t)
-	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, SecretID: s.Nomad.ManagementToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestNomad(t *testing.T) {
 // testZeroDowntime keeps a stream of requests going through the ingress while Nomad
 // rolls a new version out and then scales the job down: every answer must be a 2xx.
 func testZeroDowntime(t *testing.T, s *devstack.Stack, nc *nomadapi.Client) {
-	r := newRigOn(t, s.Consul.Addr)
+	r := newRigOn(t, s.Consul, s.Consul.Addr)
 	host := "zd-live.apps.test"
 	putRoute(t, r, ingress.Route{App: "zd", Env: "live", Hosts: []string{host}, Service: "zd-web"})
 

@@ -21,36 +21,45 @@ import (
 	"github.com/wharf-platform/wharf/ingress"
 	"github.com/wharf-platform/wharf/ingress/consul"
 	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/internal/devstack"
 	"github.com/wharf-platform/wharf/platform"
 )
 
 // rig is a real Consul, a route store on it, and an ingress (Source + Proxy) following
 // it, served on a loopback port.
 type rig struct {
-	consul *consulapi.Client
-	routes *consul.RouteStore
-	proxy  *ingress.Proxy
-	url    string
+	consul  *consulapi.Client // the operator's
+	ingress *consulapi.Client // the ingress's, as the source has
+	routes  *consul.RouteStore
+	proxy   *ingress.Proxy
+	url     string
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	return newRigOn(t, agenttest.Consul(t).Addr)
+	c := agenttest.Consul(t)
+	return newRigOn(t, c, c.Addr)
 }
 
-// newRigOn is newRig on a Consul already running at addr.
-func newRigOn(t *testing.T, addr string) *rig {
+// newRigOn is newRig on a Consul already running, reached at addr.
+func newRigOn(t *testing.T, c *devstack.Consul, addr string) *rig {
 	t.Helper()
-	return newRigWith(t, addr, &consul.Source{WaitTime: 10 * time.Second})
+	return newRigWith(t, c, addr, &consul.Source{WaitTime: 10 * time.Second})
 }
 
-// newRigWith is newRigOn with the source's settings from src.
-func newRigWith(t *testing.T, addr string, src *consul.Source) *rig {
+// newRigWith is newRigOn with the source's settings from src. The source reads with
+// the ingress's token, routes are written with wharfd's, and instances registered with
+// the operator's (as Nomad would).
+func newRigWith(t *testing.T, c *devstack.Consul, addr string, src *consul.Source) *rig {
 	t.Helper()
-	client, err := consulapi.NewClient(&consulapi.Config{Address: addr})
-	if err != nil {
-		t.Fatal(err)
+	clientWith := func(token string) *consulapi.Client {
+		client, err := consulapi.NewClient(&consulapi.Config{Address: addr, Token: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client
 	}
+	client := clientWith(c.IngressToken)
 	ctx, cancel := context.WithCancel(context.Background())
 	updates := make(chan ingress.Update)
 	p := ingress.New(ingress.Config{})
@@ -65,7 +74,7 @@ func newRigWith(t *testing.T, addr string, src *consul.Source) *rig {
 		<-done
 		<-done
 	})
-	return &rig{consul: client, routes: consul.NewRouteStore(client, ""), proxy: p, url: front.URL}
+	return &rig{consul: clientWith(c.ManagementToken), ingress: client, routes: consul.NewRouteStore(clientWith(c.WharfdToken), ""), proxy: p, url: front.URL}
 }
 
 // instance registers a backend as an instance of svc with a TTL check in the given
@@ -237,14 +246,14 @@ func TestSourceWatchdog(t *testing.T) {
 	t.Parallel()
 	c := agenttest.Consul(t)
 	sp := newStallProxy(t, c.Addr)
-	r := newRigWith(t, sp.addr(), &consul.Source{WaitTime: time.Second, StallMargin: 500 * time.Millisecond})
+	r := newRigWith(t, c, sp.addr(), &consul.Source{WaitTime: time.Second, StallMargin: 500 * time.Millisecond})
 	r.instance(t, "a-live-web", backend(t, "a"), consulapi.HealthPassing)
 	putRoute(t, r, ingress.Route{App: "a", Env: "live", Hosts: []string{"a.test"}, Service: "a-live-web"})
 	r.await(t, "a.test", 200, "a")
 
 	sp.stall()
 	// Written straight to Consul: the ingress's connections are the ones stalled.
-	direct, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	direct, err := c.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +270,7 @@ func TestSourceWatchdog(t *testing.T) {
 func TestSourceCheckFilter(t *testing.T) {
 	t.Parallel()
 	c := agenttest.Consul(t)
-	r := newRigWith(t, c.Addr, &consul.Source{WaitTime: 10 * time.Second, CheckFilter: `ServiceID == "" or ServiceTags contains "wharf"`})
+	r := newRigWith(t, c, c.Addr, &consul.Source{WaitTime: 10 * time.Second, CheckFilter: `ServiceID == "" or ServiceTags contains "wharf"`})
 	web := backend(t, "filtered")
 	port, _ := strconv.Atoi(web.URL[strings.LastIndexByte(web.URL, ':')+1:])
 	if err := r.consul.Agent().ServiceRegister(&consulapi.AgentServiceRegistration{
@@ -374,7 +383,7 @@ func (p *stallProxy) stalled() int {
 func TestRouteStoreCheckAndSet(t *testing.T) {
 	t.Parallel()
 	c := agenttest.Consul(t)
-	client, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	client, err := consulapi.NewClient(&consulapi.Config{Address: c.Addr, Token: c.WharfdToken})
 	if err != nil {
 		t.Fatal(err)
 	}

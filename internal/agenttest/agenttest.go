@@ -120,11 +120,23 @@ func Postgres(t testing.TB) *devstack.Postgres {
 // the docker driver) for the test. Jobs the test leaves behind are stopped with it.
 func Stack(t testing.TB) *devstack.Stack {
 	t.Helper()
+	return stack(t, false)
+}
+
+// StackTLS is Stack with Consul's and Nomad's APIs over HTTPS and their RPC over mutual
+// TLS (devstack.Config.TLS).
+func StackTLS(t testing.TB) *devstack.Stack {
+	t.Helper()
+	return stack(t, true)
+}
+
+func stack(t testing.TB, tls bool) *devstack.Stack {
+	t.Helper()
 	b := Binaries(t)
 	RequireDocker(t)
 	s, err := withFreePorts(t, func() (*devstack.Stack, error) {
 		return devstack.Start(devstack.Config{
-			Binaries: b, DataDir: t.TempDir(), Name: uniqueName(), Log: logTo(t),
+			Binaries: b, DataDir: t.TempDir(), Name: uniqueName(), Log: logTo(t), TLS: tls,
 		})
 	})
 	if err != nil {

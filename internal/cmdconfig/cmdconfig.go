@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -128,3 +129,18 @@ func Opt[C any](env, flag, usage string, apply func(*C, string) error) Setting[C
 
 // V makes a Value.
 func V[C any](v *string, apply func(*C, string) error) Value[C] { return Value[C]{V: v, Apply: apply} }
+
+// FromFile sets *secret to the contents of the file at path (without surrounding white
+// space) when *secret is empty and path is not: a secret given as a value wins over its
+// file. what names the secret in an error.
+func FromFile[S ~string](secret *S, path, what string) error {
+	if *secret != "" || path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s file: %w", what, err)
+	}
+	*secret = S(strings.TrimSpace(string(b)))
+	return nil
+}

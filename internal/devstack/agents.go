@@ -131,12 +131,17 @@ func httpReady(url string, ok ...int) func() error {
 	}
 }
 
-// getJSON GETs url into v.
-func getJSON(url string, v any) error {
+// getJSON GETs url into v with client, with token (for Consul or Nomad) when it is
+// not empty.
+func getJSON(client *http.Client, url, token string, v any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	if token != "" {
+		req.Header.Set("X-Consul-Token", token)
+		req.Header.Set("X-Nomad-Token", token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -23,21 +24,34 @@ type NomadConfig struct {
 	Region, Datacenter, Name    string
 	HTTPPort, RPCPort, SerfPort int
 	ConsulAddr                  string // host:port
-	VaultAddr, VaultToken       string // the token is passed in the environment, never written
+	// ConsulToken is the agent's Consul token (ConsulNomadPolicy), passed in the
+	// environment, never written.
+	ConsulToken           string
+	VaultAddr, VaultToken string // the token is passed in the environment, never written
+	// TLS, when set, serves the API over HTTPS, makes RPC mutual TLS, and reaches
+	// Consul over HTTPS (Consul must use the same TLS).
+	TLS *TLS
 	// CgroupParent (absolute: "/name") keeps each agent's cgroups apart, so that several
 	// agents on one machine (make dev beside tests) do not manage each other's.
 	CgroupParent string
 	Log          LogFunc
 }
 
-// Nomad is a running Nomad agent with a ready client node.
+// Nomad is a running Nomad agent with a ready client node, ACLs on, and a token for
+// wharfd.
 type Nomad struct {
-	Addr    string // http://host:port
-	Region  string
-	NodeID  string
-	dataDir string
-	cgroup  string
-	proc    *Process
+	Addr   string // http://host:port, or https:// with TLS
+	TLS    *TLS   // nil: plain HTTP
+	Region string
+	NodeID string
+	// ManagementToken is the operator's, kept in ManagementTokenPath (0600) across
+	// restarts. WharfdToken (NomadWharfdPolicy) is made afresh at every start.
+	ManagementToken     string
+	ManagementTokenPath string
+	WharfdToken         string
+	dataDir             string
+	cgroup              string
+	proc                *Process
 }
 
 // StartNomad starts Nomad and returns once it has a leader and a ready node whose docker
@@ -80,17 +94,27 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 		"http": num(cfg.HTTPPort), "rpc": num(cfg.RPCPort), "serf": num(cfg.SerfPort),
 	})
 	set(block(b, "server"), map[string]cty.Value{"enabled": cty.True, "bootstrap_expect": num(1)})
+	set(block(b, "acl"), map[string]cty.Value{"enabled": cty.True})
 	set(block(b, "client"), map[string]cty.Value{
 		"enabled":           cty.True,
 		"network_interface": str("lo"),
 		"cgroup_parent":     str(cfg.CgroupParent),
 		"servers":           cty.ListVal([]cty.Value{str(addr(cfg.RPCPort))}),
 	})
-	set(block(b, "consul"), map[string]cty.Value{
+	consul := map[string]cty.Value{
 		"address":          str(cfg.ConsulAddr),
 		"server_auto_join": cty.False,
 		"client_auto_join": cty.False,
-	})
+	}
+	if cfg.TLS != nil {
+		set(block(b, "tls"), map[string]cty.Value{
+			"http": cty.True, "rpc": cty.True,
+			"ca_file": str(cfg.TLS.CAFile), "cert_file": str(cfg.TLS.CertFile), "key_file": str(cfg.TLS.KeyFile),
+			"verify_server_hostname": cty.True, "verify_https_client": cty.False,
+		})
+		consul["ssl"], consul["verify_ssl"], consul["ca_file"] = cty.True, cty.True, str(cfg.TLS.CAFile)
+	}
+	set(block(b, "consul"), consul)
 	if cfg.VaultAddr != "" {
 		set(block(b, "vault"), map[string]cty.Value{
 			"enabled":          cty.True,
@@ -116,11 +140,17 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 	if cfg.VaultToken != "" {
 		env = append(env, "VAULT_TOKEN="+cfg.VaultToken)
 	}
+	if cfg.ConsulToken != "" {
+		// Nomad's Consul client takes Consul's own variable when its configuration
+		// holds no token.
+		env = append(env, "CONSUL_HTTP_TOKEN="+cfg.ConsulToken)
+	}
 	p, err := StartProcess("nomad", cfg.Log, cfg.Binary, []string{"agent", "-config", conf}, env)
 	if err != nil {
 		return nil, err
 	}
-	n := &Nomad{Addr: "http://" + addr(cfg.HTTPPort), Region: cfg.Region, dataDir: cfg.DataDir, cgroup: cfg.CgroupParent, proc: p}
+	n := &Nomad{Addr: cfg.TLS.scheme() + "://" + addr(cfg.HTTPPort), TLS: cfg.TLS, Region: cfg.Region, dataDir: cfg.DataDir, cgroup: cfg.CgroupParent, proc: p,
+		ManagementTokenPath: filepath.Join(cfg.DataDir, ManagementTokenFile)}
 	if err := n.waitReady(); err != nil {
 		n.Stop()
 		return nil, err
@@ -129,20 +159,32 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 }
 
 func (n *Nomad) waitReady() error {
-	return waitFor("nomad leader and ready node", 90*time.Second, n.proc, func() error {
+	err := waitFor("nomad leader", 90*time.Second, n.proc, func() error {
 		var leader string
-		if err := getJSON(n.Addr+"/v1/status/leader", &leader); err != nil {
+		if err := getJSON(n.TLS.HTTPClient(), n.Addr+"/v1/status/leader", "", &leader); err != nil {
 			return err
 		}
 		if leader == "" {
 			return errNotYet
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := n.bootstrapACL(); err != nil {
+		return err
+	}
+	if err := n.makeTokens(); err != nil {
+		return err
+	}
+	return waitFor("nomad ready node", 90*time.Second, n.proc, func() error {
 		var nodes []struct {
 			ID      string
 			Status  string
 			Drivers map[string]struct{ Detected, Healthy bool }
 		}
-		if err := getJSON(n.Addr+"/v1/nodes?resources=true", &nodes); err != nil {
+		if err := getJSON(n.TLS.HTTPClient(), n.Addr+"/v1/nodes?resources=true", n.ManagementToken, &nodes); err != nil {
 			return err
 		}
 		for _, node := range nodes {
@@ -157,6 +199,88 @@ func (n *Nomad) waitReady() error {
 		}
 		return fmt.Errorf("no ready node among %d", len(nodes))
 	})
+}
+
+// api returns a client of the agent with the given token.
+func (n *Nomad) api(token string) (*nomadapi.Client, error) {
+	conf := &nomadapi.Config{Address: n.Addr, Region: n.Region, SecretID: token}
+	if n.TLS != nil {
+		conf.TLSConfig = &nomadapi.TLSConfig{CACert: n.TLS.CAFile}
+	}
+	return nomadapi.NewClient(conf)
+}
+
+// Client returns a Nomad client with the management token, for tests and setup.
+func (n *Nomad) Client() (*nomadapi.Client, error) { return n.api(n.ManagementToken) }
+
+// bootstrapACL bootstraps the ACL system with the kept management token (made the
+// first time, and written before the ACL system is bootstrapped with it, so that it is
+// never lost), or, when it was bootstrapped already, checks that the kept token is
+// still a management token.
+func (n *Nomad) bootstrapACL() error {
+	token, err := keptToken(n.ManagementTokenPath)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		if token, err = uuid(); err != nil {
+			return err
+		}
+		if err := keepToken(n.ManagementTokenPath, token); err != nil {
+			return err
+		}
+	}
+	n.ManagementToken = token
+	api, err := n.api(token)
+	if err != nil {
+		return err
+	}
+	return waitFor("nomad ACL bootstrap", 30*time.Second, n.proc, func() error {
+		_, _, err := api.ACLTokens().BootstrapOpts(token, nil)
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "bootstrap already done") {
+			return err // the ACL system may not be ready right after the election
+		}
+		self, _, err := api.ACLTokens().Self(nil)
+		if err != nil {
+			return fmt.Errorf("nomad's ACLs were bootstrapped with another token than the one in %s: %w (run make dev-reset)", n.ManagementTokenPath, err)
+		}
+		if self.Type != "management" {
+			return fmt.Errorf("the token in %s is not a nomad management token", n.ManagementTokenPath)
+		}
+		return nil
+	})
+}
+
+// makeTokens writes wharfd's policy and makes its token, replacing the one the last
+// start made.
+func (n *Nomad) makeTokens() error {
+	api, err := n.api(n.ManagementToken)
+	if err != nil {
+		return err
+	}
+	if _, err := api.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: aclWharfd, Description: "Wharf: wharfd", Rules: NomadWharfdPolicy}, nil); err != nil {
+		return fmt.Errorf("write nomad policy %s: %w", aclWharfd, err)
+	}
+	old, _, err := api.ACLTokens().List(nil)
+	if err != nil {
+		return fmt.Errorf("list nomad tokens: %w", err)
+	}
+	for _, t := range old {
+		if t.Name == aclWharfd {
+			if _, err := api.ACLTokens().Delete(t.AccessorID, nil); err != nil {
+				return fmt.Errorf("delete old nomad token %s: %w", aclWharfd, err)
+			}
+		}
+	}
+	t, _, err := api.ACLTokens().Create(&nomadapi.ACLToken{Name: aclWharfd, Type: "client", Policies: []string{aclWharfd}}, nil)
+	if err != nil {
+		return fmt.Errorf("create nomad token %s: %w", aclWharfd, err)
+	}
+	n.WharfdToken = t.SecretID
+	return nil
 }
 
 // Stop stops the agent and cleans up after it: it removes the task containers the agent
@@ -192,7 +316,7 @@ func removeTree(dir string) {
 // allocIDs lists the allocations Nomad has placed on its node, in any state.
 func (n *Nomad) allocIDs() []string {
 	var allocs []struct{ ID string }
-	if n.NodeID == "" || getJSON(n.Addr+"/v1/node/"+n.NodeID+"/allocations", &allocs) != nil {
+	if n.NodeID == "" || getJSON(n.TLS.HTTPClient(), n.Addr+"/v1/node/"+n.NodeID+"/allocations", n.ManagementToken, &allocs) != nil {
 		return nil
 	}
 	ids := make([]string, 0, len(allocs))

@@ -150,13 +150,16 @@ func (s *lineSink) Close() error {
 	return nil
 }
 
-// waitFor polls check until it returns nil, the process exits, or timeout passes.
+// waitFor polls check until it returns nil or an error wrapping errNoRetry, the
+// process exits, or timeout passes.
 func waitFor(what string, timeout time.Duration, p *Process, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
 		if err := check(); err == nil {
 			return nil
+		} else if errors.Is(err, errNoRetry) {
+			return err
 		} else {
 			last = err
 		}
@@ -173,6 +176,9 @@ func waitFor(what string, timeout time.Duration, p *Process, check func() error)
 }
 
 var errNotYet = errors.New("not yet")
+
+// errNoRetry, wrapped in a check's error, ends waitFor at once: waiting will not help.
+var errNoRetry = errors.New("no use waiting")
 
 // ErrPortTaken is why an agent given a free port exited: another process on the machine
 // took the port between its choice and the agent's bind. Starting again, with other

@@ -11,7 +11,8 @@ import (
 
 // TestResumeKeepsData starts Consul and Vault, writes to each, stops them, starts them
 // again on the same data directories (as a second `make dev` does) and reads the data
-// back: Vault is unsealed again with the kept key.
+// back: Vault is unsealed again with the kept key, Consul's ACLs answer to the kept
+// management token.
 func TestResumeKeepsData(t *testing.T) {
 	t.Parallel()
 	b := agenttest.Binaries(t)
@@ -32,7 +33,7 @@ func TestResumeKeepsData(t *testing.T) {
 	}
 
 	c, v := startBoth()
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	cc, _ := c.Client()
 	if _, err := cc.KV().Put(&consulapi.KVPair{Key: "wharf/resume", Value: []byte("kept")}, nil); err != nil {
 		t.Fatalf("consul put: %v", err)
 	}
@@ -40,7 +41,7 @@ func TestResumeKeepsData(t *testing.T) {
 	if _, err := vc.Logical().Write("secret/data/wharf/resume", map[string]any{"data": map[string]any{"v": "kept"}}); err != nil {
 		t.Fatalf("vault write: %v", err)
 	}
-	root := v.RootToken
+	root, consulMgmt := v.RootToken, c.ManagementToken
 	if err := v.Stop(); err != nil {
 		t.Error(err)
 	}
@@ -53,7 +54,10 @@ func TestResumeKeepsData(t *testing.T) {
 	if v.RootToken != root {
 		t.Errorf("vault was initialised again instead of resumed")
 	}
-	cc, _ = consulapi.NewClient(&consulapi.Config{Address: c.Addr})
+	if c.ManagementToken != consulMgmt || c.WharfdToken == "" {
+		t.Errorf("consul's ACLs were not resumed with the kept management token")
+	}
+	cc, _ = c.Client()
 	kv, _, err := cc.KV().Get("wharf/resume", nil)
 	if err != nil || kv == nil || string(kv.Value) != "kept" {
 		t.Errorf("consul value after restart = %v, %v", kv, err)

@@ -25,6 +25,9 @@ type Config struct {
 	// between stacks running on one machine at once.
 	Name  string
 	Ports Ports
+	// TLS makes Consul's and Nomad's APIs HTTPS and their RPC mutual TLS, with an
+	// authority of the stack's own (in DataDir/tls).
+	TLS bool
 	// KeepPostgres keeps the PostgreSQL cluster across restarts (see PostgresConfig.Keep).
 	KeepPostgres bool
 	Log          LogFunc
@@ -32,6 +35,7 @@ type Config struct {
 
 // Stack is a running local cloudspace.
 type Stack struct {
+	TLS      *TLS // nil without TLS
 	Consul   *Consul
 	Vault    *Vault
 	Nomad    *Nomad
@@ -55,10 +59,19 @@ func Start(cfg Config) (_ *Stack, err error) {
 		}
 	}()
 	dir := func(name string) string { return filepath.Join(cfg.DataDir, name) }
+	if cfg.TLS {
+		region := cfg.Region
+		if region == "" {
+			region = "local"
+		}
+		if s.TLS, err = NewTLS(dir("tls"), "dc1", region); err != nil {
+			return nil, err
+		}
+	}
 	if s.Consul, err = StartConsul(ConsulConfig{
 		Binary: cfg.Binaries.Consul, DataDir: dir("consul"), Node: cfg.Name, Log: cfg.Log,
 		HTTPPort: cfg.Ports.ConsulHTTP, SerfLANPort: cfg.Ports.ConsulSerfLAN,
-		SerfWANPort: cfg.Ports.ConsulSerfWAN, ServerPort: cfg.Ports.ConsulServer,
+		SerfWANPort: cfg.Ports.ConsulSerfWAN, ServerPort: cfg.Ports.ConsulServer, TLS: s.TLS,
 	}); err != nil {
 		return nil, err
 	}
@@ -66,6 +79,9 @@ func Start(cfg Config) (_ *Stack, err error) {
 		Binary: cfg.Binaries.Vault, DataDir: dir("vault"), Log: cfg.Log,
 		Port: cfg.Ports.VaultAPI, ClusterPort: cfg.Ports.VaultCluster,
 	}); err != nil {
+		return nil, err
+	}
+	if err = s.Vault.PutIngressConsulToken(s.Consul.IngressToken); err != nil {
 		return nil, err
 	}
 	if s.Registry, err = StartRegistry(RegistryConfig{
@@ -83,7 +99,8 @@ func Start(cfg Config) (_ *Stack, err error) {
 		Binary: cfg.Binaries.Nomad, DataDir: dir("nomad"), Region: cfg.Region,
 		Name: cfg.Name, CgroupParent: "/" + cfg.Name, Log: cfg.Log,
 		HTTPPort: cfg.Ports.NomadHTTP, RPCPort: cfg.Ports.NomadRPC, SerfPort: cfg.Ports.NomadSerf,
-		ConsulAddr: s.Consul.Addr, VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken,
+		ConsulAddr: s.Consul.Addr, ConsulToken: s.Consul.NomadToken, TLS: s.TLS,
+		VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken,
 	}); err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
-	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
 	"github.com/wharf-platform/wharf/internal/devstack"
@@ -75,12 +74,45 @@ job "wharf-stack-test" {
 }
 `
 
-// TestStackRunsWiredJob proves the local cloudspace is wired the way Wharf needs: a Nomad
-// job on the docker driver passes its Consul check, answers HTTP, and reads a Vault value
-// through a template block, both into a file and into its environment.
-func TestStackRunsWiredJob(t *testing.T) {
+// TestStack starts one local cloudspace and checks its wiring and its ACLs.
+func TestStack(t *testing.T) {
 	t.Parallel()
 	s := agenttest.Stack(t)
+	t.Run("wired job", func(t *testing.T) { testWiredJob(t, s) })
+	t.Run("acls", func(t *testing.T) { testACLs(t, s) })
+}
+
+// TestStackTLS starts a local cloudspace whose Consul and Nomad speak HTTPS and mutual
+// TLS: the same job runs (Nomad registering its service in Consul over HTTPS, its
+// client reaching its server over mTLS), the same ACLs hold, and neither plain HTTP nor
+// a client that does not trust the stack's authority gets an answer.
+func TestStackTLS(t *testing.T) {
+	t.Parallel()
+	s := agenttest.StackTLS(t)
+	t.Run("wired job", func(t *testing.T) { testWiredJob(t, s) })
+	t.Run("acls", func(t *testing.T) { testACLs(t, s) })
+	t.Run("https only", func(t *testing.T) {
+		for _, url := range []string{"http://" + s.Consul.Addr + "/v1/status/leader", "http://" + strings.TrimPrefix(s.Nomad.Addr, "https://") + "/v1/status/leader"} {
+			if resp, err := http.Get(url); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					t.Errorf("plain HTTP %s answered %s", url, resp.Status)
+				}
+			}
+		}
+		for _, url := range []string{s.Consul.URL() + "/v1/status/leader", s.Nomad.Addr + "/v1/status/leader"} {
+			if resp, err := http.Get(url); err == nil {
+				resp.Body.Close()
+				t.Errorf("%s answered a client that does not trust the stack's authority", url)
+			}
+		}
+	})
+}
+
+// testWiredJob proves the local cloudspace is wired the way Wharf needs: a Nomad job on
+// the docker driver passes its Consul check, answers HTTP, and reads a Vault value
+// through a template block, both into a file and into its environment.
+func testWiredJob(t *testing.T, s *devstack.Stack) {
 
 	vc, err := s.Vault.Client()
 	if err != nil {
@@ -94,7 +126,7 @@ func TestStackRunsWiredJob(t *testing.T) {
 		t.Fatalf("write policy: %v", err)
 	}
 
-	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+	nc, err := s.Nomad.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +143,7 @@ func TestStackRunsWiredJob(t *testing.T) {
 		}
 	})
 
-	cc, err := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	cc, err := s.Consul.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

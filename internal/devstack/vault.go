@@ -1,9 +1,11 @@
 package devstack
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,13 +19,24 @@ import (
 
 // NomadTokenRole is the Vault token role from which Nomad derives each task's token.
 // It may grant only policies named like EnvPolicyGlob (an environment's) or
-// BackupPolicyGlob (a service instance's backups'), platform/identity.go's two families:
-// a task can never be handed Wharf's or Nomad's own policies.
+// BackupPolicyGlob (a service instance's backups'), platform/identity.go's two families,
+// and IngressPolicy for the ingress's job: a task can never be handed Wharf's or Nomad's
+// own policies.
 const (
 	NomadTokenRole   = "nomad-cluster"
 	EnvPolicyGlob    = platform.EnvPolicyGlob
 	BackupPolicyGlob = platform.BackupPolicyGlob
+	IngressPolicy    = "wharf-ingress"
 )
+
+// IngressSecretPath is where, in the KV v2 mount secret/, the ingress's job finds its
+// Consul token (consul_token) and its certificate cache key (cache_key).
+const IngressSecretPath = "wharf/ingress"
+
+// ingressPolicy lets the ingress's job read its own secrets and nothing else.
+const ingressPolicy = `
+path "secret/data/wharf/ingress" { capabilities = ["read"] }
+`
 
 // nomadServerPolicy is what Nomad's own token may do: derive task tokens from the role and
 // look after them (as HashiCorp's Nomad–Vault integration guide lists).
@@ -38,12 +51,15 @@ path "auth/token/renew-self" { capabilities = ["update"] }
 `
 
 // WharfdPolicy is what wharfd's token may do: keep application secrets under the KV v2
-// mount's wharf/ prefix, manage the per-environment policies, mount the database
-// secrets engine and manage its connections and roles for service instances (never read
-// their credentials), and revoke those credentials; nothing else.
+// mount's wharf/ prefix (but for the ingress's own secrets), manage the per-environment
+// policies, mount the database secrets engine and manage its connections and roles for
+// service instances (never read their credentials), and revoke those credentials;
+// nothing else.
 const WharfdPolicy = `
 path "secret/data/wharf/*" { capabilities = ["create", "read", "update", "delete"] }
 path "secret/metadata/wharf/*" { capabilities = ["create", "read", "update", "list", "delete"] }
+path "secret/data/wharf/ingress" { capabilities = ["deny"] }
+path "secret/metadata/wharf/ingress" { capabilities = ["deny"] }
 path "sys/policies/acl/wharf-env.*" { capabilities = ["create", "read", "update", "delete"] }
 path "sys/policies/acl/wharf-backup.*" { capabilities = ["create", "read", "update", "delete"] }
 path "sys/mounts/database" { capabilities = ["create", "read", "update"] }
@@ -214,8 +230,11 @@ func (v *Vault) configure() error {
 	if err := c.Sys().PutPolicy("wharfd", WharfdPolicy); err != nil {
 		return fmt.Errorf("write wharfd policy: %w", err)
 	}
+	if err := c.Sys().PutPolicy(IngressPolicy, ingressPolicy); err != nil {
+		return fmt.Errorf("write %s policy: %w", IngressPolicy, err)
+	}
 	if _, err := c.Logical().Write("auth/token/roles/"+NomadTokenRole, map[string]any{
-		"allowed_policies_glob":  []string{EnvPolicyGlob, BackupPolicyGlob},
+		"allowed_policies_glob":  []string{EnvPolicyGlob, BackupPolicyGlob, IngressPolicy},
 		"disallowed_policies":    []string{"nomad-server", "wharfd", "root"},
 		"orphan":                 true,
 		"token_period":           "72h",
@@ -248,6 +267,24 @@ func periodicToken(c *vaultapi.Client, policy string) (string, error) {
 		return "", fmt.Errorf("create %s token: %w", policy, err)
 	}
 	return s.Auth.ClientToken, nil
+}
+
+// PutIngressConsulToken keeps the ingress's Consul token where its job reads it
+// (IngressSecretPath), beside what else is kept there.
+func (v *Vault) PutIngressConsulToken(token string) error {
+	c, err := v.client(v.RootToken)
+	if err != nil {
+		return err
+	}
+	data := map[string]any{}
+	if s, err := c.KVv2("secret").Get(context.Background(), IngressSecretPath); err == nil && s != nil {
+		maps.Copy(data, s.Data)
+	}
+	data["consul_token"] = token
+	if _, err := c.KVv2("secret").Put(context.Background(), IngressSecretPath, data); err != nil {
+		return fmt.Errorf("keep the ingress's consul token in vault: %w", err)
+	}
+	return nil
 }
 
 // Client returns a Vault client authenticated with the root token, for tests and setup.

