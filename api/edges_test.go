@@ -20,7 +20,7 @@ import (
 func newEdgeStack(t *testing.T) *stack {
 	t.Helper()
 	ca := agenttest.Consul(t)
-	cc, err := consul.New(consul.Config{Address: ca.Addr})
+	cc, err := consul.New(consul.Config{Address: ca.Addr, Token: ca.WharfdToken})
 	if err != nil {
 		t.Fatal(err)
 	}

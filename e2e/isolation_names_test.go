@@ -114,8 +114,8 @@ func TestIsolationNames(t *testing.T) {
 	namesDeploy(t, mallory, aEnv, "attacker")
 	waitPage(t, ing, attacker.Host("localhost"), "attacker")
 
-	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region})
-	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr})
+	napi, _ := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, SecretID: s.Nomad.ManagementToken})
+	cc, _ := consulapi.NewClient(&consulapi.Config{Address: s.Consul.Addr, Token: s.Consul.ManagementToken})
 	root, err := s.Vault.Client()
 	if err != nil {
 		t.Fatal(err)

@@ -417,13 +417,14 @@ func (l *soakLoad) failures() []string {
 // again where the load generator sends requests.
 type soakIngress struct {
 	name, http, admin string
-	consul            string
+	consul, tokenFile string
 	proc              *devstack.Process
 	up                atomic.Bool // in the load balancer's rotation
 }
 
 func startSoakIngress(t *testing.T, s *devstack.Stack, name string) *soakIngress {
-	i := &soakIngress{name: name, http: soakFreeAddr(t), admin: soakFreeAddr(t), consul: s.Consul.Addr}
+	i := &soakIngress{name: name, http: soakFreeAddr(t), admin: soakFreeAddr(t), consul: s.Consul.Addr,
+		tokenFile: writeToken(t, t.TempDir(), "consul-token", s.Consul.IngressToken)}
 	i.start(t)
 	t.Cleanup(func() { i.proc.Stop(10 * time.Second) })
 	return i
@@ -432,7 +433,7 @@ func startSoakIngress(t *testing.T, s *devstack.Stack, name string) *soakIngress
 func (i *soakIngress) start(t *testing.T) {
 	t.Helper()
 	p, err := devstack.StartProcess(i.name, nil, filepath.Join(binDir, "wharf-ingress"),
-		[]string{"-cloudspace", "local", "-http", i.http, "-admin", i.admin, "-consul-addr", i.consul}, nil)
+		[]string{"-cloudspace", "local", "-http", i.http, "-admin", i.admin, "-consul-addr", i.consul, "-consul-token-file", i.tokenFile}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

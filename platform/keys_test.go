@@ -14,7 +14,7 @@ import (
 // the claim of domain shop.com when stage's shop.co went (a delete by prefix took them).
 func TestForgetExactKeys(t *testing.T) {
 	agent := agenttest.Consul(t)
-	c, err := consul.New(consul.Config{Address: agent.Addr})
+	c, err := consul.New(consul.Config{Address: agent.Addr, Token: agent.WharfdToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestForgetExactKeys(t *testing.T) {
 // does not end in "/", which would reach other names' keys.
 func TestDeleteTreeNeedsSlash(t *testing.T) {
 	agent := agenttest.Consul(t)
-	c, err := consul.New(consul.Config{Address: agent.Addr})
+	c, err := consul.New(consul.Config{Address: agent.Addr, Token: agent.WharfdToken})
 	if err != nil {
 		t.Fatal(err)
 	}
