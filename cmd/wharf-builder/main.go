@@ -50,8 +50,8 @@ type Spec struct {
 }
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == unpackCommand {
-		os.Exit(runUnpackChild())
+	if len(os.Args) >= 2 && os.Args[1] == nobodyCommand {
+		os.Exit(runNobodyChild(os.Args[2:]))
 	}
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	specURL := flag.String("spec", "", "URL of the build spec (a registry blob)")
