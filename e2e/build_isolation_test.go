@@ -103,7 +103,8 @@ func bldEscapeChain(target string) []bldEntry {
 // and images through the real wharfd, Nomad, builder and Docker engine: its tarball that
 // writes through its own links fails with a clear error and leaves no file outside its
 // build directory on the node; its deploy of the victim's image is refused; its
-// Dockerfile's ADD of the local Consul fails; its git_url of file://, ssh:// and the
+// Dockerfile's ADD of the local Consul fails, and so do its FROM of the victim's image
+// and a cache mount (none is shared between tenants); its git_url of file://, ssh:// and the
 // node's own addresses is refused. The victim's build from git (over http from a git
 // server the operator names) and its deploys keep working, and no builder credential
 // reaches its build.
@@ -197,6 +198,15 @@ func TestBuildIsolation(t *testing.T) {
 		t.Errorf("the build FROM the victim's image = %+v, log %q", from, lines)
 	}
 	t.Logf("the build FROM the victim's image %s: %q", from.Status, lines)
+
+	// (4) No cache shared between tenants' builds: the classic builder has no cache
+	// mounts.
+	var mount build
+	c.upload(evil+"/builds", bldArchive(t, bldEntry{name: "Dockerfile", typ: tar.TypeReg,
+		body: "FROM " + agenttest.BaseImage + "\nRUN --mount=type=cache,target=/cache ls /cache\n"}), &mount)
+	if lines, mount = c.followBuild(evil, mount.ID); mount.Status != "failed" || !containsLine(lines, "--mount option requires BuildKit") {
+		t.Errorf("the build with a cache mount = %+v, log %q", mount, lines)
+	}
 
 	// (4) git URLs on the node: refused before any build.
 	for _, u := range []string{"file://" + repos + "/app.git", repos + "/app.git", "ssh://git@127.0.0.1/app.git",

@@ -70,12 +70,14 @@ func TestSplitImage(t *testing.T) {
 // TestCheckImageAllowed covers the operator's list; an organisation's own images are
 // covered end to end (e2e TestBuildIsolation), as they need the store.
 func TestCheckImageAllowed(t *testing.T) {
-	d := &Deployer{AllowedImages: []string{"wharf/busybox", "registry.example.com", "docker.io/library/postgres", "ghcr.io/acme/"}}
+	d := &Deployer{AllowedImages: []string{"wharf/busybox", "wharf-e2e", "registry.example.com", "docker.io/library/postgres", "ghcr.io/acme/"}}
 	for image, ok := range map[string]bool{
 		"wharf/busybox:1":                     true,
 		"docker.io/wharf/busybox@sha256:ab":   true,
 		"wharf/busyboxer:1":                   false,
 		"wharf/other:1":                       false,
+		"wharf-e2e/dbapp:1234":                true, // a namespace, as the e2e tests allow
+		"wharf-e2e:1":                         false,
 		"registry.example.com/any/thing:1":    true,
 		"registry.example.com.evil.io/x:1":    false,
 		"postgres:15":                         true,

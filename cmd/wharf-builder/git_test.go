@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -67,26 +68,48 @@ func TestGitCheckout(t *testing.T) {
 	url := gitServer(t, repos)
 	ctx := context.Background()
 
-	dir := filepath.Join(t.TempDir(), "src")
-	if err := gitCheckout(ctx, url+"/app.git", "v1", dir); err != nil {
+	dir, cleanup, err := gitCheckout(ctx, url+"/app.git", "v1", filepath.Join(t.TempDir(), "work", "src"))
+	defer cleanup()
+	if err != nil {
 		t.Fatalf("clone over http from the loopback git server: %v", err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "www/index.html")); err != nil || string(b) != "one\n" {
 		t.Errorf("checkout has %q, %v", b, err)
 	}
+	if fi, err := os.Stat(filepath.Join(dir, "www/index.html")); err == nil && os.Getuid() == 0 {
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody {
+			t.Errorf("as root, git ran as %d, not nobody", st.Uid)
+		}
+	}
+	cleanup()
+	if _, err := os.Stat(dir); err == nil && dir != "" && os.Getuid() == 0 {
+		t.Errorf("cleanup left %s", dir)
+	}
 
-	if err := gitCheckout(ctx, url+"/evil.git", "v1", filepath.Join(t.TempDir(), "src")); err == nil || !strings.Contains(err.Error(), "points outside") {
+	if err := tryCheckout(ctx, url+"/evil.git", "v1"); err == nil || !strings.Contains(err.Error(), "points outside") {
 		t.Errorf("checkout with a Dockerfile linked to /etc/passwd = %v, want refused", err)
 	}
 	for _, bad := range []string{"file://" + repos + "/app.git", repos + "/app.git", "ext::sh -c true", "ssh://git@127.0.0.1/app.git", "git://127.0.0.1/app.git"} {
-		if err := gitCheckout(ctx, bad, "", filepath.Join(t.TempDir(), "src")); err == nil {
+		if err := tryCheckout(ctx, bad, ""); err == nil {
 			t.Errorf("gitCheckout(%q) cloned", bad)
 		}
 	}
 	// A redirect is not followed: it could lead to the node's agents.
 	redirect := httptest.NewServer(http.RedirectHandler(url+"/app.git/info/refs?service=git-upload-pack", http.StatusFound))
 	defer redirect.Close()
-	if err := gitCheckout(ctx, redirect.URL+"/app.git", "", filepath.Join(t.TempDir(), "src")); err == nil {
+	if err := tryCheckout(ctx, redirect.URL+"/app.git", ""); err == nil {
 		t.Errorf("a clone followed a redirect")
 	}
+}
+
+// tryCheckout checks out url at ref into a directory of its own, cleaned up at once.
+func tryCheckout(ctx context.Context, url, ref string) error {
+	dir, err := os.MkdirTemp("", "wharf-git-test-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	_, cleanup, err := gitCheckout(ctx, url, ref, filepath.Join(dir, "src"))
+	cleanup()
+	return err
 }

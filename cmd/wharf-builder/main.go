@@ -50,8 +50,8 @@ type Spec struct {
 }
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == unpackCommand {
-		os.Exit(runUnpackChild())
+	if len(os.Args) >= 2 && os.Args[1] == nobodyCommand {
+		os.Exit(runNobodyChild(os.Args[2:]))
 	}
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	specURL := flag.String("spec", "", "URL of the build spec (a registry blob)")
@@ -136,9 +136,12 @@ func run(ctx context.Context, specURL, specDigest, workDir, network string) erro
 		}
 	case spec.GitURL != "":
 		fmt.Printf("cloning %s at %s\n", spec.GitURL, spec.GitRef)
-		if err := gitCheckout(ctx, spec.GitURL, spec.GitRef, src); err != nil {
+		dir, cleanup, err := gitCheckout(ctx, spec.GitURL, spec.GitRef, src)
+		defer cleanup()
+		if err != nil {
 			return err
 		}
+		src = dir
 	default:
 		return errors.New("the spec names no source")
 	}
@@ -223,58 +226,87 @@ func fetch(ctx context.Context, url, digest string, limit int64) ([]byte, error)
 	return b, nil
 }
 
-// gitCheckout clones url into dir and checks out ref (a branch, tag or commit).
+// gitCheckout clones url and checks out ref (a branch, tag or commit), into dir or,
+// as root, elsewhere: it returns where, and a cleanup to call in any case.
 // wharfd accepts only https:// URLs (and http:// to hosts its operator names); the
 // builder holds git to the same: no other transport (file, ssh, git, ext), no
-// redirects, none of the node's own git configuration, credentials or keys. A checkout
-// with a symbolic link leading out of it is refused, as an unpacked source is.
-func gitCheckout(ctx context.Context, url, ref, dir string) error {
+// redirects, none of the node's own git configuration, credentials or keys. As root,
+// git runs as nobody (see asNobody), in a directory nobody owns under /tmp: git needs
+// to search every directory above its own, and Nomad's allocation directory is closed
+// to nobody. A checkout with a symbolic link leading out of it is refused, as an
+// unpacked source is.
+func gitCheckout(ctx context.Context, url, ref, dir string) (string, func(), error) {
+	cleanup := func() {}
 	if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
-		return errors.New("git sources must be https:// URLs")
+		return "", cleanup, errors.New("git sources must be https:// URLs")
 	}
 	if strings.HasPrefix(ref, "-") {
-		return fmt.Errorf("git ref %q is not a branch, tag or commit", ref)
+		return "", cleanup, fmt.Errorf("git ref %q is not a branch, tag or commit", ref)
 	}
-	home, err := os.MkdirTemp("", "wharf-git-home-")
-	if err != nil {
-		return err
+	asRoot := os.Getuid() == 0
+	if asRoot {
+		base, err := os.MkdirTemp("/tmp", "wharf-git-")
+		if err != nil {
+			return "", cleanup, err
+		}
+		cleanup = func() { os.RemoveAll(base) }
+		if err := os.Chmod(base, 0o711); err != nil {
+			return "", cleanup, err
+		}
+		dir = filepath.Join(base, "src")
+		if err := makeNobodysDir(dir); err != nil {
+			return "", cleanup, err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", cleanup, err
 	}
-	defer os.RemoveAll(home)
 	env := []string{
-		"HOME=" + home, "PATH=" + os.Getenv("PATH"), "GIT_TERMINAL_PROMPT=0",
+		"HOME=/nonexistent", "PATH=" + os.Getenv("PATH"), "GIT_TERMINAL_PROMPT=0",
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_ALLOW_PROTOCOL=https:http",
 		"GIT_SSH_COMMAND=false", "GIT_ASKPASS=true", "SSH_ASKPASS=true",
 	}
-	git := func(args ...string) []string {
-		return append([]string{"-c", "http.followRedirects=false", "-c", "credential.helper=", "-c", "protocol.allow=never",
+	git := func(out io.Writer, args ...string) error {
+		args = append([]string{"git", "-c", "http.followRedirects=false", "-c", "credential.helper=", "-c", "protocol.allow=never",
 			"-c", "protocol.https.allow=always", "-c", "protocol.http.allow=always", "-c", "core.hooksPath=/dev/null"}, args...)
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Dir, cmd.Env = dir, env
+		if asRoot {
+			c, done, err := asNobody(ctx, dir, env, args...)
+			if err != nil {
+				return err
+			}
+			defer done()
+			cmd = c
+		}
+		cmd.Stdout, cmd.Stderr = out, os.Stderr
+		return cmd.Run()
 	}
-	if err := commandEnv(ctx, env, "git", git("clone", "--quiet", "--no-checkout", "--", url, dir)...); err != nil {
-		return fmt.Errorf("git clone: %w", err)
+	if err := git(os.Stdout, "clone", "--quiet", "--no-checkout", "--", url, "."); err != nil {
+		return "", cleanup, fmt.Errorf("git clone: %w", err)
 	}
 	if ref == "" {
 		ref = "HEAD"
 	}
-	if err := commandEnv(ctx, env, "git", git("-C", dir, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref, "--")...); err != nil {
+	if err := git(os.Stdout, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref, "--"); err != nil {
 		// A ref that is a remote branch's name.
-		if err2 := commandEnv(ctx, env, "git", git("-C", dir, "checkout", "--quiet", "origin/"+ref, "--")...); err2 != nil {
-			return fmt.Errorf("git checkout %s: %w", ref, err)
+		if err2 := git(os.Stdout, "checkout", "--quiet", "origin/"+ref, "--"); err2 != nil {
+			return "", cleanup, fmt.Errorf("git checkout %s: %w", ref, err)
 		}
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return err
+		return "", cleanup, err
 	}
 	defer root.Close()
 	if err := checkLinks(root); err != nil {
-		return fmt.Errorf("the checkout: %w", err)
+		return "", cleanup, fmt.Errorf("the checkout: %w", err)
 	}
-	out, err := commandOutput(ctx, "git", "-C", dir, "rev-parse", "HEAD")
-	if err != nil {
-		return err
+	var out strings.Builder
+	if err := git(&out, "rev-parse", "HEAD"); err != nil {
+		return "", cleanup, err
 	}
-	fmt.Printf("wharf-builder: commit %s\n", strings.TrimSpace(out))
-	return nil
+	fmt.Printf("wharf-builder: commit %s\n", strings.TrimSpace(out.String()))
+	return dir, cleanup, nil
 }
 
 // command runs a command with its output on the builder's, so it reaches the build log.

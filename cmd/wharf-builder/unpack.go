@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -298,40 +299,16 @@ func unpackAsNobody(tgz []byte, dir string) error {
 	if os.Getuid() != 0 {
 		return unpackInto(bytes.NewReader(tgz), dir)
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := makeNobodysDir(dir); err != nil {
 		return err
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.Chown(dir, nobody, nobody); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	path, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	self, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer self.Close()
 	var stderr bytes.Buffer
-	// The child executes the binary through its descriptor 4: nobody may have no right
-	// to search the directories the binary is in.
-	cmd := exec.Command("/proc/self/fd/4", unpackCommand)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(tgz), io.Discard, &stderr
-	cmd.ExtraFiles = []*os.File{d, self} // descriptors 3 and 4
-	cmd.Env = []string{}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}},
-		Pdeathsig:  syscall.SIGKILL,
+	cmd, done, err := asNobody(context.Background(), dir, nil, unpackCommand)
+	if err != nil {
+		return err
 	}
+	defer done()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(tgz), io.Discard, &stderr
 	if err := cmd.Run(); err != nil {
 		if msg := strings.TrimSpace(stderr.String()); msg != "" {
 			return errors.New(msg)
@@ -341,21 +318,85 @@ func unpackAsNobody(tgz []byte, dir string) error {
 	return nil
 }
 
-// unpackCommand is the builder's hidden subcommand that unpacks standard input into the
-// directory open as descriptor 3.
+// makeNobodysDir makes dir (and what is above it), owned by nobody.
+func makeNobodysDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chown(dir, nobody, nobody)
+}
+
+// asNobody prepares a command that runs args (the builder's own unpackCommand, or a
+// program found in env's PATH) under nobody, with no groups, in dir, with the
+// environment env. The child is this binary, reached through its descriptor 4 (nobody
+// may have no right to search the directories the binary is in); it enters dir through
+// descriptor 3, for the same reason, and then becomes args. done closes what the
+// parent opened.
+func asNobody(ctx context.Context, dir string, env []string, args ...string) (*exec.Cmd, func(), error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	path, err := os.Executable()
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	self, err := os.Open(path)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	cmd := exec.CommandContext(ctx, "/proc/self/fd/4", append([]string{nobodyCommand}, args...)...)
+	cmd.ExtraFiles = []*os.File{d, self} // descriptors 3 and 4
+	cmd.Env = env
+	if cmd.Env == nil {
+		cmd.Env = []string{}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}},
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	return cmd, func() { d.Close(); self.Close() }, nil
+}
+
+// nobodyCommand is the builder's hidden subcommand that asNobody runs: it enters the
+// directory open as descriptor 3 and unpacks standard input there (unpackCommand), or
+// executes its arguments.
+const nobodyCommand = "__nobody"
+
+// unpackCommand unpacks standard input into the current directory.
 const unpackCommand = "__unpack"
 
-// runUnpackChild is the child's side of unpackSource.
-func runUnpackChild() int {
+// runNobodyChild is the child's side of asNobody.
+func runNobodyChild(args []string) int {
 	if err := syscall.Fchdir(3); err != nil {
-		fmt.Fprintln(os.Stderr, "enter the source directory:", err)
+		fmt.Fprintln(os.Stderr, "enter the directory:", err)
 		return 1
 	}
-	if err := unpackInto(os.Stdin, "."); err != nil {
+	syscall.CloseOnExec(3)
+	syscall.CloseOnExec(4)
+	if len(args) == 0 {
+		return 2
+	}
+	if args[0] == unpackCommand {
+		if err := unpackInto(os.Stdin, "."); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	}
+	prog, err := exec.LookPath(args[0])
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return 127
 	}
-	return 0
+	err = syscall.Exec(prog, args, os.Environ())
+	fmt.Fprintln(os.Stderr, "exec", args[0]+":", err)
+	return 126
 }
 
 func unpackInto(r io.Reader, dir string) error {

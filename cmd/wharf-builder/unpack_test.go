@@ -16,8 +16,8 @@ import (
 
 func TestMain(m *testing.M) {
 	// unpackSource runs this binary again as the unpacking child.
-	if len(os.Args) == 2 && os.Args[1] == unpackCommand {
-		os.Exit(runUnpackChild())
+	if len(os.Args) >= 2 && os.Args[1] == nobodyCommand {
+		os.Exit(runNobodyChild(os.Args[2:]))
 	}
 	os.Exit(m.Run())
 }
