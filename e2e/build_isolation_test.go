@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/platform"
 )
 
 // bldGitServer serves the bare repositories in dir over smart HTTP on loopback (git's
@@ -137,7 +138,7 @@ func TestBuildIsolation(t *testing.T) {
 	if d = c.follow(victim+"/envs/test", d.ID); d.Status != "succeeded" {
 		t.Fatalf("the victim's deploy = %s (%s)", d.Status, d.Error)
 	}
-	if got := serving(t, s, "wharf-acme-shop-test"); len(got) != 1 || got[0] != "version one" {
+	if got := serving(t, s, platform.Ref("acme", "shop", "test").ServiceName()); len(got) != 1 || got[0] != "version one" {
 		t.Errorf("the victim serves %q", got)
 	}
 	victimImage := b.Image
@@ -235,7 +236,7 @@ func TestBuildIsolation(t *testing.T) {
 	if d = c.follow(victim+"/envs/test", d.ID); d.Status != "succeeded" {
 		t.Fatalf("the victim's deploy of its own image by name = %s (%s)", d.Status, d.Error)
 	}
-	if got := serving(t, s, "wharf-acme-shop-test"); len(got) != 1 || got[0] != "the victim's tarball" {
+	if got := serving(t, s, platform.Ref("acme", "shop", "test").ServiceName()); len(got) != 1 || got[0] != "the victim's tarball" {
 		t.Errorf("the victim serves %q", got)
 	}
 }
