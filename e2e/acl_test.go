@@ -3,13 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -162,23 +158,8 @@ func TestHostileTenant(t *testing.T) {
 	})
 }
 
-// aclBuildHostile builds testdata/hostile (static) into an image FROM scratch.
-func aclBuildHostile(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "hostile"), "./testdata/hostile")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build hostile: %v\n%s", err, out)
-	}
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY hostile /hostile\nENTRYPOINT [\"/hostile\"]\n"), 0o644)
-	image := fmt.Sprintf("wharf-e2e/hostile:%d", os.Getpid())
-	if out, err := exec.Command("docker", "build", "-q", "-t", image, dir).CombinedOutput(); err != nil {
-		t.Fatalf("docker build: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", image).Run() })
-	return image
-}
+// aclBuildHostile builds testdata/hostile into an image FROM scratch.
+func aclBuildHostile(t *testing.T) string { return buildStaticImage(t, "hostile") }
 
 // aclRuntimePath finds the Vault path a task's template reads its configuration from.
 var aclRuntimePath = regexp.MustCompile(`secret "([^"?]+)`)

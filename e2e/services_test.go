@@ -387,18 +387,21 @@ func TestServices(t *testing.T) {
 	})
 }
 
-// buildDBApp builds testdata/dbapp (static) into an image FROM scratch in the local
-// Docker engine, and returns its reference.
-func buildDBApp(t *testing.T) string {
+// buildDBApp builds testdata/dbapp into an image FROM scratch and returns its reference.
+func buildDBApp(t *testing.T) string { return buildStaticImage(t, "dbapp") }
+
+// buildStaticImage builds the Go program testdata/<name> (static) into an image FROM
+// scratch in the local Docker engine, removed after the test, and returns its reference.
+func buildStaticImage(t *testing.T, name string) string {
 	t.Helper()
 	dir := t.TempDir()
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "dbapp"), "./testdata/dbapp")
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, name), "./testdata/"+name)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build dbapp: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY dbapp /dbapp\nENTRYPOINT [\"/dbapp\"]\n"), 0o644)
-	image := fmt.Sprintf("wharf-e2e/dbapp:%d", os.Getpid())
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY "+name+" /"+name+"\nENTRYPOINT [\"/"+name+"\"]\n"), 0o644)
+	image := fmt.Sprintf("wharf-e2e/%s:%d", name, os.Getpid())
 	if out, err := exec.Command("docker", "build", "-q", "-t", image, dir).CombinedOutput(); err != nil {
 		t.Fatalf("docker build: %v\n%s", err, out)
 	}
