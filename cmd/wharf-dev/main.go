@@ -1,7 +1,9 @@
 // Command wharf-dev runs a complete local cloudspace named "local" for development:
 // Consul, Vault, the image registry, PostgreSQL and Nomad (internal/devstack), then wharfd against
-// them. It prints how to reach everything and runs until Ctrl-C, when it stops all it
-// started, in order. Its data directory survives, so running it again resumes.
+// them, and wharf-ingress. It prints how to reach everything and runs until Ctrl-C, when it
+// stops all it started, in order; wharfd and wharf-ingress are started again (with
+// back-off) when they exit, as a supervisor would in a real cloudspace (supervise.go). Its
+// data directory survives, so running it again resumes.
 //
 // `make dev` builds the binaries and runs this; it is not part of a deployment.
 package main
