@@ -135,6 +135,7 @@ func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, vers
 	var index uint64
 	var last string
 	var evidence []string
+	var ours string // our version's deployment, once seen
 	for {
 		q := c.query(ctx, region)
 		q.WaitIndex, q.WaitTime = index, 2*time.Second
@@ -157,8 +158,13 @@ func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, vers
 		}
 		if d.JobVersion > version {
 			// A later version exists: Nomad reverted ours, or another deploy followed.
-			return platform.DeployOutcome{Status: "failed", Description: "superseded by job version " + strconv.FormatUint(d.JobVersion, 10), Reverted: true}, nil
+			// Nomad may have reverted before our look at the allocations: look now.
+			if evidence == nil && ours != "" {
+				evidence = c.failingInstances(ctx, region, ours)
+			}
+			return platform.DeployOutcome{Status: "failed", Description: "superseded by job version " + strconv.FormatUint(d.JobVersion, 10), Reverted: true, Evidence: evidence}, nil
 		}
+		ours = d.ID
 		p := platform.DeployProgress{Status: d.Status, Groups: map[string]platform.GroupProgress{}}
 		for name, g := range d.TaskGroups {
 			p.Groups[name] = platform.GroupProgress{Desired: g.DesiredTotal, Placed: g.PlacedAllocs, Healthy: g.HealthyAllocs, Unhealthy: g.UnhealthyAllocs}
@@ -171,6 +177,9 @@ func (c *Client) WatchDeployment(ctx context.Context, region, jobID string, vers
 		case nomadapi.DeploymentStatusSuccessful:
 			return platform.DeployOutcome{Status: "successful", Description: d.StatusDescription}, nil
 		case nomadapi.DeploymentStatusFailed, nomadapi.DeploymentStatusCancelled:
+			if evidence == nil {
+				evidence = c.failingInstances(ctx, region, d.ID)
+			}
 			out := platform.DeployOutcome{Status: d.Status, Description: d.StatusDescription, Evidence: evidence}
 			out.Reverted = strings.Contains(d.StatusDescription, "rolling back")
 			return out, nil
