@@ -6,11 +6,8 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"net/http/cgi"
-	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,25 +16,6 @@ import (
 	"github.com/wharf-platform/wharf/internal/agenttest"
 	"github.com/wharf-platform/wharf/platform"
 )
-
-// bldGitServer serves the bare repositories in dir over smart HTTP on loopback (git's
-// own http-backend behind net/http/cgi), as a tenant's git host would, and returns its
-// URL. Builds may clone from it only when wharfd names its host:port in
-// -build-git-local-hosts: it is on the builder's own network.
-func bldGitServer(t *testing.T, dir string) string {
-	t.Helper()
-	out, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		agenttest.Unavailable(t, "git unavailable: %v", err)
-	}
-	backend := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
-	if _, err := os.Stat(backend); err != nil {
-		agenttest.Unavailable(t, "git http-backend unavailable: %v", err)
-	}
-	srv := httptest.NewServer(&cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + dir, "GIT_HTTP_EXPORT_ALL=1"}})
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
 
 // bldHost is a URL's host:port.
 func bldHost(t *testing.T, u string) string {
@@ -114,7 +92,7 @@ func TestBuildIsolation(t *testing.T) {
 	token := bootstrap(t, s)
 	repos := t.TempDir()
 	gitRepoIn(t, repos)
-	gitURL := bldGitServer(t, repos)
+	gitURL := agenttest.GitServer(t, repos)
 	w := startWharfd(t, s, "-build-git-local-hosts", bldHost(t, gitURL))
 	c := &client{t: t, url: w.URL, token: token}
 	c.seedApp(s, "shop")

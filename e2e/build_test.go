@@ -127,7 +127,7 @@ func TestBuilds(t *testing.T) {
 	token := bootstrap(t, s)
 	repos := t.TempDir()
 	repoDir := gitRepoIn(t, repos)
-	gitURL := bldGitServer(t, repos) // git http-backend on loopback, named to wharfd
+	gitURL := agenttest.GitServer(t, repos) // git http-backend on loopback, named to wharfd
 	w := startWharfd(t, s, "-build-time-limit", "40s", "-build-git-local-hosts", bldHost(t, gitURL))
 	c := &client{t: t, url: w.URL, token: token}
 	c.seedApp(s, "shop")

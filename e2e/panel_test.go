@@ -189,7 +189,7 @@ func TestPanel(t *testing.T) {
 	token := bootstrap(t, s)
 	repos := t.TempDir()
 	gitRepoIn(t, repos)
-	gitURL := bldGitServer(t, repos) // git http-backend on loopback, named to wharfd
+	gitURL := agenttest.GitServer(t, repos) // git http-backend on loopback, named to wharfd
 	w := startWharfd(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile, "-build-git-local-hosts", bldHost(t, gitURL))
 	api := &client{t: t, url: w.URL, token: token}
 	api.must(201, "POST", "/v1/orgs", map[string]any{"name": "acme", "display_name": "Acme"}, nil)

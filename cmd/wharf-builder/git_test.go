@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -11,25 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-)
 
-// gitServer serves the bare repositories under dir over smart HTTP on loopback: git's
-// own http-backend behind net/http/cgi.
-func gitServer(t *testing.T, dir string) string {
-	t.Helper()
-	out, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Skipf("git unavailable: %v", err)
-	}
-	backend := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
-	if _, err := os.Stat(backend); err != nil {
-		t.Skipf("git http-backend unavailable: %v", err)
-	}
-	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + dir, "GIT_HTTP_EXPORT_ALL=1"}}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
+	"github.com/wharf-platform/wharf/internal/agenttest"
+)
 
 // bareRepo makes dir/name.git from files (name → content; a content starting with
 // "-> " is a symbolic link), committed and tagged v1.
@@ -65,7 +48,7 @@ func TestGitCheckout(t *testing.T) {
 	repos := t.TempDir()
 	bareRepo(t, repos, "app", map[string]string{"Dockerfile": "FROM x\n", "www/index.html": "one\n"})
 	bareRepo(t, repos, "evil", map[string]string{"Dockerfile": "-> /etc/passwd"})
-	url := gitServer(t, repos)
+	url := agenttest.GitServer(t, repos)
 	ctx := context.Background()
 
 	dir, cleanup, err := gitCheckout(ctx, url+"/app.git", "v1", filepath.Join(t.TempDir(), "work", "src"))
