@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -137,7 +136,7 @@ func TestHostileTenant(t *testing.T) {
 	}
 
 	t.Run("victim keeps serving", func(t *testing.T) {
-		if got := aclGet(t, appURL(t, s, victim.service)); got != "victim release 1\n" {
+		if got := httpGet(t, appURL(t, s, victim.service)); got != "victim release 1\n" {
 			t.Errorf("the victim's instance answers %q", got)
 		}
 		waitPage(t, ing, victimHost, "victim release 1")
@@ -243,17 +242,6 @@ func aclAttack(t *testing.T, base string) []aclAttempt {
 		t.Logf("%s: %d %q %s", a.Name, a.Status, aclTrim(a.Body), a.Error)
 	}
 	return attempts
-}
-
-func aclGet(t *testing.T, u string) string {
-	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
 
 func aclTrim(s string) string {

@@ -93,8 +93,14 @@ type Backups struct {
 // DefaultBackupSchedule backs every instance up daily at 03:00 UTC.
 const DefaultBackupSchedule = "0 3 * * *"
 
+// envBackupsPrefix is the subtree of an environment's backup records; backupPrefix one
+// service instance's within it.
+func envBackupsPrefix(org, app, env string) string {
+	return "backups/" + org + "/" + app + "/" + env + "/"
+}
+
 func backupPrefix(org, app, env, svc string) string {
-	return "backups/" + org + "/" + app + "/" + env + "/" + svc + "/"
+	return envBackupsPrefix(org, app, env) + svc + "/"
 }
 
 func (b *Backups) ready() error {

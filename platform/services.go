@@ -332,7 +332,7 @@ func (d *Deployer) removeServices(ctx context.Context, org, app, env string) err
 		}
 	}
 	t := &txn{}
-	t.deleteTree("backups/" + org + "/" + app + "/" + env + "/")
+	t.deleteTree(envBackupsPrefix(org, app, env))
 	return d.KV.Txn(ctx, t.ops)
 }
 
