@@ -31,10 +31,9 @@ type client struct {
 	token string
 }
 
-// do sends a JSON request and decodes a JSON answer into out (when not nil); it returns
-// the status.
-func (c *client) do(method, path string, body, out any) int {
-	c.t.Helper()
+// sendJSON sends a JSON request (body, when not nil) with the token to base+path and
+// returns the answer's status and body; err is set only when no answer came.
+func sendJSON(base, token, method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -42,23 +41,34 @@ func (c *client) do(method, path string, body, out any) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, method, c.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req, _ := http.NewRequestWithContext(ctx, method, base+path, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, nil
+}
+
+// do sends a JSON request and decodes a JSON answer into out (when not nil); it returns
+// the status.
+func (c *client) do(method, path string, body, out any) int {
+	c.t.Helper()
+	code, b, err := sendJSON(c.url, c.token, method, path, body)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
-			c.t.Fatalf("%s %s: %d: decode %q: %v", method, path, resp.StatusCode, b, err)
+			c.t.Fatalf("%s %s: %d: decode %q: %v", method, path, code, b, err)
 		}
 	}
-	return resp.StatusCode
+	return code
 }
 
 // must sends a request that must answer want.

@@ -194,31 +194,17 @@ type soakAPI struct {
 }
 
 func (a *soakAPI) call(method, path string, body, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, method, a.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
+	code, b, err := sendJSON(a.url, a.token, method, path, body)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
+	if code >= 300 {
+		return code, fmt.Errorf("%s %s: %d %s", method, path, code, strings.TrimSpace(string(b)))
+	}
+	if out != nil {
 		json.Unmarshal(b, out)
 	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	return resp.StatusCode, nil
+	return code, nil
 }
 
 // retry calls until wharfd answers (it may be down for a few seconds) or two minutes
