@@ -1,7 +1,6 @@
 package nomad
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -214,52 +213,14 @@ func (c *Client) drain(wg *sync.WaitGroup, mu *sync.Mutex, last *time.Time, mark
 // With follow, it waits for new output and starts again where it was when the stream
 // breaks off before ctx ends.
 func (c *Client) readTask(ctx context.Context, region string, alloc *nomadapi.Allocation, task, stream string, follow bool, end string, emit func(string)) bool {
+	lines := &lineSplitter{emit: emit, end: end}
 	var offset int64
-	var partial []byte
-	flush := func() bool {
-		for {
-			i := bytes.IndexByte(partial, '\n')
-			if i < 0 {
-				return false
-			}
-			line := string(partial[:i])
-			partial = partial[i+1:]
-			if line == end {
-				return true
-			}
-			emit(line)
-		}
-	}
 	for ctx.Err() == nil {
-		cancel := make(chan struct{})
-		stop := context.AfterFunc(ctx, func() { close(cancel) })
-		frames, errs := c.api.AllocFS().Logs(alloc, follow, task, stream, nomadapi.OriginStart, offset, cancel, c.query(ctx, region))
-		broken := false
-		for !broken {
-			select {
-			case f, ok := <-frames:
-				if !ok {
-					broken = true
-					break
-				}
-				offset += int64(len(f.Data))
-				partial = append(partial, f.Data...)
-				if flush() {
-					if stop() {
-						close(cancel)
-					}
-					return true
-				}
-			case <-errs:
-				broken = true
-			case <-ctx.Done():
-				broken = true
-			}
+		var found bool
+		if offset, found = c.readPass(ctx, region, alloc, task, stream, follow, offset, lines); found {
+			return true
 		}
-		if stop() {
-			close(cancel)
-		}
-		if !follow || ctx.Err() != nil {
+		if !follow {
 			break
 		}
 		select {
@@ -267,8 +228,6 @@ func (c *Client) readTask(ctx context.Context, region string, alloc *nomadapi.Al
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	if len(partial) > 0 {
-		emit(string(partial))
-	}
+	lines.flush()
 	return false
 }

@@ -463,40 +463,70 @@ func (c *Client) Logs(ctx context.Context, t platform.Target, process string, fo
 // streamTask hands each line of one task's stdout or stderr to emit until the end of
 // what is written (or, following, until ctx ends).
 func (c *Client) streamTask(ctx context.Context, region string, alloc *nomadapi.Allocation, task, stream string, follow bool, emit func(string)) {
+	lines := &lineSplitter{emit: emit}
+	c.readPass(ctx, region, alloc, task, stream, follow, 0, lines)
+	lines.flush()
+}
+
+// lineSplitter cuts a stream's bytes into lines for emit, and stops at the line end when
+// end is not "" (that line is not emitted).
+type lineSplitter struct {
+	emit    func(string)
+	end     string
+	partial []byte
+}
+
+// add takes more of the stream and reports whether the line end was met.
+func (l *lineSplitter) add(data []byte) bool {
+	l.partial = append(l.partial, data...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return false
+		}
+		line := string(l.partial[:i])
+		l.partial = l.partial[i+1:]
+		if l.end != "" && line == l.end {
+			return true
+		}
+		l.emit(line)
+	}
+}
+
+// flush emits what is left after the last newline.
+func (l *lineSplitter) flush() {
+	if len(l.partial) > 0 {
+		l.emit(string(l.partial))
+		l.partial = nil
+	}
+}
+
+// readPass reads one pass of a task's stream from offset into lines until the stream
+// ends or breaks off, ctx ends, or lines meets its end. It returns the offset reached and
+// whether the end was met.
+func (c *Client) readPass(ctx context.Context, region string, alloc *nomadapi.Allocation, task, stream string, follow bool, offset int64, lines *lineSplitter) (int64, bool) {
 	cancel := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() { close(cancel) })
-	defer stop()
-	frames, errs := c.api.AllocFS().Logs(alloc, follow, task, stream, nomadapi.OriginStart, 0, cancel, c.query(ctx, region))
-	var partial []byte
-	flush := func(final bool) {
-		for {
-			i := bytes.IndexByte(partial, '\n')
-			if i < 0 {
-				break
-			}
-			emit(string(partial[:i]))
-			partial = partial[i+1:]
+	defer func() {
+		if stop() {
+			close(cancel)
 		}
-		if final && len(partial) > 0 {
-			emit(string(partial))
-			partial = nil
-		}
-	}
+	}()
+	frames, errs := c.api.AllocFS().Logs(alloc, follow, task, stream, nomadapi.OriginStart, offset, cancel, c.query(ctx, region))
 	for {
 		select {
 		case f, ok := <-frames:
 			if !ok {
-				flush(true)
-				return
+				return offset, false
 			}
-			partial = append(partial, f.Data...)
-			flush(false)
+			offset += int64(len(f.Data))
+			if lines.add(f.Data) {
+				return offset, true
+			}
 		case <-errs:
-			flush(true)
-			return
+			return offset, false
 		case <-ctx.Done():
-			flush(true)
-			return
+			return offset, false
 		}
 	}
 }
