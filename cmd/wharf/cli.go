@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wharf-platform/wharf/cmd/wharf/internal/client"
+	"github.com/wharf-platform/wharf/internal/client"
 )
 
 // defaultAddr is where `make dev` serves wharfd.

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wharf-platform/wharf/cmd/wharf/internal/client"
+	"github.com/wharf-platform/wharf/internal/client"
 )
 
 func TestWriteTable(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wharf-platform/wharf/cmd/wharf/internal/client"
+	"github.com/wharf-platform/wharf/internal/client"
 	"github.com/wharf-platform/wharf/cmd/wharf/internal/source"
 )
 

@@ -18,7 +18,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/wharf-platform/wharf/cmd/wharf/internal/client"
+	"github.com/wharf-platform/wharf/internal/client"
 )
 
 var (

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wharf-platform/wharf/cmd/wharf/internal/client"
+	"github.com/wharf-platform/wharf/internal/client"
 )
 
 func (c *cli) versionCommand() *cobra.Command {
