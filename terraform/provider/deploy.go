@@ -112,7 +112,12 @@ func (r *deployResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	b, diags := req.Private.GetKey(ctx, deployedKey)
 	resp.Diagnostics.Append(diags...)
 	deployed, _ := strconv.ParseInt(string(b), 10, 64)
-	changed := !plan.Image.Equal(state.Image) || !plan.GitURL.Equal(state.GitURL) || !plan.GitRef.Equal(state.GitRef) || !plan.Triggers.Equal(state.Triggers)
+	imported, d := req.Private.GetKey(ctx, importedKey)
+	resp.Diagnostics.Append(d...)
+	// Imported, the triggers were never known: the configuration's are adopted.
+	adopt := len(imported) > 0 && state.Triggers.IsNull()
+	changed := !plan.Image.Equal(state.Image) || !plan.GitURL.Equal(state.GitURL) || !plan.GitRef.Equal(state.GitRef) ||
+		(!adopt && !plan.Triggers.Equal(state.Triggers))
 	// Another release went live since this one (a deploy or rollback outside Terraform).
 	drift := len(b) > 0 && deployed != state.Release.ValueInt64()
 	if changed || drift {
@@ -217,9 +222,13 @@ func (r *deployResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if err := r.ship(ctx, &m, resp.Private); err != nil {
-		fail(&resp.Diagnostics, "deploy", err)
-		return
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, importedKey, nil)...)
+	// A known release was planned: only the triggers of an imported deploy to record.
+	if m.Release.IsUnknown() {
+		if err := r.ship(ctx, &m, resp.Private); err != nil {
+			fail(&resp.Diagnostics, "deploy", err)
+			return
+		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
@@ -242,4 +251,5 @@ func (r *deployResource) Delete(ctx context.Context, req resource.DeleteRequest,
 
 func (r *deployResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	importParts(ctx, req, resp, "org", "app", "env")
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, importedKey, []byte("true"))...)
 }

@@ -34,8 +34,13 @@ type variableModel struct {
 	Version        types.Int64  `tfsdk:"version"`
 }
 
-// writtenKey is the private state key holding the version this resource last wrote.
-const writtenKey = "written_version"
+// The private state keys: the version this resource last wrote, and a mark that it was
+// imported (so the versions of write-only values it never wrote are adopted from the
+// configuration rather than written again).
+const (
+	writtenKey  = "written_version"
+	importedKey = "imported"
+)
 
 func newVariable() resource.Resource { return &variableResource{} }
 
@@ -120,7 +125,10 @@ func (r *variableResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		resp.Diagnostics.Append(diags...)
 		// A version other than the one written: someone changed the secret since.
 		drift := written != 0 && written != state.Version.ValueInt64()
-		write = write || drift || !plan.ValueWOVersion.Equal(state.ValueWOVersion)
+		imported, d := req.Private.GetKey(ctx, importedKey)
+		resp.Diagnostics.Append(d...)
+		adopt := len(imported) > 0 && state.ValueWOVersion.IsNull()
+		write = write || drift || (!adopt && !plan.ValueWOVersion.Equal(state.ValueWOVersion))
 	} else {
 		write = write || !plan.Value.Equal(state.Value)
 	}
@@ -237,7 +245,12 @@ func (r *variableResource) Update(ctx context.Context, req resource.UpdateReques
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.write(ctx, req.Config, &m, resp.Private, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, importedKey, nil)...)
+	// A known version was planned: nothing to write, only value_wo_version to record
+	// (after an import).
+	if m.Version.IsUnknown() {
+		r.write(ctx, req.Config, &m, resp.Private, &resp.Diagnostics)
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -257,4 +270,5 @@ func (r *variableResource) Delete(ctx context.Context, req resource.DeleteReques
 
 func (r *variableResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	importParts(ctx, req, resp, "org", "app", "env", "name")
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, importedKey, []byte("true"))...)
 }

@@ -1,0 +1,95 @@
+# A first application, against `make dev`:
+#
+#   export WHARF_TOKEN=$(cat ~/.local/share/wharf/dev/admin-token)
+#   tofu init && tofu apply -var greeting=hello -var db_password=s3cret
+#   curl http://test.shop.acme.localhost:18000/
+#   tofu destroy
+#
+# The secret reaches Vault through a write-only argument: it is in neither the plan nor
+# the state.
+
+terraform {
+  required_version = ">= 1.11"
+  required_providers {
+    wharf = {
+      source = "wharf-platform/wharf"
+    }
+  }
+}
+
+variable "wharf_addr" {
+  type    = string
+  default = "http://127.0.0.1:18080" # make dev's wharfd; the token comes from WHARF_TOKEN
+}
+
+variable "cloudspace" {
+  type    = string
+  default = "local" # registered by make dev
+}
+
+variable "plan" {
+  type    = string
+  default = "dev" # registered by make dev
+}
+
+variable "org" {
+  type    = string
+  default = "acme"
+}
+
+variable "greeting" {
+  type    = string
+  default = "hello"
+}
+
+variable "db_password" {
+  type      = string
+  sensitive = true
+}
+
+variable "db_password_version" {
+  type    = number
+  default = 1
+}
+
+provider "wharf" {
+  address = var.wharf_addr
+}
+
+data "wharf_cloudspace" "this" {
+  name = var.cloudspace
+}
+
+resource "wharf_organisation" "this" {
+  name         = var.org
+  display_name = "ACME"
+}
+
+module "shop" {
+  source     = "../../modules/application"
+  org        = wharf_organisation.this.name
+  name       = "shop"
+  cloudspace = data.wharf_cloudspace.this.name
+  plan       = var.plan
+  images     = { test = "wharf/busybox:1" }
+  processes = {
+    web = {
+      # Serves the greeting and, to show that it arrived, the secret.
+      command   = "mkdir -p /www && echo \"$GREETING from release $WHARF_RELEASE\" > /www/index.html && printf %s \"$DB_PASSWORD\" > /www/secret && exec httpd -f -p \"$PORT\" -h /www"
+      instances = 1
+      memory_mb = 32
+    }
+  }
+  variables       = { GREETING = var.greeting }
+  secrets         = { DB_PASSWORD = var.db_password }
+  secrets_version = var.db_password_version
+  domains         = { test = ["shop.example.test"] }
+}
+
+output "urls" {
+  value = module.shop.urls
+}
+
+output "releases" {
+  value = module.shop.releases
+}
