@@ -4,15 +4,18 @@
 #     and cached by version under $WHARF_CACHE/bin (default ~/.cache/wharf/bin);
 #   - Debian packages (docker-registry, postgresql, busybox-static, ...);
 #   - the local base image wharf/busybox (FROM scratch + Debian's static busybox),
-#     because no image can be pulled on these machines.
+#     because no image can be pulled on these machines;
+#   - OpenTofu (MPL-2.0), built from the module proxy like the agents, for the
+#     Terraform provider's tests and examples.
 # A second run finds everything in place and returns in seconds.
 #
-# Usage: scripts/deps.sh [all|agents|agent NAME|packages|image]
+# Usage: scripts/deps.sh [all|agents|agent NAME|packages|image]   (NAME: nomad, consul, vault, tofu)
 set -euo pipefail
 
 NOMAD_VERSION=1.6.1
 CONSUL_VERSION=1.14.5
 VAULT_VERSION=1.14.1
+OPENTOFU_VERSION=1.12.6
 
 CACHE=${WHARF_CACHE:-$HOME/.cache/wharf}
 BIN=$CACHE/bin
@@ -20,10 +23,11 @@ mkdir -p "$BIN"
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
-# build_agent NAME MODULE VERSION EDIT-FUNCTION builds MODULE@VERSION into $BIN/NAME-VERSION
-# unless it is there already. EDIT-FUNCTION adjusts go.mod in the copied module directory.
+# build_agent NAME MODULE VERSION EDIT-FUNCTION [PACKAGE] builds MODULE@VERSION (its
+# PACKAGE, the module's root by default) into $BIN/NAME-VERSION unless it is there
+# already. EDIT-FUNCTION adjusts go.mod in the copied module directory.
 build_agent() {
-	local name=$1 module=$2 version=$3 edit=$4
+	local name=$1 module=$2 version=$3 edit=$4 pkg=${5:-.}
 	local out=$BIN/$name-$version
 	if [ -x "$out" ]; then
 		return 0
@@ -41,7 +45,7 @@ build_agent() {
 	(
 		cd "$work"
 		"$edit"
-		GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -trimpath -o "$out.tmp" .
+		GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -trimpath -o "$out.tmp" "$pkg"
 	)
 	mv "$out.tmp" "$out"
 	rm -rf "$work"
@@ -73,8 +77,12 @@ for r in json.load(sys.stdin).get("Replace") or []:
 	go mod edit -replace github.com/hashicorp/vault/sdk=github.com/hashicorp/vault/sdk@v0.9.2-0.20230721171514-bf23fe8636b0
 }
 
+# OpenTofu needs no go.mod change: its one replace points at a served module.
+edit_none() { :; }
+
 agent() {
 	case $1 in
+	tofu) build_agent tofu github.com/opentofu/opentofu "$OPENTOFU_VERSION" edit_none ./cmd/tofu ;;
 	nomad) build_agent nomad github.com/hashicorp/nomad "$NOMAD_VERSION" edit_nomad ;;
 	consul) build_agent consul github.com/hashicorp/consul "$CONSUL_VERSION" edit_consul ;;
 	vault) build_agent vault github.com/hashicorp/vault "$VAULT_VERSION" edit_vault ;;
@@ -147,10 +155,10 @@ DOCKERFILE
 }
 
 case ${1:-all} in
-all) packages; image; agents; "$(dirname "$0")/pebble.sh" ;;
+all) packages; image; agents; agent tofu; "$(dirname "$0")/pebble.sh" ;;
 agents) agents ;;
 agent) agent "$2" ;;
 packages) packages ;;
 image) image ;;
-*) log "usage: $0 [all|agents|agent NAME|packages|image]"; exit 2 ;;
+*) log "usage: $0 [all|agents|agent NAME|packages|image] (NAME: nomad, consul, vault, tofu)"; exit 2 ;;
 esac
