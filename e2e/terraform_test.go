@@ -275,7 +275,7 @@ data "wharf_environment_status" "test" {
 }
 
 output "test_status" {
-  value = { release = data.wharf_environment_status.test.release, healthy = data.wharf_environment_status.test.healthy_instances }
+  value = { release = data.wharf_environment_status.test.release, url = data.wharf_environment_status.test.url }
 }
 `
 

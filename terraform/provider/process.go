@@ -34,7 +34,7 @@ type processModel struct {
 // The platform's defaults for a process the environment's scale does not name.
 const (
 	defaultInstances = 1
-	defaultMemoryMB  = 128
+	defaultMemoryMB  = 256
 )
 
 func newProcess() resource.Resource { return &processResource{} }

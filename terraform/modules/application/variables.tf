@@ -28,7 +28,7 @@ variable "processes" {
     command     = optional(string)
     health_path = optional(string)
     instances   = optional(number, 1)
-    memory_mb   = optional(number, 128)
+    memory_mb   = optional(number, 256)
   }))
   default     = { web = {} }
   description = "The processes of every environment (web receives HTTP on $PORT); a command unset runs the image's own."
