@@ -207,7 +207,7 @@ func ingressGet(ing, host, path, creds string) (int, string) {
 const tfExtra = `
 variable "review_command" {
   type    = string
-  default = "mkdir -p /www && echo \"review ${DATABASE_URL:+with a database}\" > /www/index.html && exec httpd -f -p \"$PORT\" -h /www"
+  default = "mkdir -p /www && echo \"review $${DATABASE_URL:+with a database}\" > /www/index.html && exec httpd -f -p \"$PORT\" -h /www"
 }
 
 variable "qa_password" {

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -159,13 +160,23 @@ func (a *api) get(ctx context.Context, path string, out any) (string, error) {
 }
 
 // send sends in as JSON (when not nil), with If-Match when ifMatch is not empty, and
-// decodes the answer into out (when not nil).
+// decodes the answer into out (when not nil). Without If-Match, a request that met
+// another writer's change of the same record (a transient conflict) is sent again; with
+// one, the conflict is the caller's to resolve by reading again.
 func (a *api) send(ctx context.Context, method, path, ifMatch string, in, out any) error {
 	var h http.Header
 	if ifMatch != "" {
 		h = http.Header{"If-Match": {ifMatch}}
 	}
-	raw, _, err := a.c.Send(ctx, method, path, h, in)
+	var raw []byte
+	err := retry(ctx, func() error {
+		var err error
+		raw, _, err = a.c.Send(ctx, method, path, h, in)
+		if ifMatch != "" && err != nil {
+			return permanent{err}
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -193,17 +204,37 @@ func notFound(err error) bool { return client.Code(err) == "not_found" }
 // conflict reports whether err is a conflict (a changed version, a deploy in progress).
 func conflict(err error) bool { return client.Code(err) == "conflict" }
 
-// retryConflicts runs f until it returns anything but a conflict, or ctx ends, or
-// retryWindow has passed: the
-// read-modify-write of a record that several resources share (the procfile, an
-// environment's scale) meets other writers' versions.
-func retryConflicts(ctx context.Context, f func() error) error {
+// transient reports whether err is a conflict that goes away by itself: another
+// request changed the record meanwhile (wharfd says to read it again and retry), or a
+// deploy in progress refuses the change until it ends.
+func transient(err error) bool {
+	if !conflict(err) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "another request") || strings.Contains(msg, "in progress")
+}
+
+// permanent marks an error retry must not retry.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// retry runs f until it returns anything but a transient conflict, or ctx ends, or
+// retryWindow has passed: the read-modify-write of a record that several resources
+// share (the procfile, an environment's scale and services, its routing) meets other
+// writers' versions, and an environment busy with a deploy refuses deletes.
+func retry(ctx context.Context, f func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, retryWindow)
 	defer cancel()
 	delay := 200 * time.Millisecond
 	for {
 		err := f()
-		if !conflict(err) {
+		var p permanent
+		if errors.As(err, &p) {
+			return p.error
+		}
+		if !transient(err) {
 			return err
 		}
 		select {
@@ -251,7 +282,13 @@ func (a *api) startDeploy(ctx context.Context, org, app, env, path string, in an
 			continue
 		}
 		if conflict(err) && strings.Contains(err.Error(), "retry") {
-			continue // the environment changed under the request
+			// The environment changed under the request: ask again.
+			select {
+			case <-ctx.Done():
+				return deploy{}, false, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
 		}
 		if err != nil {
 			return deploy{}, false, err

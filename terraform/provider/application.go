@@ -130,7 +130,7 @@ func (r *applicationResource) Delete(ctx context.Context, req resource.DeleteReq
 	}
 	// wharfd refuses while a deploy is in progress (the last one of a destroyed
 	// wharf_deploy, say): wait for it rather than fail.
-	err := retryConflicts(ctx, func() error {
+	err := retry(ctx, func() error {
 		return r.api.send(ctx, http.MethodDelete, appPath(m.Org.ValueString(), m.Name.ValueString()), "", nil, nil)
 	})
 	if err != nil && !notFound(err) {
@@ -244,7 +244,7 @@ func (r *environmentResource) Delete(ctx context.Context, req resource.DeleteReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := retryConflicts(ctx, func() error {
+	err := retry(ctx, func() error {
 		return r.api.send(ctx, http.MethodDelete, envPath(m.Org.ValueString(), m.App.ValueString(), m.Name.ValueString()), "", nil, nil)
 	})
 	if err != nil && !notFound(err) {

@@ -78,7 +78,7 @@ func (m processModel) env() (string, string, string) {
 // editProcfile changes the environment's procfile with edit, retrying on a newer version.
 func (r *processResource) editProcfile(ctx context.Context, m processModel, edit func(*procfile)) error {
 	org, app, env := m.env()
-	return retryConflicts(ctx, func() error {
+	return retry(ctx, func() error {
 		var pf procfile
 		etag, err := r.api.get(ctx, envPath(org, app, env, "procfile"), &pf)
 		if err != nil {
@@ -218,7 +218,7 @@ func (r *processResource) Delete(ctx context.Context, req resource.DeleteRequest
 	err := r.editProcfile(ctx, m, func(pf *procfile) { delete(pf.Processes, m.Name.ValueString()) })
 	if err == nil {
 		// Its scale goes too, so a process of the same name starts from the defaults.
-		err = retryConflicts(ctx, func() error {
+		err = retry(ctx, func() error {
 			var e environment
 			etag, err := r.api.get(ctx, envPath(org, app, env), &e)
 			if err != nil {

@@ -63,3 +63,24 @@ func TestSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitID: import ids name every part, none empty, and no more.
+func TestSplitID(t *testing.T) {
+	for _, tc := range []struct {
+		name, id string
+		want     string // parts joined with |, or "" for an error
+	}{
+		{"variable", "acme/shop/test/GREETING", "acme|shop|test|GREETING"},
+		{"too few", "acme/shop/test", ""},
+		{"too many", "acme/shop/test/A/B", ""},
+		{"empty part", "acme//test/A", ""},
+		{"empty", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parts, err := splitID(tc.id, "org", "app", "env", "name")
+			if got := strings.Join(parts, "|"); got != tc.want || (err == nil) != (tc.want != "") {
+				t.Errorf("splitID(%q) = %q, %v; want %q", tc.id, got, err, tc.want)
+			}
+		})
+	}
+}

@@ -63,7 +63,8 @@ module "cloudspace" {
 }
 
 data "wharf_plan" "small" {
-  name = module.cloudspace.plan
+  name       = module.cloudspace.plan
+  depends_on = [module.cloudspace] # read once the plan exists
 }
 
 output "cloudspace" {
