@@ -191,13 +191,27 @@ func ingressGet(ing, host, path, creds string) (int, string) {
 	if user, pass, ok := strings.Cut(creds, ":"); ok {
 		req.SetBasicAuth(user, pass)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// waitIngress waits until the ingress serves want (a line) at path of host.
+func waitIngress(t *testing.T, ing, host, path, creds, want string) {
+	t.Helper()
+	var code int
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if code, body = ingressGet(ing, host, path, creds); code == 200 && body == want {
+			return
+		}
+	}
+	t.Fatalf("%s%s through the ingress = %d %q, want %q", host, path, code, body, want)
 }
 
 // tfExtra is what the test adds to terraform/examples/application so that every
@@ -309,7 +323,9 @@ func TestTerraform(t *testing.T) {
 		return append([]string{"-var=plan=local-small", "-var=greeting=hello", "-var=db_password=" + secret, "-var=qa_password=" + qaPassword}, extra...)
 	}
 	app := &tofu{t: t, bin: tofuBin, dir: appDir, env: env, vars: appVars()}
-	const host, review = "test.shop.acme.localhost", "review.shop.acme.localhost"
+	// The test environment's primary domain is shop.example.test: its generated host
+	// redirects there.
+	const host, generated, review = "shop.example.test", "test.shop.acme.localhost", "review.shop.acme.localhost"
 	testRef, reviewRef := platform.Ref("acme", "shop", "test"), platform.Ref("acme", "shop", "review")
 
 	// The operator registers the cloudspace and its plan.
@@ -328,15 +344,15 @@ func TestTerraform(t *testing.T) {
 	// The application: live through the ingress, with its secret and database.
 	app.ok("init", "-no-color")
 	app.ok("apply", "-auto-approve", "-no-color")
-	waitPage(t, ing, host, "hello from release 1")
-	waitPage(t, ing, "shop.example.test", "hello from release 1")
+	waitIngress(t, ing, host, "/", "", "hello from release 1\n")
+	if code, loc := redirectOf(ing, generated); code/100 != 3 || !strings.Contains(loc, host) {
+		t.Errorf("%s = %d to %q, want a redirect to its primary domain %s", generated, code, loc, host)
+	}
 	if code, body := ingressGet(ing, host, "/secret", ""); code != 200 || body != secret {
 		t.Fatalf("the secret through the ingress = %d %q", code, body)
 	}
 	waitStatus(t, ing, review, "", http.StatusUnauthorized)
-	if code, body := ingressGet(ing, review, "/", "qa:"+qaPassword); code != 200 || body != "review with a database\n" {
-		t.Fatalf("review = %d %q, want its page with a database", code, body)
-	}
+	waitIngress(t, ing, review, "/", "qa:"+qaPassword, "review with a database\n")
 	var member struct {
 		Items []map[string]any `json:"items"`
 	}
@@ -395,7 +411,7 @@ func TestTerraform(t *testing.T) {
 			t.Errorf("the plan shows the secret changed outside")
 		}
 		app.ok("apply", "-auto-approve", "-no-color")
-		waitPage(t, ing, host, "hello from release 2")
+		waitIngress(t, ing, host, "/", "", "hello from release 2\n")
 		if code, body := ingressGet(ing, host, "/secret", ""); code != 200 || body != secret {
 			t.Fatalf("the secret through the ingress = %d %q, want the configured one again", code, body)
 		}
@@ -407,7 +423,7 @@ func TestTerraform(t *testing.T) {
 	t.Run("an update ships a new release", func(t *testing.T) {
 		app.vars = appVars("-var=greeting=bonjour", "-var=dana_role=viewer")
 		app.ok("apply", "-auto-approve", "-no-color")
-		waitPage(t, ing, host, "bonjour from release 3")
+		waitIngress(t, ing, host, "/", "", "bonjour from release 3\n")
 		c.must(200, "GET", "/v1/orgs/acme/members", nil, &member)
 		if !strings.Contains(fmt.Sprint(member.Items), "viewer") {
 			t.Errorf("dana's role did not change: %v", member.Items)

@@ -2,7 +2,7 @@
 #
 #   export WHARF_TOKEN=$(cat ~/.local/share/wharf/dev/admin-token)
 #   tofu init && tofu apply -var greeting=hello -var db_password=s3cret
-#   curl http://test.shop.acme.localhost:18000/
+#   curl -H 'Host: shop.example.test' http://127.0.0.1:18000/   # its primary domain; test.shop.acme.localhost redirects there
 #   tofu destroy
 #
 # The secret reaches Vault through a write-only argument: it is in neither the plan nor
