@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/internal/devstack"
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/terraform/provider"
 )
@@ -204,14 +205,39 @@ func ingressGet(ing, host, path, creds string) (int, string) {
 // waitIngress waits until the ingress serves want (a line) at path of host.
 func waitIngress(t *testing.T, ing, host, path, creds, want string) {
 	t.Helper()
+	waitIngressFor(t, 30*time.Second, ing, host, path, creds, want)
+}
+
+// waitIngressFor is waitIngress for up to d.
+func waitIngressFor(t *testing.T, d time.Duration, ing, host, path, creds, want string) {
+	t.Helper()
 	var code int
 	var body string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if code, body = ingressGet(ing, host, path, creds); code == 200 && body == want {
 			return
 		}
 	}
 	t.Fatalf("%s%s through the ingress = %d %q, want %q", host, path, code, body, want)
+}
+
+// ingressImage builds wharf-ingress from this tree (static) into a FROM scratch image,
+// removed after the test, and returns its tag.
+func ingressImage(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "wharf-ingress"), "../cmd/wharf-ingress")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build wharf-ingress: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY wharf-ingress /wharf-ingress\nENTRYPOINT [\"/wharf-ingress\"]\n"), 0o644)
+	tag := fmt.Sprintf("wharf-e2e/ingress:%d", os.Getpid())
+	if out, err := exec.Command("docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+	return tag
 }
 
 // tfExtra is what the test adds to terraform/examples/application so that every
@@ -312,8 +338,29 @@ func TestTerraform(t *testing.T) {
 	c.must(201, "POST", "/v1/people", map[string]any{"id": "dana", "name": "Dana", "email": "dana@example.test"}, nil)
 
 	root, env := newTofuTree(t, w.URL, token)
-	ops := &tofu{t: t, bin: tofuBin, dir: filepath.Join(root, "examples/cloudspace"), env: env,
-		vars: []string{"-var=name=local", "-var=region=" + s.Nomad.Region, "-var=registry=" + s.Registry.Addr, "-var=ingress_port=0"}}
+	// The operator's module runs wharf-ingress as the Nomad job of
+	// jobspecs/ingress.nomad.hcl with the nomad CLI, as an operator would.
+	pathDir := filepath.Join(root, "bin")
+	os.MkdirAll(pathDir, 0o755)
+	if err := os.Symlink(agenttest.Binaries(t).Nomad, filepath.Join(pathDir, "nomad")); err != nil {
+		t.Fatal(err)
+	}
+	opsEnv := append(append([]string(nil), env...), "PATH="+pathDir+":"+os.Getenv("PATH"),
+		"NOMAD_ADDR="+s.Nomad.Addr, "NOMAD_TOKEN="+s.Nomad.ManagementToken)
+	jobspec, _ := filepath.Abs("../jobspecs/ingress.nomad.hcl")
+	ports := make([]int, 2)
+	for i := range ports {
+		p, err := devstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	jobIngress := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	ingressVar := fmt.Sprintf(`-var=ingress={jobspec = %q, image = %q, consul_address = %q, http_port = %d, https_port = 0, admin_port = %d}`,
+		jobspec, ingressImage(t), s.Consul.Addr, ports[0], ports[1])
+	ops := &tofu{t: t, bin: tofuBin, dir: filepath.Join(root, "examples/cloudspace"), env: opsEnv,
+		vars: []string{"-var=name=local", "-var=region=" + s.Nomad.Region, "-var=registry=" + s.Registry.Addr, "-var=ingress_port=0", ingressVar}}
 	const secret, qaPassword = "s3cr3t-terraform-value", "qa-basic-auth-password"
 	appDir := filepath.Join(root, "examples/application")
 	if err := os.WriteFile(filepath.Join(appDir, "e2e_extra.tf"), []byte(tfExtra), 0o644); err != nil {
@@ -351,6 +398,8 @@ func TestTerraform(t *testing.T) {
 	if code, body := ingressGet(ing, host, "/secret", ""); code != 200 || body != secret {
 		t.Fatalf("the secret through the ingress = %d %q", code, body)
 	}
+	// The ingress the cloudspace module runs as a Nomad job routes it too.
+	waitIngressFor(t, 3*time.Minute, jobIngress, host, "/", "", "hello from release 1\n")
 	waitStatus(t, ing, review, "", http.StatusUnauthorized)
 	waitIngress(t, ing, review, "/", "qa:"+qaPassword, "review with a database\n")
 	var member struct {
@@ -562,6 +611,9 @@ func TestTerraform(t *testing.T) {
 		ops.ok("destroy", "-auto-approve", "-no-color")
 		if code := c.do("GET", "/v1/cloudspaces/local", nil, nil); code != 404 {
 			t.Errorf("cloudspace local after destroy = %d", code)
+		}
+		if _, _, err := napi.Jobs().Info("wharf-ingress", nil); err == nil {
+			t.Errorf("the ingress job survives the cloudspace's destroy")
 		}
 	})
 }

@@ -41,6 +41,20 @@ variable "ingress_port" {
   default = 18000
 }
 
+variable "ingress" {
+  type = object({
+    jobspec        = string
+    image          = string
+    consul_address = optional(string, "127.0.0.1:8500")
+    http_port      = optional(number, 80)
+    https_port     = optional(number, 443)
+    admin_port     = optional(number, 9102)
+    acme_email     = optional(string, "")
+  })
+  default     = null # make dev runs its own ingress
+  description = "Run wharf-ingress as the Nomad job of jobspecs/ingress.nomad.hcl (see the module)."
+}
+
 provider "wharf" {
   address = var.wharf_addr
 }
@@ -53,6 +67,7 @@ module "cloudspace" {
   ingress_domain = "localhost"
   ingress_port   = var.ingress_port
   registry       = var.registry
+  ingress        = var.ingress
   plan = {
     name                   = "${var.name}-small"
     environments           = 4

@@ -35,7 +35,7 @@ resource "terraform_data" "ingress" {
     vars = [
       "region=${var.region}", "cloudspace=${var.name}", "node_pool=${var.node_pool}",
       "image=${var.ingress.image}", "consul_address=${var.ingress.consul_address}",
-      "http_port=${var.ingress.http_port}", "https_port=${var.ingress.https_port}",
+      "http_port=${var.ingress.http_port}", "https_port=${var.ingress.https_port}", "admin_port=${var.ingress.admin_port}",
       "acme_email=${var.ingress.acme_email}",
     ]
   }

@@ -66,6 +66,7 @@ variable "ingress" {
     consul_address = optional(string, "127.0.0.1:8500")
     http_port      = optional(number, 80)
     https_port     = optional(number, 443)
+    admin_port     = optional(number, 9102)
     acme_email     = optional(string, "")
   })
   default     = null
