@@ -255,6 +255,11 @@ variable "qa_password" {
   sensitive = true
 }
 
+variable "review_https" {
+  type    = bool
+  default = false
+}
+
 variable "dana_role" {
   type    = string
   default = "developer"
@@ -277,6 +282,7 @@ resource "wharf_routing" "review" {
   org                            = wharf_organisation.this.name
   app                            = "shop"
   env                            = wharf_environment.review.name
+  https_redirect                 = var.review_https
   protection_user                = "qa"
   protection_password_wo         = var.qa_password
   protection_password_wo_version = 1
@@ -470,20 +476,62 @@ func TestTerraform(t *testing.T) {
 	})
 
 	t.Run("an update ships a new release", func(t *testing.T) {
-		app.vars = appVars("-var=greeting=bonjour", "-var=dana_role=viewer")
+		updated := []string{"-var=greeting=bonjour", "-var=dana_role=viewer", "-var=web_instances=2", "-var=display_name=ACME Corp", "-var=review_https=true"}
+		app.vars = appVars(updated...)
 		app.ok("apply", "-auto-approve", "-no-color")
 		waitIngress(t, ing, host, "/", "", "bonjour from release 3\n")
 		c.must(200, "GET", "/v1/orgs/acme/members", nil, &member)
 		if !strings.Contains(fmt.Sprint(member.Items), "viewer") {
 			t.Errorf("dana's role did not change: %v", member.Items)
 		}
-		if _, code := app.planExit(); code != 0 {
-			t.Fatalf("plan after the update wants changes")
+		var org struct {
+			DisplayName string `json:"display_name"`
+		}
+		c.must(200, "GET", "/v1/orgs/acme", nil, &org)
+		var rt struct {
+			HTTPSRedirect bool `json:"https_redirect"`
+		}
+		c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/review/routing", nil, &rt)
+		// Two instances of web, once the old release's have gone.
+		healthy := 0
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			var st struct {
+				Instances []struct {
+					Process string `json:"process"`
+					Healthy *bool  `json:"healthy"`
+				} `json:"instances"`
+			}
+			c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/test/status", nil, &st)
+			healthy = 0
+			for _, in := range st.Instances {
+				if in.Process == "web" && in.Healthy != nil && *in.Healthy {
+					healthy++
+				}
+			}
+			if healthy == 2 {
+				break
+			}
+		}
+		if org.DisplayName != "ACME Corp" || !rt.HTTPSRedirect || healthy != 2 {
+			t.Errorf("after the update: display name %q, review's https redirect %v, %d healthy web instances (want ACME Corp, true, 2)",
+				org.DisplayName, rt.HTTPSRedirect, healthy)
+		}
+		ops.vars = append(ops.vars, "-var=location=the rack by the window")
+		ops.ok("apply", "-auto-approve", "-no-color")
+		c.must(200, "GET", "/v1/cloudspaces/local", nil, &cs)
+		if cs["location"] != "the rack by the window" {
+			t.Errorf("the cloudspace's location = %v", cs["location"])
+		}
+		for _, tf := range []*tofu{app, ops} {
+			if _, code := tf.planExit(); code != 0 {
+				t.Fatalf("plan after the update wants changes")
+			}
 		}
 	})
 
 	t.Run("a failing deploy is an error naming why", func(t *testing.T) {
-		app.vars = appVars("-var=greeting=bonjour", "-var=dana_role=viewer", `-var=review_command=echo broken-on-purpose >&2; exit 3`)
+		updated := []string{"-var=greeting=bonjour", "-var=dana_role=viewer", "-var=web_instances=2", "-var=display_name=ACME Corp", "-var=review_https=true"}
+		app.vars = appVars(append(updated, `-var=review_command=echo broken-on-purpose >&2; exit 3`)...)
 		out, code := app.run("apply", "-auto-approve", "-no-color")
 		if code == 0 {
 			t.Fatalf("apply of a release that cannot start succeeded")
@@ -494,10 +542,10 @@ func TestTerraform(t *testing.T) {
 			}
 		}
 		// The environment keeps what it ran.
-		if code, body := ingressGet(ing, review, "/", "qa:"+qaPassword); code != 200 || body != "review with a database\n" {
-			t.Errorf("review after the failed deploy = %d %q", code, body)
+		if code, body := ingressGet(ing, review, "/", "qa:"+qaPassword); !(code == 200 && body == "review with a database\n") && code/100 != 3 {
+			t.Errorf("review after the failed deploy = %d %q, want its page (or its redirect to HTTPS)", code, body)
 		}
-		app.vars = appVars("-var=greeting=bonjour", "-var=dana_role=viewer")
+		app.vars = appVars(updated...)
 		app.ok("apply", "-auto-approve", "-no-color")
 		if _, code := app.planExit(); code != 0 {
 			t.Fatalf("plan after the repair wants changes")
@@ -556,6 +604,72 @@ func TestTerraform(t *testing.T) {
 		if after.Release != before.Release || secretAfter.Version != secretBefore.Version {
 			t.Errorf("recording the import redeployed (release %d -> %d) or rewrote the secret (version %d -> %d)",
 				before.Release, after.Release, secretBefore.Version, secretAfter.Version)
+		}
+	})
+
+	t.Run("a hostile tenant's provider can do no more than its token", func(t *testing.T) {
+		c.must(201, "POST", "/v1/people", map[string]any{"id": "mallory", "name": "Mallory", "email": "mallory@example.test"}, nil)
+		var tok struct {
+			Token string `json:"token"`
+		}
+		c.must(201, "POST", "/v1/people/mallory/tokens", map[string]any{"name": "terraform"}, &tok)
+		dir := filepath.Join(root, "hostile")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "main.tf"), []byte(`
+terraform {
+  required_providers {
+    wharf = { source = "wharf-platform/wharf" }
+  }
+}
+variable "wharf_addr" { type = string }
+provider "wharf" { address = var.wharf_addr }
+resource "wharf_variable" "overwrite" {
+  org   = "acme"
+  app   = "shop"
+  env   = "test"
+  name  = "GREETING"
+  value = "pwned"
+}
+resource "wharf_cloudspace" "mine" {
+  name           = "evil"
+  vendor         = "on-premises"
+  location       = "x"
+  region         = "local"
+  ingress_domain = "evil.test"
+  registry       = "127.0.0.1:1"
+}
+resource "wharf_variable" "steal" {
+  org      = "acme"
+  app      = "shop"
+  env      = "test"
+  name     = "DB_PASSWORD"
+  value_wo = "x"
+}
+`), 0o644)
+		hostile := &tofu{t: t, bin: tofuBin, dir: dir, env: append(append([]string(nil), env...), "WHARF_TOKEN="+tok.Token)}
+		hostile.ok("init", "-no-color")
+		if out, code := hostile.run("import", "-no-color", "wharf_variable.steal", "acme/shop/test/DB_PASSWORD"); code == 0 || strings.Contains(out, "Import successful") {
+			t.Errorf("mallory imported acme's secret variable")
+		}
+		out, code := hostile.run("apply", "-auto-approve", "-no-color")
+		if code == 0 {
+			t.Fatalf("mallory's apply succeeded")
+		}
+		if !strings.Contains(out, "not found") || !strings.Contains(out, "Could not create the cloudspace") {
+			t.Errorf("mallory's apply failed without naming why (not found, forbidden)")
+		}
+		var v struct {
+			Value string `json:"value"`
+		}
+		c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/test/vars/GREETING", nil, &v)
+		if v.Value != "bonjour" {
+			t.Errorf("acme's GREETING = %q after mallory's apply", v.Value)
+		}
+		if code := c.do("GET", "/v1/cloudspaces/evil", nil, nil); code != 404 {
+			t.Errorf("mallory's cloudspace exists: %d", code)
+		}
+		if st, err := os.ReadFile(filepath.Join(dir, "terraform.tfstate")); err == nil && strings.Contains(string(st), "DB_PASSWORD") {
+			t.Errorf("mallory's state holds acme's variable")
 		}
 	})
 

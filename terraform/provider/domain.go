@@ -200,13 +200,18 @@ func (r *routingResource) read(ctx context.Context, m *routingModel) error {
 }
 
 func (r *routingResource) write(ctx context.Context, config tfsdkGetter, m *routingModel, withPassword bool) error {
-	in := map[string]any{"https_redirect": m.HTTPSRedirect.ValueBool(), "protection_user": m.ProtectionUser.ValueString()}
-	if withPassword && !m.ProtectionUser.IsNull() {
-		var pw types.String
-		if d := config.GetAttribute(ctx, path.Root("protection_password_wo"), &pw); d.HasError() {
-			return errDiag(d)
+	// wharfd takes the user only with its password (it keeps a hash of the pair), so
+	// the protection is sent only when it is set, changed or removed.
+	in := map[string]any{"https_redirect": m.HTTPSRedirect.ValueBool()}
+	if withPassword {
+		in["protection_user"] = m.ProtectionUser.ValueString()
+		if !m.ProtectionUser.IsNull() {
+			var pw types.String
+			if d := config.GetAttribute(ctx, path.Root("protection_password_wo"), &pw); d.HasError() {
+				return errDiag(d)
+			}
+			in["protection_password"] = pw.ValueString()
 		}
-		in["protection_password"] = pw.ValueString()
 	}
 	if err := r.api.send(ctx, http.MethodPatch, envPath(m.Org.ValueString(), m.App.ValueString(), m.Env.ValueString(), "routing"), "", in, nil); err != nil {
 		return err

@@ -37,6 +37,16 @@ variable "org" {
   default = "acme"
 }
 
+variable "display_name" {
+  type    = string
+  default = "ACME"
+}
+
+variable "web_instances" {
+  type    = number
+  default = 1
+}
+
 variable "greeting" {
   type    = string
   default = "hello"
@@ -62,7 +72,7 @@ data "wharf_cloudspace" "this" {
 
 resource "wharf_organisation" "this" {
   name         = var.org
-  display_name = "ACME"
+  display_name = var.display_name
 }
 
 module "shop" {
@@ -76,7 +86,7 @@ module "shop" {
     web = {
       # Serves the greeting and, to show that it arrived, the secret.
       command   = "mkdir -p /www && echo \"$GREETING from release $WHARF_RELEASE\" > /www/index.html && printf %s \"$DB_PASSWORD\" > /www/secret && exec httpd -f -p \"$PORT\" -h /www"
-      instances = 1
+      instances = var.web_instances
       memory_mb = 32
     }
   }

@@ -26,6 +26,11 @@ variable "name" {
   default = "local-b"
 }
 
+variable "location" {
+  type    = string
+  default = "this machine"
+}
+
 variable "region" {
   type    = string
   default = "local"
@@ -62,7 +67,7 @@ provider "wharf" {
 module "cloudspace" {
   source         = "../../modules/cloudspace"
   name           = var.name
-  location       = "this machine"
+  location       = var.location
   region         = var.region
   ingress_domain = "localhost"
   ingress_port   = var.ingress_port
