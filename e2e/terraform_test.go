@@ -327,12 +327,14 @@ output "test_status" {
 
 // TestTerraform applies terraform/examples (with terraform/modules) through the real
 // OpenTofu and the provider built from this checkout against a real wharfd on real
-// agents: an operator's cloudspace and plan, then an application answering through the
-// ingress; a second plan is empty; the state holds no secret; variables changed with the
-// CLI show as drift and are put back; an update ships a new release; a failing deploy is
-// an error naming why; every resource is imported and the plan after it only records
-// what the API cannot tell; destroy leaves nothing in wharfd, Nomad, Consul, Vault or
-// PostgreSQL.
+// agents: an operator's cloudspace and plan, with wharf-ingress run as the Nomad job of
+// jobspecs/ingress.nomad.hcl; then an application answering through both ingresses; a
+// second plan is empty; the state holds no secret; variables changed with the CLI show
+// as drift and are put back; an update of every kind of resource (a new release, scale,
+// roles, routing, the cloudspace) lands; a failing deploy is an error naming why; every
+// resource is imported and the plan after it only records what the API cannot tell; a
+// hostile tenant's provider can do no more than its token; destroy leaves nothing in
+// wharfd, Nomad, Consul, Vault or PostgreSQL, and stops the ingress job.
 func TestTerraform(t *testing.T) {
 	tofuBin := agenttest.Tofu(t)
 	s := agenttest.Stack(t)

@@ -23,11 +23,11 @@ mkdir -p "$BIN"
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
-# build_agent NAME MODULE VERSION EDIT-FUNCTION [PACKAGE] builds MODULE@VERSION (its
-# PACKAGE, the module's root by default) into $BIN/NAME-VERSION unless it is there
+# build_agent NAME MODULE VERSION EDIT-FUNCTION [PACKAGE [LDFLAGS]] builds MODULE@VERSION
+# (its PACKAGE, the module's root by default) into $BIN/NAME-VERSION unless it is there
 # already. EDIT-FUNCTION adjusts go.mod in the copied module directory.
 build_agent() {
-	local name=$1 module=$2 version=$3 edit=$4 pkg=${5:-.}
+	local name=$1 module=$2 version=$3 edit=$4 pkg=${5:-.} ldflags=${6:-}
 	local out=$BIN/$name-$version
 	if [ -x "$out" ]; then
 		return 0
@@ -45,7 +45,7 @@ build_agent() {
 	(
 		cd "$work"
 		"$edit"
-		GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -trimpath -o "$out.tmp" "$pkg"
+		GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg"
 	)
 	mv "$out.tmp" "$out"
 	rm -rf "$work"
@@ -82,7 +82,8 @@ edit_none() { :; }
 
 agent() {
 	case $1 in
-	tofu) build_agent tofu github.com/opentofu/opentofu "$OPENTOFU_VERSION" edit_none ./cmd/tofu ;;
+	# version.dev=no: a release build (`tofu version` prints v1.12.6, not v1.12.6-dev).
+	tofu) build_agent tofu github.com/opentofu/opentofu "$OPENTOFU_VERSION" edit_none ./cmd/tofu "-X github.com/opentofu/opentofu/version.dev=no" ;;
 	nomad) build_agent nomad github.com/hashicorp/nomad "$NOMAD_VERSION" edit_nomad ;;
 	consul) build_agent consul github.com/hashicorp/consul "$CONSUL_VERSION" edit_consul ;;
 	vault) build_agent vault github.com/hashicorp/vault "$VAULT_VERSION" edit_vault ;;
