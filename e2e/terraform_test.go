@@ -255,6 +255,20 @@ variable "qa_password" {
   sensitive = true
 }
 
+variable "git_url" {
+  type = string
+}
+
+# live runs a build of a git repository.
+resource "wharf_deploy" "live" {
+  org        = wharf_organisation.this.name
+  app        = "shop"
+  env        = "live"
+  git_url    = var.git_url
+  git_ref    = "v1"
+  depends_on = [module.shop]
+}
+
 variable "review_https" {
   type    = bool
   default = false
@@ -340,7 +354,11 @@ func TestTerraform(t *testing.T) {
 	s := agenttest.Stack(t)
 	agenttest.RequireDocker(t)
 	token := bootstrap(t, s)
-	w := startWharfd(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile)
+	repos := t.TempDir()
+	repo := gitRepoIn(t, repos)
+	gitURL := agenttest.GitServer(t, repos)
+	w := startWharfd(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile,
+		"-build-git-local-hosts", bldHost(t, gitURL))
 	ing := startIngress(t, s)
 	c := &client{t: t, url: w.URL, token: token}
 	c.must(201, "POST", "/v1/people", map[string]any{"id": "dana", "name": "Dana", "email": "dana@example.test"}, nil)
@@ -375,7 +393,8 @@ func TestTerraform(t *testing.T) {
 		t.Fatal(err)
 	}
 	appVars := func(extra ...string) []string {
-		return append([]string{"-var=plan=local-small", "-var=greeting=hello", "-var=db_password=" + secret, "-var=qa_password=" + qaPassword}, extra...)
+		return append([]string{"-var=plan=local-small", "-var=greeting=hello", "-var=db_password=" + secret, "-var=qa_password=" + qaPassword,
+			"-var=git_url=" + gitURL + "/app.git"}, extra...)
 	}
 	app := &tofu{t: t, bin: tofuBin, dir: appDir, env: env, vars: appVars()}
 	// The test environment's primary domain is shop.example.test: its generated host
@@ -410,6 +429,20 @@ func TestTerraform(t *testing.T) {
 	waitIngressFor(t, 3*time.Minute, jobIngress, host, "/", "", "hello from release 1\n")
 	waitStatus(t, ing, review, "", http.StatusUnauthorized)
 	waitIngress(t, ing, review, "/", "qa:"+qaPassword, "review with a database\n")
+	// live runs the image built from the repository at v1.
+	var builds struct {
+		Items []struct {
+			Status, Image, Commit string
+		} `json:"items"`
+	}
+	c.must(200, "GET", "/v1/orgs/acme/apps/shop/builds", nil, &builds)
+	var live struct {
+		Image string `json:"image"`
+	}
+	c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/live/releases/1", nil, &live)
+	if len(builds.Items) != 1 || builds.Items[0].Status != "succeeded" || builds.Items[0].Commit != gitRev(t, repo, "v1") || live.Image != builds.Items[0].Image {
+		t.Errorf("live's release 1 runs %q; builds %+v", live.Image, builds.Items)
+	}
 	var member struct {
 		Items []map[string]any `json:"items"`
 	}

@@ -114,10 +114,13 @@ func (r *deployResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	deployed, _ := strconv.ParseInt(string(b), 10, 64)
 	imported, d := req.Private.GetKey(ctx, importedKey)
 	resp.Diagnostics.Append(d...)
-	// Imported, the triggers were never known: the configuration's are adopted.
-	adopt := len(imported) > 0 && state.Triggers.IsNull()
-	changed := !plan.Image.Equal(state.Image) || !plan.GitURL.Equal(state.GitURL) || !plan.GitRef.Equal(state.GitRef) ||
-		(!adopt && !plan.Triggers.Equal(state.Triggers))
+	// Imported, the triggers were never known: the configuration's are adopted. So is a
+	// git source, when what runs came from a build (its image cannot be compared with a
+	// repository and a ref); an image is compared with the one that runs.
+	adoptTriggers := len(imported) > 0 && state.Triggers.IsNull()
+	adoptSource := len(imported) > 0 && state.GitURL.IsNull() && !plan.GitURL.IsNull()
+	changed := (!adoptSource && (!plan.Image.Equal(state.Image) || !plan.GitURL.Equal(state.GitURL) || !plan.GitRef.Equal(state.GitRef))) ||
+		(!adoptTriggers && !plan.Triggers.Equal(state.Triggers))
 	// Another release went live since this one (a deploy or rollback outside Terraform).
 	drift := len(b) > 0 && deployed != state.Release.ValueInt64()
 	if changed || drift {
