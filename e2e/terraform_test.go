@@ -334,6 +334,14 @@ data "wharf_environment_status" "test" {
   depends_on = [module.shop]
 }
 
+data "wharf_cloudspaces" "all" {}
+
+data "wharf_plans" "all" {}
+
+output "catalog" {
+  value = { cloudspaces = data.wharf_cloudspaces.all.names, plans = data.wharf_plans.all.names }
+}
+
 output "test_status" {
   value = { release = data.wharf_environment_status.test.release, url = data.wharf_environment_status.test.url }
 }
@@ -449,6 +457,9 @@ func TestTerraform(t *testing.T) {
 	c.must(200, "GET", "/v1/orgs/acme/members", nil, &member)
 	if !strings.Contains(fmt.Sprint(member.Items), "dana") {
 		t.Fatalf("dana is not a member: %v", member.Items)
+	}
+	if out := app.ok("output", "-json", "catalog"); !strings.Contains(out, `"local"`) || !strings.Contains(out, `"local-small"`) {
+		t.Errorf("the cloudspaces and plans data sources do not list local and local-small: %s", out)
 	}
 	if out := app.ok("output", "-json", "test_status"); !strings.Contains(out, `"release":1`) && !strings.Contains(out, `"release": 1`) {
 		t.Errorf("the status data source does not show release 1: %s", out)

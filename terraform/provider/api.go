@@ -204,6 +204,10 @@ func notFound(err error) bool { return client.Code(err) == "not_found" }
 // conflict reports whether err is a conflict (a changed version, a deploy in progress).
 func conflict(err error) bool { return client.Code(err) == "conflict" }
 
+// retryWindow bounds how long a request waits out transient conflicts (a deploy in
+// progress, say).
+const retryWindow = 10 * time.Minute
+
 // transient reports whether err is a conflict that goes away by itself: another
 // request changed the record meanwhile (wharfd says to read it again and retry), or a
 // deploy in progress refuses the change until it ends.

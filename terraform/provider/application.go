@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -128,24 +127,16 @@ func (r *applicationResource) Delete(ctx context.Context, req resource.DeleteReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	// wharfd refuses while a deploy is in progress (the last one of a destroyed
-	// wharf_deploy, say): wait for it rather than fail.
-	err := retry(ctx, func() error {
-		return r.api.send(ctx, http.MethodDelete, appPath(m.Org.ValueString(), m.Name.ValueString()), "", nil, nil)
-	})
+	// wharfd refuses while a deploy or build is in progress (the last one of a
+	// destroyed wharf_deploy, say): send waits for it rather than fail.
+	err := r.api.send(ctx, http.MethodDelete, appPath(m.Org.ValueString(), m.Name.ValueString()), "", nil, nil)
 	if err != nil && !notFound(err) {
 		fail(&resp.Diagnostics, "delete the application", err)
 	}
 }
 
 func (r *applicationResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	parts, err := splitID(req.ID, "org", "name")
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid import id", err.Error())
-		return
-	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("org"), parts[0])...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), parts[1])...)
+	importParts(ctx, req, resp, "org", "name")
 }
 
 // wharf_environment: a custom environment of an application (test and live come with
@@ -244,9 +235,7 @@ func (r *environmentResource) Delete(ctx context.Context, req resource.DeleteReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	err := retry(ctx, func() error {
-		return r.api.send(ctx, http.MethodDelete, envPath(m.Org.ValueString(), m.App.ValueString(), m.Name.ValueString()), "", nil, nil)
-	})
+	err := r.api.send(ctx, http.MethodDelete, envPath(m.Org.ValueString(), m.App.ValueString(), m.Name.ValueString()), "", nil, nil)
 	if err != nil && !notFound(err) {
 		fail(&resp.Diagnostics, "delete the environment", err)
 	}
@@ -267,6 +256,3 @@ func importParts(ctx context.Context, req resource.ImportStateRequest, resp *res
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(n), parts[i])...)
 	}
 }
-
-// retryWindow bounds how long a destroy waits for a deploy in progress.
-const retryWindow = 10 * time.Minute

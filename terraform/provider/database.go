@@ -139,7 +139,7 @@ func (r *databaseResource) Delete(ctx context.Context, req resource.DeleteReques
 		return
 	}
 	p := m.path() + "?confirm=" + url.QueryEscape(m.Name.ValueString())
-	err := retry(ctx, func() error { return r.api.send(ctx, http.MethodDelete, p, "", nil, nil) })
+	err := r.api.send(ctx, http.MethodDelete, p, "", nil, nil)
 	if err != nil && !notFound(err) {
 		fail(&resp.Diagnostics, fmt.Sprintf("remove the database %s", m.Name.ValueString()), err)
 	}

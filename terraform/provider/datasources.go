@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"sort"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
@@ -159,5 +160,59 @@ func (d *statusData) Read(ctx context.Context, req datasource.ReadRequest, resp 
 	m.Release, m.Stopped = types.Int64Value(int64(st.Release)), types.BoolValue(st.Stopped)
 	m.Deploying, m.URL = types.StringValue(st.Deploying), types.StringValue(st.URL)
 	m.Instances, m.HealthyInstances = types.Int64Value(int64(len(st.Instances))), types.Int64Value(int64(healthy))
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// wharf_cloudspaces and wharf_plans: the names of every cloudspace and plan the token
+// may see.
+
+type namesData struct {
+	dataBase
+	kind, desc string // "cloudspaces" or "plans"
+}
+
+type namesModel struct {
+	ID    types.String `tfsdk:"id"`
+	Names types.List   `tfsdk:"names"`
+}
+
+func newCloudspacesData() datasource.DataSource {
+	return &namesData{kind: "cloudspaces", desc: "The names of every cloudspace."}
+}
+
+func newPlansData() datasource.DataSource {
+	return &namesData{kind: "plans", desc: "The names of every plan the token may choose or see."}
+}
+
+func (d *namesData) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_" + d.kind
+}
+
+func (d *namesData) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		Description: d.desc,
+		Attributes: map[string]schema.Attribute{
+			"id":    schema.StringAttribute{Computed: true, Description: "The kind listed."},
+			"names": schema.ListAttribute{ElementType: types.StringType, Computed: true, Description: "Their names, sorted."},
+		},
+	}
+}
+
+func (d *namesData) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var items []struct {
+		Name string `json:"name"`
+	}
+	if err := d.api.list(ctx, client.Path(d.kind), &items); err != nil {
+		fail(&resp.Diagnostics, "list the "+d.kind, err)
+		return
+	}
+	names := make([]string, 0, len(items))
+	for _, it := range items {
+		names = append(names, it.Name)
+	}
+	sort.Strings(names)
+	list, diags := types.ListValueFrom(ctx, types.StringType, names)
+	resp.Diagnostics.Append(diags...)
+	m := namesModel{ID: types.StringValue(d.kind), Names: list}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -98,5 +98,5 @@ func (p *wharfProvider) Resources(context.Context) []func() resource.Resource {
 }
 
 func (p *wharfProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{newCloudspaceData, newPlanData, newStatusData}
+	return []func() datasource.DataSource{newCloudspaceData, newCloudspacesData, newPlanData, newPlansData, newStatusData}
 }

@@ -39,7 +39,7 @@ func TestSchema(t *testing.T) {
 	if got := strings.Join(resources, " "); got != wantResources {
 		t.Errorf("resources = %s, want %s", got, wantResources)
 	}
-	if got, want := strings.Join(data, " "), "wharf_cloudspace wharf_environment_status wharf_plan"; got != want {
+	if got, want := strings.Join(data, " "), "wharf_cloudspace wharf_cloudspaces wharf_environment_status wharf_plan wharf_plans"; got != want {
 		t.Errorf("data sources = %s, want %s", got, want)
 	}
 	secrets := map[string]string{"wharf_variable": "value_wo", "wharf_routing": "protection_password_wo"}
