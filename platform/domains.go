@@ -312,6 +312,15 @@ func (d *Deployer) RouteSpec(ctx context.Context, t Target) (RouteSpec, error) {
 	}
 	spec := RouteSpec{Hosts: []string{t.DefaultDomain()}, Primary: t.DefaultDomain(),
 		HTTPSRedirect: r.HTTPSRedirect, ProtectionUser: r.ProtectionUser, ProtectionHash: r.Hash}
+	// An environment moved from legacy names keeps answering at its legacy generated
+	// host, so links to it keep working. No one can claim that host: it is one label
+	// under the ingress domain, where custom domains are refused and generated hosts
+	// have three.
+	if up, err := d.upgraded(ctx, t.EnvRef); err != nil {
+		return RouteSpec{}, err
+	} else if up && t.Cloudspace.IngressDomain != "" {
+		spec.Hosts = append(spec.Hosts, t.LegacyHost(t.Cloudspace.IngressDomain))
+	}
 	sort.Slice(doms, func(i, j int) bool { return doms[i].Name < doms[j].Name })
 	for _, dom := range doms {
 		if dom.Name != t.DefaultDomain() { // the generated host, added to be primary
