@@ -22,7 +22,7 @@ import (
 
 // legacyCommit is the last commit whose wharfd named everything with "-"-joined,
 // ambiguous names (before platform/identity.go).
-const legacyCommit = "ca8c8460ffd3c6d37e43da6d2a3bb5bad2c05a16"
+const legacyCommit = "ca8c846d140325ab1a559faa8388f36ecfb927d7"
 
 // buildLegacyWharfd builds legacyCommit's wharfd from this repository's history, once per
 // machine (kept beside the agents). A clone without that commit (a shallow one) skips.
