@@ -129,14 +129,21 @@ func TestUpgradeFromLegacyNames(t *testing.T) {
 		"processes": map[string]any{"web": map[string]string{"command": webCommand}},
 		"cron":      []map[string]string{{"name": "tick", "schedule": "0 0 1 1 *", "command": "true"}},
 	}, nil)
-	c.must(200, "PUT", env+"/domains/"+custom, map[string]any{}, nil)
+	c.must(200, "PUT", env+"/domains/"+custom, map[string]any{"primary": true}, nil)
 	var d deploy
 	c.must(202, "POST", env+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
 	if d = c.follow(env, d.ID); d.Status != "succeeded" {
 		t.Fatalf("deploy by the legacy wharfd = %s (%s)", d.Status, d.Error)
 	}
 	waitPage(t, ing, custom, "hello release 1")
-	waitPage(t, ing, legacyHost, "hello release 1")
+	// The generated hosts redirect to the primary domain, the custom one.
+	redirects := func(host string) bool {
+		code, loc := redirectOf(ing, host)
+		return code == http.StatusPermanentRedirect && loc == "http://"+custom+"/"
+	}
+	if !redirects(legacyHost) {
+		t.Fatalf("the legacy generated host %s does not redirect to %s", legacyHost, custom)
+	}
 
 	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: s.Nomad.Addr, Region: s.Nomad.Region, SecretID: s.Nomad.ManagementToken})
 	if err != nil {
@@ -159,8 +166,8 @@ func TestUpgradeFromLegacyNames(t *testing.T) {
 		t.Fatalf("the legacy wharfd's jobs are not the legacy names this test upgrades: %v", ids)
 	}
 
-	// Requests to the custom domain and to the legacy generated host, all through the
-	// switch of binaries and the move.
+	// Requests to the custom domain (answered) and to the legacy generated host
+	// (redirected to it), all through the switch of binaries and the move.
 	var answered, failed atomic.Int64
 	var mu sync.Mutex
 	var failures []string
@@ -172,7 +179,11 @@ func TestUpgradeFromLegacyNames(t *testing.T) {
 			defer wg.Done()
 			for lctx.Err() == nil {
 				code, body := get(ing, host)
-				if code == http.StatusOK && strings.HasPrefix(body, "hello release") {
+				if host == legacyHost {
+					code, body = redirectOf(ing, host)
+				}
+				if (code == http.StatusOK && strings.HasPrefix(body, "hello release")) ||
+					(code == http.StatusPermanentRedirect && body == "http://"+custom+"/") {
 					answered.Add(1)
 				} else {
 					failed.Add(1)
@@ -242,9 +253,12 @@ func TestUpgradeFromLegacyNames(t *testing.T) {
 	if pol, err := vc.Sys().GetPolicy("wharf-env.acme.shop.live"); err != nil || pol == "" {
 		t.Errorf("the new Vault policy is missing (%v)", err)
 	}
-	waitPage(t, ing, newHost, "hello release 1")
 	waitPage(t, ing, custom, "hello release 1")
-	waitPage(t, ing, legacyHost, "hello release 1")
+	for _, host := range []string{newHost, legacyHost} {
+		if !redirects(host) {
+			t.Errorf("generated host %s does not redirect to %s after the upgrade", host, custom)
+		}
+	}
 
 	// The operator's token of the legacy wharfd works, and so does the next deploy.
 	c.must(200, "PUT", env+"/vars/GREETING", map[string]any{"value": "bonjour"}, nil)
