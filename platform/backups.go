@@ -131,6 +131,9 @@ func (b *Backups) CreateBackup(ctx context.Context, p Principal, org, app, env, 
 	if err != nil {
 		return Backup{}, err
 	}
+	if err := backedUp(s); err != nil {
+		return Backup{}, err
+	}
 	bk, err := b.backup(ctx, s, "manual")
 	if err != nil {
 		return Backup{}, err
@@ -290,7 +293,8 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	if to.Service == "" {
 		to.Service = svc
 	}
-	if _, err := b.GetService(ctx, p, org, app, env, svc); err != nil {
+	src, err := b.GetService(ctx, p, org, app, env, svc)
+	if err != nil {
 		return Backup{}, err
 	}
 	if err := b.authorize(ctx, p, org, app, ActConfigure); err != nil {
@@ -309,6 +313,12 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	target, err := load[EnvService](ctx, b.KV, serviceKey(org, to.App, to.Env, to.Service), "service instance "+to.Service)
 	if err != nil {
 		return Backup{}, err
+	}
+	if err := backedUp(target); err != nil {
+		return Backup{}, err
+	}
+	if target.Kind != src.Kind {
+		return Backup{}, Errorf(Invalid, "a %s backup cannot be restored into a %s instance", src.Kind, target.Kind)
 	}
 	job, err := b.job(ctx, target, "restore")
 	if err != nil {
@@ -360,7 +370,7 @@ func (b *Backups) scheduled(ctx context.Context) {
 			continue
 		}
 		roles[s.CredentialsRole] = true
-		if s.State == ServiceProvisioning {
+		if s.State == ServiceProvisioning || backedUp(s) != nil {
 			continue
 		}
 		job, err := b.job(ctx, s, "scheduled")
@@ -395,4 +405,13 @@ func (b *Backups) scheduled(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// backedUp says whether instance s can be backed up: databases can; storage buckets
+// cannot yet (their objects are not copied anywhere).
+func backedUp(s EnvService) error {
+	if s.Kind == ServiceStorage {
+		return Errorf(Invalid, "service instance %q is a storage bucket: backups of storage instances are not built yet", s.Name)
+	}
+	return nil
 }

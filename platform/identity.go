@@ -10,7 +10,8 @@ import (
 
 // This file is the one place that names what Wharf makes outside itself: Nomad jobs,
 // Consul services, Vault policies and paths, route records, generated hosts, registry
-// repositories, PostgreSQL databases and roles. Nothing else builds such a name.
+// repositories, PostgreSQL databases and roles, object store buckets and accounts.
+// Nothing else builds such a name.
 //
 // Organisation, application and environment names (and process, cron entry, service
 // instance names) are DNS labels (CheckName): [a-z0-9-], at most 63 characters, and they
@@ -232,6 +233,36 @@ func DatabaseNames(id string) InstanceNames {
 
 // DatabaseOwner is the owner role of database db.
 func DatabaseOwner(db string) string { return db + "_owner" }
+
+// ---- Object storage -----------------------------------------------------------------
+
+// StorageInstanceNames are the names of one storage service instance outside Wharf. Like
+// a database instance's, they come from a random 64-bit id (16 hex digits), never from
+// the environment, so a re-attached instance never meets what is left of an earlier one,
+// and no tenant's names can be made to equal another's.
+type StorageInstanceNames struct {
+	Bucket          string // S3 bucket, "wharf-<id>" (3 to 63 of [a-z0-9-], as S3 wants)
+	AccessKey       string // the object store account reaching only that bucket, "WHARF<ID>"
+	CredentialsRole string // names the instance's keys in Vault, "wharf-<id>"
+}
+
+// StorageNames derives a storage instance's names from its id (16 lower-case hex
+// digits).
+func StorageNames(id string) StorageInstanceNames {
+	return StorageInstanceNames{Bucket: "wharf-" + id, AccessKey: "WHARF" + strings.ToUpper(id), CredentialsRole: "wharf-" + id}
+}
+
+// StorageCredentialsPath is where a storage instance's keys live in Vault KV v2,
+// relative to the mount: "wharf/_storage/<credentials role>". "_storage" is no
+// organisation's name (names are DNS labels), so no secret variable or runtime
+// configuration can be there.
+func StorageCredentialsPath(credentialsRole string) string {
+	return "wharf/_storage/" + credentialsRole
+}
+
+// StoragePublicPrefix is the key prefix of a bucket's public objects: anyone may read
+// those (not list them) at the instance's public URL; every other key needs its keys.
+const StoragePublicPrefix = "public/"
 
 // ---- hashing ------------------------------------------------------------------------
 
