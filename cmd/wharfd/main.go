@@ -28,6 +28,7 @@ import (
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/platform/consul"
 	"github.com/wharf-platform/wharf/platform/nomad"
+	"github.com/wharf-platform/wharf/platform/objectstore"
 	"github.com/wharf-platform/wharf/platform/postgres"
 	"github.com/wharf-platform/wharf/platform/registry"
 	"github.com/wharf-platform/wharf/platform/vault"
@@ -114,6 +115,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		GitLocalHosts: cfg.BuildGitLocalHosts, AllowedImages: cfg.AllowedImages,
 		Log: log.With("component", "controller"),
 	}
+	if cfg.ObjectStoreEndpoint != "" {
+		// The cloudspace's object store: wharfd makes and deletes storage instances'
+		// accounts and buckets there; their keys live in Vault.
+		store := objectstore.New(objectstore.Config{Endpoint: cfg.ObjectStoreEndpoint, Region: cfg.ObjectStoreRegion,
+			AccessKey: cfg.ObjectStoreAccessKey, SecretKey: cfg.ObjectStoreSecretKey, PublicURL: cfg.ObjectStorePublicURL})
+		deployer.ObjectStore = store
+		deployer.StorageCreds = vaultClient.StorageKeys()
+		health.Probers = append(health.Probers, store)
+	}
 	var backups *platform.Backups
 	var apiBackups api.Backups // nil without a cluster: no backup routes
 	if cfg.PostgresAddr != "" {
@@ -146,7 +156,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Domains: deployer,
 		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
 
-		Services: deployer, // service instances (databases)
+		Services: deployer, // service instances (databases, storage)
 		Backups:  apiBackups,
 	})
 

@@ -84,8 +84,10 @@ func Client(endpoint, region, accessKey, secretKey string, hc *http.Client) *s3.
 		BaseEndpoint: aws.String(endpoint),
 		Region:       region,
 		UsePathStyle: true,
-		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, nil }),
-		HTTPClient:   hc,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, nil
+		}),
+		HTTPClient: hc,
 		// Checksums only when an operation requires them: not every S3 server knows the
 		// newer algorithms.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
