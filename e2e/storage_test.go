@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -54,8 +56,10 @@ func TestStorage(t *testing.T) {
 	s := agenttest.Stack(t)
 	image := buildStaticImage(t, "s3app")
 	token := bootstrap(t, s)
-	// With the PostgreSQL cluster too, so the backup routes exist and are tried.
-	w := startWharfd(t, s, "-postgres-addr", s.Postgres.Addr, "-postgres-admin-password-file", s.Postgres.PasswordFile,
+	// The daily backup comes round once, two minutes from now: after the instances are
+	// made, and at one known minute, so it cannot prune the backup the test takes itself.
+	due := time.Now().UTC().Add(2 * time.Minute)
+	w := startWharfd(t, s, "-backup-schedule", fmt.Sprintf("%d %d * * *", due.Minute(), due.Hour()), "-backup-interval", "2s",
 		"-deploy-healthy-deadline", "30s", "-deploy-progress-deadline", "60s", "-log-level", "debug")
 	c := &client{t: t, url: w.URL, token: token}
 	var responses []string
@@ -148,6 +152,7 @@ func TestStorage(t *testing.T) {
 	key1, secret1 := keys(dsn1)
 	_, secret2 := keys(dsn2)
 
+	var mallory string // another organisation's owner's token
 	t.Run("hostile tenant: one application's keys reach nothing of another's bucket", func(t *testing.T) {
 		// From inside app one's task, with its own keys, against app two's bucket.
 		var tried map[string]string
@@ -188,6 +193,7 @@ func TestStorage(t *testing.T) {
 
 		// Another organisation's owner cannot see or act on the instance through the API.
 		evil := isoPerson(t, c, "mallory")
+		mallory = evil.token
 		evil.must(201, "POST", "/v1/orgs", map[string]any{"name": "evil"}, nil)
 		for _, r := range []struct{ method, path string }{
 			{"GET", env1 + "/services"}, {"GET", env1 + "/services/media"},
@@ -208,8 +214,9 @@ func TestStorage(t *testing.T) {
 		if got := evil.do("POST", env1+"/services/media/backups", nil, nil); got != 404 {
 			t.Errorf("mallory's backup of acme's instance = %d, want 404", got)
 		}
-		// Backups of storage instances are not built: acme's own request says so.
-		call(400, "POST", env1+"/services/media/backups", nil)
+		if got := evil.do("GET", env1+"/services/media/backups", nil, nil); got != 404 {
+			t.Errorf("mallory's list of acme's backups = %d, want 404", got)
+		}
 		var sv storageService
 		json.Unmarshal(call(200, "GET", env1+"/services/media", nil), &sv)
 		if sv.State != "attached" || !bucketExists(sv.Bucket) {
@@ -263,6 +270,84 @@ func TestStorage(t *testing.T) {
 		url2 = u
 	})
 
+	archives := func(prefix string) []string {
+		var keys []string
+		out, err := root.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(platform.StorageBackupBucket), Prefix: aws.String(prefix)})
+		if err != nil && !strings.Contains(err.Error(), "NoSuchBucket") {
+			t.Fatalf("list the archives: %v", err)
+		}
+		if out != nil {
+			for _, o := range out.Contents {
+				keys = append(keys, aws.ToString(o.Key))
+			}
+		}
+		return keys
+	}
+
+	t.Run("backups: scheduled, on demand, restored into the instance and into another", func(t *testing.T) {
+		type backup struct {
+			ID      string `json:"id"`
+			Trigger string `json:"trigger"`
+			Digest  string `json:"digest"`
+			Size    int    `json:"size"`
+		}
+		list := func(env string) []backup {
+			var page struct {
+				Items []backup `json:"items"`
+			}
+			json.Unmarshal(call(200, "GET", env+"/services/media/backups", nil), &page)
+			return page.Items
+		}
+		var scheduled backup
+		waitFor(t, "the scheduled backup of app one's bucket", func() bool {
+			for _, b := range list(env1) {
+				if b.Trigger == "scheduled" {
+					scheduled = b
+					return true
+				}
+			}
+			return false
+		})
+		if scheduled.Size == 0 || len(archives("acme/one/review/media/")) != 1 {
+			t.Errorf("scheduled backup %+v, archives %v", scheduled, archives("acme/one/review/media/"))
+		}
+		var bk backup
+		json.Unmarshal(call(201, "POST", env1+"/services/media/backups", nil), &bk)
+		if bk.Trigger != "manual" || bk.Size == 0 || !strings.HasPrefix(bk.Digest, "sha256:") {
+			t.Fatalf("backup: %+v", bk)
+		}
+		// The retention keeps the newest of the day: the scheduled one and its archive go.
+		if got := list(env1); len(got) != 1 || got[0].ID != bk.ID {
+			t.Errorf("backups after a second one the same day: %+v", got)
+		}
+		if got := archives("acme/one/review/media/"); len(got) != 1 || !strings.Contains(got[0], bk.ID) {
+			t.Errorf("archives after the retention: %v", got)
+		}
+		appDo(t, "PUT", url1+"/objects/media/hello.txt", "changed")
+		appDo(t, "PUT", url1+"/objects/media/extra.txt", "extra")
+		call(200, "POST", env1+"/services/media/backups/"+bk.ID+"/restore", map[string]any{})
+		if got := appDo(t, "GET", url1+"/objects/media/hello.txt", ""); got.body != "hello from one" {
+			t.Errorf("after the restore app one reads %d %q", got.status, got.body)
+		}
+		if got := appDo(t, "GET", url1+"/objects/media/extra.txt", ""); got.body != "extra" {
+			t.Errorf("the restore removed an object the backup did not hold: %d %q", got.status, got.body)
+		}
+		// Into another application's instance of the organisation.
+		call(200, "POST", env1+"/services/media/backups/"+bk.ID+"/restore", map[string]any{"app": "two", "env": "review", "service": "media"})
+		if got := appDo(t, "GET", url2+"/objects/media/hello.txt", ""); got.body != "hello from one" {
+			t.Errorf("after restoring app one's backup into app two, it reads %d %q", got.status, got.body)
+		}
+		if got := appDo(t, "GET", url2+"/objects/"+platform.StoragePublicPrefix+"logo.txt", ""); got.body != "public logo" {
+			t.Errorf("app two lacks the restored public object: %d %q", got.status, got.body)
+		}
+		// Not into a database, nor from another organisation.
+		call(404, "POST", env1+"/services/media/backups/"+bk.ID+"/restore", map[string]any{"app": "two", "env": "review", "service": "nothing"})
+		evil := &client{t: t, url: w.URL, token: mallory}
+		if got := evil.do("POST", env1+"/services/media/backups/"+bk.ID+"/restore", map[string]any{"app": "two", "env": "review", "service": "media"}, nil); got != 404 {
+			t.Errorf("mallory restored acme's backup: %d", got)
+		}
+	})
+
 	t.Run("removal needs confirmation and leaves no object, bucket, account or key", func(t *testing.T) {
 		call(400, "DELETE", env1+"/services/media", nil)
 		call(204, "DELETE", env1+"/services/media?confirm=media", nil)
@@ -280,6 +365,9 @@ func TestStorage(t *testing.T) {
 		vc, _ := s.Vault.Client()
 		if sec, err := vc.Logical().Read("secret/data/" + platform.StorageCredentialsPath(svc["one"].CredentialsRole)); err != nil || sec != nil {
 			t.Errorf("the instance's keys survive in Vault: %v %v", sec, err)
+		}
+		if got := archives("acme/one/review/media/"); len(got) != 0 {
+			t.Errorf("the instance's backups survive it: %v", got)
 		}
 	})
 
@@ -301,7 +389,12 @@ func TestStorage(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, b := range lb.Buckets {
-			t.Errorf("bucket %s is left in the store", aws.ToString(b.Name))
+			if aws.ToString(b.Name) != platform.StorageBackupBucket {
+				t.Errorf("bucket %s is left in the store", aws.ToString(b.Name))
+			}
+		}
+		if got := archives(""); len(got) != 0 {
+			t.Errorf("archives left in the store: %v", got)
 		}
 	})
 

@@ -260,6 +260,19 @@ func StorageCredentialsPath(credentialsRole string) string {
 	return "wharf/_storage/" + credentialsRole
 }
 
+// StorageBackupBucket is the object store's bucket of storage backups (archives of
+// instances' buckets). It is the store's root account's, which no tenant's account
+// reaches, and no instance's bucket ("wharf-<16 hex digits>") can be named so.
+const StorageBackupBucket = "wharf-backups"
+
+// StorageBackupKey is where backup id of the environment's storage instance svc is kept
+// in StorageBackupBucket: "<org>/<app>/<env>/<svc>/<id>.tar". Every field is a DNS
+// label, so keys of two backups never meet, and an environment's archives are exactly
+// those under "<org>/<app>/<env>/".
+func (r EnvRef) StorageBackupKey(svc, id string) string {
+	return r.Org + "/" + r.App + "/" + r.Env + "/" + svc + "/" + id + ".tar"
+}
+
 // StoragePublicPrefix is the key prefix of a bucket's public objects: anyone may read
 // those (not list them) at the instance's public URL; every other key needs its keys.
 const StoragePublicPrefix = "public/"

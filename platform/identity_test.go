@@ -52,6 +52,8 @@ func allNames(r platform.EnvRef, sub string, n int, id string) []derived {
 		{"s3-bucket", st.Bucket, fmt.Sprintf("%q", []string{"bucket", id})},
 		{"s3-account", st.AccessKey, fmt.Sprintf("%q", []string{"account", id})},
 		{"vault-kv", platform.StorageCredentialsPath(st.CredentialsRole), fmt.Sprintf("%q", []string{"storage-keys", id})},
+		{"s3-bucket", platform.StorageBackupBucket, `"backup-bucket"`},
+		{"s3-backup-key", r.StorageBackupKey(sub, "b20261202-101010-0a1b2c"), from("storage-backup", sub)},
 	}
 }
 

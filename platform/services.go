@@ -319,6 +319,7 @@ func (d *Deployer) RemoveService(ctx context.Context, p Principal, org, app, env
 	if err := d.deprovision(ctx, s); err != nil {
 		return err
 	}
+	d.forgetArchives(ctx, s)
 	t := &txn{}
 	t.delete(s.key(), s.Index)
 	t.deleteTree(backupPrefix(org, app, env, name)) // its dumps go with its database
@@ -356,6 +357,7 @@ func (d *Deployer) removeServices(ctx context.Context, org, app, env string) err
 		if err := d.deprovision(ctx, s); err != nil {
 			return err
 		}
+		d.forgetArchives(ctx, s)
 	}
 	t := &txn{}
 	t.deleteTree(envBackupsPrefix(org, app, env))

@@ -25,6 +25,14 @@ type ObjectStore interface {
 	// DeleteBucket deletes every object of the bucket, the bucket and the account. It can
 	// be repeated.
 	DeleteBucket(ctx context.Context, bucket, accessKey string) error
+	// ArchiveBucket copies every object of bucket into one archive kept at key of
+	// StorageBackupBucket, and returns the archive's digest ("sha256:<hex>") and size.
+	ArchiveBucket(ctx context.Context, bucket, key string) (string, int64, error)
+	// RestoreArchive puts every object of the archive at key into bucket, replacing
+	// objects of the same keys.
+	RestoreArchive(ctx context.Context, key, bucket string) error
+	// DeleteArchive deletes the archive at key. It can be repeated.
+	DeleteArchive(ctx context.Context, key string) error
 }
 
 // StorageKeys are a storage instance's credentials, as Vault keeps them.

@@ -125,7 +125,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		health.Probers = append(health.Probers, store)
 	}
 	var backups *platform.Backups
-	var apiBackups api.Backups // nil without a cluster: no backup routes
+	var apiBackups api.Backups // nil without a cluster or an object store: no backup routes
 	if cfg.PostgresAddr != "" {
 		// The cloudspace's PostgreSQL cluster: wharfd makes and drops service
 		// instances' databases there; Vault issues their users.
@@ -139,6 +139,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deployer.DatabaseCreds = creds
 		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds, Schedule: cfg.BackupSchedule,
 			Blobs: registry.New(cfg.RegistryAddr, nil)}
+		apiBackups = backups
+	}
+	if backups == nil && deployer.ObjectStore != nil {
+		// Storage instances are backed up by wharfd itself, into the object store.
+		backups = &platform.Backups{Deployer: deployer, Schedule: cfg.BackupSchedule}
 		apiBackups = backups
 	}
 	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)

@@ -11,6 +11,7 @@
 package objectstore
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -22,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -310,4 +312,134 @@ func translate(err error, what string) error {
 		return platform.Wrap(platform.NotFound, err, "object store: "+what)
 	}
 	return platform.Wrap(platform.Internal, err, "object store: "+what)
+}
+
+// ensureBackupBucket makes the store's bucket of backups, owned by the root account
+// (no tenant's account reaches it), unless it exists.
+func (s *Store) ensureBackupBucket(ctx context.Context) error {
+	_, err := s.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(platform.StorageBackupBucket)})
+	if c := code(err); err != nil && c != "BucketAlreadyOwnedByYou" && c != "BucketAlreadyExists" {
+		return translate(err, "create the bucket of backups")
+	}
+	return nil
+}
+
+// ArchiveBucket writes every object of bucket (key, content, content type) into one tar
+// archive, kept at key in the store's bucket of backups, and returns its digest
+// ("sha256:<hex>") and size. The archive is spooled to a temporary file, so a bucket
+// larger than memory can be archived.
+func (s *Store) ArchiveBucket(ctx context.Context, bucket, key string) (string, int64, error) {
+	if !bucketPattern.MatchString(bucket) {
+		return "", 0, platform.Errorf(platform.Invalid, "bucket %q is not Wharf's", bucket)
+	}
+	if err := s.ensureBackupBucket(ctx); err != nil {
+		return "", 0, err
+	}
+	f, err := os.CreateTemp("", "wharf-archive-*.tar")
+	if err != nil {
+		return "", 0, platform.Wrap(platform.Internal, err, "spool the archive")
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	sum := sha256.New()
+	tw := tar.NewWriter(io.MultiWriter(f, sum))
+	objs := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for objs.HasMorePages() {
+		page, err := objs.NextPage(ctx)
+		if err != nil {
+			return "", 0, translate(err, "list the bucket")
+		}
+		for _, o := range page.Contents {
+			out, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+			if err != nil {
+				return "", 0, translate(err, "read an object")
+			}
+			hdr := &tar.Header{Name: aws.ToString(o.Key), Mode: 0o600, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified),
+				Typeflag: tar.TypeReg, PAXRecords: map[string]string{paxContentType: aws.ToString(out.ContentType)}}
+			err = tw.WriteHeader(hdr)
+			if err == nil {
+				_, err = io.Copy(tw, out.Body)
+			}
+			out.Body.Close()
+			if err != nil {
+				return "", 0, platform.Wrap(platform.Internal, err, "archive an object")
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return "", 0, platform.Wrap(platform.Internal, err, "archive the bucket")
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return "", 0, platform.Wrap(platform.Internal, err, "spool the archive")
+	}
+	if _, err := s.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(platform.StorageBackupBucket), Key: aws.String(key),
+		Body: f, ContentLength: aws.Int64(size), ContentType: aws.String("application/x-tar")}); err != nil {
+		return "", 0, translate(err, "keep the archive")
+	}
+	return "sha256:" + hex.EncodeToString(sum.Sum(nil)), size, nil
+}
+
+// paxContentType keeps an object's content type in its archive entry.
+const paxContentType = "WHARF.content_type"
+
+// RestoreArchive puts every object of the archive at key into bucket, replacing objects
+// of the same keys and leaving the others.
+func (s *Store) RestoreArchive(ctx context.Context, key, bucket string) error {
+	if !bucketPattern.MatchString(bucket) {
+		return platform.Errorf(platform.Invalid, "bucket %q is not Wharf's", bucket)
+	}
+	out, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(platform.StorageBackupBucket), Key: aws.String(key)})
+	if err != nil {
+		return translate(err, "read the archive")
+	}
+	defer out.Body.Close()
+	tr := tar.NewReader(out.Body)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return platform.Wrap(platform.Internal, err, "read the archive")
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		// Each object is spooled, so the client can sign its content.
+		f, err := os.CreateTemp("", "wharf-object-*")
+		if err != nil {
+			return platform.Wrap(platform.Internal, err, "spool an object")
+		}
+		_, err = io.Copy(f, tr)
+		if err == nil {
+			_, err = f.Seek(0, io.SeekStart)
+		}
+		if err == nil {
+			in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(hdr.Name), Body: f, ContentLength: aws.Int64(hdr.Size)}
+			if ct := hdr.PAXRecords[paxContentType]; ct != "" {
+				in.ContentType = aws.String(ct)
+			}
+			if _, perr := s.s3.PutObject(ctx, in); perr != nil {
+				err = translate(perr, "restore an object")
+			}
+		}
+		f.Close()
+		os.Remove(f.Name())
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// DeleteArchive deletes the archive at key. What is gone is skipped.
+func (s *Store) DeleteArchive(ctx context.Context, key string) error {
+	_, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(platform.StorageBackupBucket), Key: aws.String(key)})
+	if err != nil && code(err) != "NoSuchKey" && code(err) != "NoSuchBucket" {
+		return translate(err, "delete the archive")
+	}
+	return nil
 }

@@ -186,6 +186,48 @@ func TestStore(t *testing.T) {
 		}
 	})
 
+	t.Run("archive and restore", func(t *testing.T) {
+		key := platform.Ref("acme", "shop", "live").StorageBackupKey("media", "b1")
+		digest, size, err := st.ArchiveBucket(ctx, a.bucket, key)
+		if err != nil || size == 0 || !strings.HasPrefix(digest, "sha256:") {
+			t.Fatalf("archive: %q %d %v", digest, size, err)
+		}
+		// The archive is the root account's: neither tenant reaches it.
+		for _, tn := range []tenant{a, b} {
+			if _, err := get(ctx, tn.c, platform.StorageBackupBucket, key); err == nil {
+				t.Errorf("%s read an archive", tn.access)
+			}
+		}
+		if err := put(ctx, a.c, a.bucket, "media/a.txt", "changed"); err != nil {
+			t.Fatal(err)
+		}
+		// Into B's bucket (another instance), then back into A's.
+		if err := st.RestoreArchive(ctx, key, b.bucket); err != nil {
+			t.Fatalf("restore into B: %v", err)
+		}
+		if got, err := get(ctx, b.c, b.bucket, "media/a.txt"); err != nil || got != "tenant A's object" {
+			t.Errorf("B's bucket after the restore: %q, %v", got, err)
+		}
+		if err := st.RestoreArchive(ctx, key, a.bucket); err != nil {
+			t.Fatalf("restore into A: %v", err)
+		}
+		if got, err := get(ctx, a.c, a.bucket, "media/a.txt"); err != nil || got != "tenant A's object" {
+			t.Errorf("A's object after the restore: %q, %v", got, err)
+		}
+		if got := anonGet(t, st.PublicURL(b.bucket)+"logo.txt"); got != "public logo" {
+			t.Errorf("the restored public object: %q", got)
+		}
+		if err := st.DeleteArchive(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeleteArchive(ctx, key); err != nil {
+			t.Fatalf("delete the archive again: %v", err)
+		}
+		if err := st.RestoreArchive(ctx, key, a.bucket); err == nil {
+			t.Error("a deleted archive was restored")
+		}
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		for i := range 3 {
 			if err := put(ctx, a.c, a.bucket, "many/"+string(rune('a'+i)), "x"); err != nil {
@@ -224,4 +266,15 @@ func TestStore(t *testing.T) {
 			t.Errorf("buckets left: %s", buf.String())
 		}
 	})
+}
+
+func anonGet(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
