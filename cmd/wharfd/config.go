@@ -279,7 +279,7 @@ var settings = []setting{
 	opt("WHARF_POSTGRES_ADMIN_PASSWORD_FILE", "postgres-admin-password-file", "file holding the PostgreSQL superuser's password", str(func(c *Config) *string { return &c.PostgresAdminPasswordFile })),
 	opt("WHARF_DATABASE_CREDS_TTL", "database-creds-ttl", "lifetime of database credentials between renewals", duration(func(c *Config) *string { return &c.DatabaseCredsTTL })),
 	opt("WHARF_DATABASE_CREDS_MAX_TTL", "database-creds-max-ttl", "longest life of one database credential", duration(func(c *Config) *string { return &c.DatabaseCredsMaxTTL })),
-	opt("WHARF_BACKUP_SCHEDULE", "backup-schedule", "when database services are backed up (cron, UTC)", func(c *Config, v string) error {
+	opt("WHARF_BACKUP_SCHEDULE", "backup-schedule", "when service instances are backed up (cron, UTC)", func(c *Config, v string) error {
 		if msg := platform.CheckCronSchedule(v); msg != "" {
 			return fmt.Errorf("backup schedule %q %s", v, msg)
 		}
