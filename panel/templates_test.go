@@ -23,7 +23,8 @@ func TestTemplates(t *testing.T) {
 		"audit": []platform.AuditEvent{{Action: "application.create"}},
 		"app":   appData{App: platform.Application{Org: "acme", Name: "shop"}, Builds: []platform.Build{{ID: "b1"}}},
 		"env": envData{Org: "acme", App: "shop", Env: platform.Environment{Name: "test"}, Vars: []platform.Variable{{Name: "S", Secret: true}},
-			Services: []platform.EnvService{{Name: "db", Prefix: "DEFAULT", State: platform.ServiceAttached}, {Name: "old", Prefix: "OLD", State: platform.ServiceDetached}},
+			Services: []platform.EnvService{{Name: "db", Prefix: "DEFAULT", State: platform.ServiceAttached}, {Name: "old", Prefix: "OLD", State: platform.ServiceDetached},
+				{Name: "media", Kind: platform.ServiceStorage, Prefix: "DEFAULT", State: platform.ServiceAttached, Bucket: "wharf-00112233445566aa", PublicURL: "http://s3.test/wharf-00112233445566aa/public/"}},
 			Domains:  []platform.Domain{{Name: "www.example.com", Primary: true}, {Name: "example.com"}},
 			Routing:  platform.Routing{ProtectionUser: "preview"},
 			Can:      can{Configure: true, Manage: true}},
@@ -42,6 +43,10 @@ func TestTemplates(t *testing.T) {
 			var b strings.Builder
 			if err := tmpl.ExecuteTemplate(io.MultiWriter(&b), "layout.html", view{Title: name, Who: who, CSRF: "tok", Org: "acme", Data: d}); err != nil {
 				t.Errorf("render %s: %v", name, err)
+			}
+			if name == "env" && (!strings.Contains(b.String(), "<code>DEFAULT_STORAGE_DSN</code>") || !strings.Contains(b.String(), "http://s3.test/wharf-00112233445566aa/public/") ||
+				!strings.Contains(b.String(), `<option value="storage">`)) {
+				t.Errorf("the environment page does not show the storage instance's variables and public URL, or the storage kind")
 			}
 			if name == "logs" && strings.Contains(b.String(), "<hi>") {
 				t.Errorf("the logs page does not escape output")
