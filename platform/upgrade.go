@@ -265,7 +265,7 @@ func (u *Upgrade) move(ctx context.Context, ref EnvRef, js, all []LegacyJob) err
 			return err
 		}
 	}
-	if err := d.Runtime.PutEnvPolicy(ctx, t, CredentialRoles(rel.Config.Services)); err != nil {
+	if err := d.Runtime.PutEnvPolicy(ctx, t, rel.Config.Services); err != nil {
 		return err
 	}
 	dep, err := d.queueDeploy(ctx, upgradePrincipal, ref.Org, ref.App, ref.Env, DeployRequest{Kind: DeployRestart})
