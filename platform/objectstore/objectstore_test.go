@@ -151,7 +151,17 @@ func TestStore(t *testing.T) {
 		if _, err := get(ctx, forged, a.bucket, "media/a.txt"); err == nil {
 			t.Error("A's object was read with a forged secret")
 		}
-		// The admin API refuses a tenant's keys.
+		// The admin API refuses anonymous requests and a tenant's keys.
+		req, _ := http.NewRequest(http.MethodPatch, st.Endpoint()+"/create-user",
+			strings.NewReader("<Account><Access>EVIL</Access><Secret>evil-secret-0123456789</Secret><Role>admin</Role></Account>"))
+		if resp, err := http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		} else if resp.Body.Close(); resp.StatusCode < 400 {
+			t.Errorf("an anonymous create-user answered %s", resp.Status)
+		}
+		if _, err := objectstore.Client(st.Endpoint(), st.Region(), "EVIL", "evil-secret-0123456789", http.DefaultClient).ListBuckets(ctx, &s3.ListBucketsInput{}); err == nil {
+			t.Error("an anonymously made admin account authenticates")
+		}
 		if err := objectstore.New(objectstore.Config{Endpoint: st.Endpoint(), AccessKey: b.access, SecretKey: platform.Secret(b.secret)}).
 			CreateBucket(ctx, "wharf-00000000000000dd", "WHARF00000000000000DD", "x-secret-0123456789"); err == nil {
 			t.Error("B's keys made an account and bucket through the admin API")
