@@ -154,12 +154,15 @@ func TestStorage(t *testing.T) {
 
 	var mallory string // another organisation's owner's token
 	t.Run("hostile tenant: one application's keys reach nothing of another's bucket", func(t *testing.T) {
-		// From inside app one's task, with its own keys, against app two's bucket.
-		var tried map[string]string
-		json.Unmarshal([]byte(httpGet(t, url1+"/try?bucket="+svc["two"].Bucket+"&key=media/hello.txt")), &tried)
-		for _, op := range []string{"list", "get", "put", "delete"} {
-			if tried[op] != "AccessDenied" {
-				t.Errorf("app one's %s on app two's bucket: %q, want AccessDenied", op, tried[op])
+		// From inside each application's task, with its own keys, against the other's
+		// bucket.
+		for _, c := range []struct{ from, url, to string }{{"one", url1, "two"}, {"two", url2, "one"}} {
+			var tried map[string]string
+			json.Unmarshal([]byte(httpGet(t, c.url+"/try?bucket="+svc[c.to].Bucket+"&key=media/hello.txt")), &tried)
+			for _, op := range []string{"list", "get", "put", "delete"} {
+				if tried[op] != "AccessDenied" {
+					t.Errorf("app %s's %s on app %s's bucket: %q, want AccessDenied", c.from, op, c.to, tried[op])
+				}
 			}
 		}
 		// With app one's keys from anywhere, every S3 verb on app two's bucket.
@@ -179,7 +182,7 @@ func TestStorage(t *testing.T) {
 		if _, err := as1.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("wharf-00000000000000ff")}); err == nil {
 			t.Error("app one's keys created a bucket")
 		}
-		// App two's object is still there, and nothing of app one's was written.
+		// Each one's object is still there, and nothing of the other's was written.
 		if got := appDo(t, "GET", url2+"/objects/media/hello.txt", ""); got.status != 200 || got.body != "hello from two" {
 			t.Errorf("app two's object after the attempts: %d %q", got.status, got.body)
 		}
@@ -187,8 +190,11 @@ func TestStorage(t *testing.T) {
 			t.Errorf("app two's bucket holds another's objects: %s", got)
 		}
 		// And app one still reaches its own (so the refusals are about the bucket).
-		if got := appDo(t, "GET", url1+"/objects/media/hello.txt", ""); got.status != 200 {
+		if got := appDo(t, "GET", url1+"/objects/media/hello.txt", ""); got.status != 200 || got.body != "hello from one" {
 			t.Errorf("app one's own object: %d %s", got.status, got.body)
+		}
+		if got := httpGet(t, url1+"/list"); strings.Contains(got, "intruder") {
+			t.Errorf("app one's bucket holds another's objects: %s", got)
 		}
 
 		// Another organisation's owner cannot see or act on the instance through the API.
