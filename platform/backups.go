@@ -120,8 +120,9 @@ func (b *Backups) readyFor(kind string) error {
 }
 
 // ListBackups lists an instance's backups, oldest first.
-func (b *Backups) ListBackups(ctx context.Context, p Principal, org, app, env, svc string, pr PageRequest) (Page[Backup], error) {
-	if _, err := b.GetService(ctx, p, org, app, env, svc); err != nil {
+func (b *Backups) ListBackups(ctx context.Context, p Principal, ref EnvRef, svc string, pr PageRequest) (Page[Backup], error) {
+	org, app, env := ref.Org, ref.App, ref.Env
+	if _, err := b.GetService(ctx, p, Ref(org, app, env), svc); err != nil {
 		return Page[Backup]{}, err
 	}
 	return loadPage[Backup](ctx, b.KV, backupPrefix(org, app, env, svc), pr)
@@ -129,7 +130,8 @@ func (b *Backups) ListBackups(ctx context.Context, p Principal, org, app, env, s
 
 // CreateBackup takes a backup of the instance now (developer). Errors: not_found,
 // forbidden, conflict (the dump failed), unavailable.
-func (b *Backups) CreateBackup(ctx context.Context, p Principal, org, app, env, svc string) (Backup, error) {
+func (b *Backups) CreateBackup(ctx context.Context, p Principal, ref EnvRef, svc string) (Backup, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := b.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Backup{}, err
 	}
@@ -296,7 +298,8 @@ func Expired(all []Backup, daily, weekly int) []Backup {
 // (whose data the restore copies: a viewer may not copy it into an application where
 // they can read it) and on the target's.
 // Errors: invalid, not_found, forbidden, conflict (the restore failed), unavailable.
-func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env, svc, id string, to RestoreInput) (Backup, error) {
+func (b *Backups) RestoreBackup(ctx context.Context, p Principal, ref EnvRef, svc, id string, to RestoreInput) (Backup, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if to.App == "" {
 		to.App = app
 	}
@@ -306,7 +309,7 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	if to.Service == "" {
 		to.Service = svc
 	}
-	src, err := b.GetService(ctx, p, org, app, env, svc)
+	src, err := b.GetService(ctx, p, Ref(org, app, env), svc)
 	if err != nil {
 		return Backup{}, err
 	}

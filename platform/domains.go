@@ -85,7 +85,8 @@ func CheckDomainName(s string) string {
 }
 
 // ListDomains returns the environment's custom domains, by name.
-func (d *Deployer) ListDomains(ctx context.Context, p Principal, org, app, env string) ([]Domain, error) {
+func (d *Deployer) ListDomains(ctx context.Context, p Principal, ref EnvRef) ([]Domain, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return nil, err
 	}
@@ -99,7 +100,8 @@ func (d *Deployer) ListDomains(ctx context.Context, p Principal, org, app, env s
 // making one primary makes the others not). A domain another environment has is a
 // conflict. The route changes at once when the environment runs. It needs the developer
 // role.
-func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, name string, primary bool) (Domain, error) {
+func (d *Deployer) PutDomain(ctx context.Context, p Principal, ref EnvRef, name string, primary bool) (Domain, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Domain{}, err
 	}
@@ -202,7 +204,8 @@ func (d *Deployer) checkCustomDomain(ctx context.Context, ref EnvRef, name strin
 
 // DeleteDomain removes a custom domain from the environment. It needs the developer
 // role.
-func (d *Deployer) DeleteDomain(ctx context.Context, p Principal, org, app, env, name string) error {
+func (d *Deployer) DeleteDomain(ctx context.Context, p Principal, ref EnvRef, name string) error {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return err
 	}
@@ -225,7 +228,8 @@ func (d *Deployer) DeleteDomain(ctx context.Context, p Principal, org, app, env,
 }
 
 // GetRouting returns the environment's routing.
-func (d *Deployer) GetRouting(ctx context.Context, p Principal, org, app, env string) (Routing, error) {
+func (d *Deployer) GetRouting(ctx context.Context, p Principal, ref EnvRef) (Routing, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Routing{}, err
 	}
@@ -247,7 +251,8 @@ func (d *Deployer) routing(ctx context.Context, org, app, env string) (routingRe
 
 // SetRouting changes the environment's HTTPS redirect and basic-auth protection. Only
 // non-live environments can be protected. It needs the developer role.
-func (d *Deployer) SetRouting(ctx context.Context, p Principal, org, app, env string, in RoutingInput, ifMatch uint64) (Routing, error) {
+func (d *Deployer) SetRouting(ctx context.Context, p Principal, ref EnvRef, in RoutingInput, ifMatch uint64) (Routing, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Routing{}, err
 	}
@@ -302,7 +307,7 @@ func (d *Deployer) SetRouting(ctx context.Context, p Principal, org, app, env st
 	if err := d.republish(ctx, org, app, env); err != nil {
 		return Routing{}, err
 	}
-	return d.GetRouting(ctx, p, org, app, env)
+	return d.GetRouting(ctx, p, Ref(org, app, env))
 }
 
 // RouteSpec returns what the ingress needs of the environment: its generated domain and

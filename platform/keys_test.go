@@ -40,9 +40,9 @@ func TestForgetExactKeys(t *testing.T) {
 	yes := true
 	for env, domain := range map[string]string{"stage": "shop.co", "stage2": "shop.com"} {
 		must(d.CreateEnvironment(ctx, admin, "keys", "shop", platform.Environment{Name: env}))
-		must(d.PutDomain(ctx, admin, "keys", "shop", env, domain, true))
-		must(d.SetRouting(ctx, admin, "keys", "shop", env, platform.RoutingInput{HTTPSRedirect: &yes}, 0))
-		must(d.PutProcfile(ctx, admin, "keys", "shop", env, platform.Procfile{Processes: map[string]platform.ProcessDef{"web": {Command: "httpd"}}}, 0))
+		must(d.PutDomain(ctx, admin, platform.Ref("keys", "shop", env), domain, true))
+		must(d.SetRouting(ctx, admin, platform.Ref("keys", "shop", env), platform.RoutingInput{HTTPSRedirect: &yes}, 0))
+		must(d.PutProcfile(ctx, admin, platform.Ref("keys", "shop", env), platform.Procfile{Processes: map[string]platform.ProcessDef{"web": {Command: "httpd"}}}, 0))
 	}
 	if err := d.Forget(ctx, "keys", "shop", "stage"); err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestForgetExactKeys(t *testing.T) {
 	}
 	// The claim is enforced as well as stored: another environment cannot take it.
 	must(d.CreateEnvironment(ctx, admin, "keys", "shop", platform.Environment{Name: "other"}))
-	if _, err := d.PutDomain(ctx, admin, "keys", "shop", "other", "shop.com", false); platform.ErrorCode(err) != platform.Conflict {
+	if _, err := d.PutDomain(ctx, admin, platform.Ref("keys", "shop", "other"), "shop.com", false); platform.ErrorCode(err) != platform.Conflict {
 		t.Errorf("claiming shop.com again = %v, want conflict", err)
 	}
 }
@@ -125,14 +125,14 @@ func TestConcurrentDomainsKeepTheLimit(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := d.PutDomain(ctx, admin, "race", "shop", "stage", fmt.Sprintf("r%d-%d.shop.test", round, i), false)
+				_, err := d.PutDomain(ctx, admin, platform.Ref("race", "shop", "stage"), fmt.Sprintf("r%d-%d.shop.test", round, i), false)
 				if code := platform.ErrorCode(err); err != nil && code != platform.Conflict && code != platform.LimitExceeded {
 					t.Errorf("add a domain: %v", err)
 				}
 			}()
 		}
 		wg.Wait()
-		doms, err := d.ListDomains(ctx, admin, "race", "shop", "stage")
+		doms, err := d.ListDomains(ctx, admin, platform.Ref("race", "shop", "stage"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +140,7 @@ func TestConcurrentDomainsKeepTheLimit(t *testing.T) {
 			t.Fatalf("round %d: %d custom domains landed, the plan allows %d", round, len(doms), limit)
 		}
 		for _, dom := range doms {
-			if err := d.DeleteDomain(ctx, admin, "race", "shop", "stage", dom.Name); err != nil {
+			if err := d.DeleteDomain(ctx, admin, platform.Ref("race", "shop", "stage"), dom.Name); err != nil {
 				t.Fatal(err)
 			}
 		}

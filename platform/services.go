@@ -123,7 +123,8 @@ func (d *Deployer) databases() error {
 }
 
 // ListServices lists the environment's service instances.
-func (d *Deployer) ListServices(ctx context.Context, p Principal, org, app, env string, pr PageRequest) (Page[EnvService], error) {
+func (d *Deployer) ListServices(ctx context.Context, p Principal, ref EnvRef, pr PageRequest) (Page[EnvService], error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Page[EnvService]{}, err
 	}
@@ -134,7 +135,8 @@ func (d *Deployer) ListServices(ctx context.Context, p Principal, org, app, env 
 }
 
 // GetService returns one of the environment's service instances.
-func (d *Deployer) GetService(ctx context.Context, p Principal, org, app, env, name string) (EnvService, error) {
+func (d *Deployer) GetService(ctx context.Context, p Principal, ref EnvRef, name string) (EnvService, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return EnvService{}, err
 	}
@@ -148,7 +150,8 @@ func (d *Deployer) GetService(ctx context.Context, p Principal, org, app, env, n
 // environment's tasks. It needs the developer role, and the plan's limit on service
 // instances (of both kinds together) holds under concurrent requests. Errors: invalid,
 // not_found, conflict, forbidden, limit_exceeded, unavailable.
-func (d *Deployer) AttachService(ctx context.Context, p Principal, org, app, env string, in ServiceInput) (EnvService, error) {
+func (d *Deployer) AttachService(ctx context.Context, p Principal, ref EnvRef, in ServiceInput) (EnvService, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return EnvService{}, err
 	}
@@ -262,7 +265,8 @@ func (d *Deployer) setServiceState(ctx context.Context, org, app, env, name stri
 // DetachService detaches a service instance from the environment: the next deploy's
 // release no longer receives its credentials. Its data is kept. It needs the developer
 // role. Errors: not_found, conflict, forbidden.
-func (d *Deployer) DetachService(ctx context.Context, p Principal, org, app, env, name string) (EnvService, error) {
+func (d *Deployer) DetachService(ctx context.Context, p Principal, ref EnvRef, name string) (EnvService, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return EnvService{}, err
 	}
@@ -280,7 +284,8 @@ func (d *Deployer) DetachService(ctx context.Context, p Principal, org, app, env
 
 // ReattachService attaches a detached service instance again, from the next deploy. It
 // needs the developer role. Errors: not_found, conflict, forbidden.
-func (d *Deployer) ReattachService(ctx context.Context, p Principal, org, app, env, name string) (EnvService, error) {
+func (d *Deployer) ReattachService(ctx context.Context, p Principal, ref EnvRef, name string) (EnvService, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return EnvService{}, err
 	}
@@ -300,7 +305,8 @@ func (d *Deployer) ReattachService(ctx context.Context, p Principal, org, app, e
 // role removed; a storage instance's objects, bucket, account and keys are deleted.
 // confirm must repeat the instance's name. It needs the admin role.
 // Errors: invalid, not_found, forbidden, unavailable.
-func (d *Deployer) RemoveService(ctx context.Context, p Principal, org, app, env, name, confirm string) error {
+func (d *Deployer) RemoveService(ctx context.Context, p Principal, ref EnvRef, name, confirm string) error {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActManage); err != nil {
 		return err
 	}
