@@ -57,6 +57,8 @@ type Config struct {
 	Services Services
 	// Backups serves the routes of service instances' backups; it needs Model.
 	Backups Backups
+	// Runs serves the routes of environments' one-off commands; it needs Model.
+	Runs Runs
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -121,6 +123,9 @@ func New(cfg Config) *echo.Echo {
 		}
 		if cfg.Backups != nil {
 			registerBackups(v1, requireToken(cfg.Model), cfg.Backups)
+		}
+		if cfg.Runs != nil {
+			registerRuns(v1, requireToken(cfg.Model), cfg.Runs)
 		}
 	}
 	if cfg.Panel != nil {

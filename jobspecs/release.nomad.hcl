@@ -65,6 +65,12 @@ variable "services" {
   description = "The database service instances whose credentials the task receives, by name."
 }
 
+variable "process" {
+  type        = string
+  default     = "release"
+  description = "WHARF_PROCESS: release for a release command, run for a one-off command."
+}
+
 variable "memory" {
   type    = number
   default = 256
@@ -155,7 +161,7 @@ job "wharf-release" {
         STAGE         = var.stage
         DOMAIN        = var.domain
         WHARF_RELEASE = var.release
-        WHARF_PROCESS = "release"
+        WHARF_PROCESS = var.process
       }
 
       resources {

@@ -1173,6 +1173,7 @@ func (d *Deployer) forget(ctx context.Context, org, app, env string) error {
 	t.deleteKey(procfileKey(org, app, env))
 	t.deleteTree(releasePrefix(org, app, env))
 	t.deleteTree(deployPrefix(org, app, env))
+	t.deleteTree(runPrefix(org, app, env))
 	t.deleteKey(envStateKey(org, app, env))
 	t.deleteTree(servicePrefix(org, app, env))
 	return d.KV.Txn(ctx, t.ops)

@@ -77,6 +77,7 @@ const (
 	jobKindBackups = "backups" // the scheduled (periodic) backup job of one instance
 	jobKindBackup  = "backup"  // one backup run now
 	jobKindRestore = "restore" // one restore into an instance
+	jobKindRun     = "run"     // one one-off command (Runs)
 )
 
 // JobPrefix is the prefix every Nomad job of the environment has, and no job of any
@@ -115,6 +116,11 @@ func (r EnvRef) BackupJobID(svc, nonce string) string {
 // runs apart.
 func (r EnvRef) RestoreJobID(svc, nonce string) string {
 	return r.JobPrefix() + jobKindRestore + "." + svc + "." + nonce
+}
+
+// RunJobID is the batch job of the environment's one-off command run (ids hold no ".").
+func (r EnvRef) RunJobID(run string) string {
+	return r.JobPrefix() + jobKindRun + "." + run
 }
 
 // EnvJobsPrefix is the prefix of every environment's jobs, and of no other kind's.
@@ -172,6 +178,13 @@ func BackupPolicy(credentialsRole string) string { return BackupPolicyPrefix + c
 // organisation's.
 func (r EnvRef) RuntimePath() string {
 	return "wharf/_runtime/" + r.Org + "/" + r.App + "/" + r.Env
+}
+
+// RunsPath is where the environment's one-off commands' configuration lives in Vault
+// KV v2, relative to the mount, one version per run: "wharf/_runs/<org>/<app>/<env>".
+// "_runs" is no organisation's, and no other path of the environment's is under it.
+func (r EnvRef) RunsPath() string {
+	return "wharf/_runs/" + r.Org + "/" + r.App + "/" + r.Env
 }
 
 // SecretKeyPath is where the environment's SECRET_KEY lives in Vault KV v2, relative to

@@ -131,6 +131,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Blobs: registry.New(cfg.RegistryAddr, nil)}
 		apiBackups = backups
 	}
+	// One-off commands (wharf run), driven by the replica that starts each until ctx
+	// ends; then they are stopped and recorded as such before wharfd exits.
+	runs := &platform.Runs{Deployer: deployer, Runner: nomadClient, Config: vaultClient.Runtime(), Base: ctx}
+	defer runs.Wait()
 	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)
 	// beside the API's, so a leak shows on /metrics.
 	metrics := prometheus.NewRegistry()
@@ -148,6 +152,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 		Services: deployer, // service instances (databases)
 		Backups:  apiBackups,
+		Runs:     runs,
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)

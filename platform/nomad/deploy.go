@@ -298,11 +298,19 @@ func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel p
 	if err != nil {
 		return platform.ReleaseCommandResult{}, err
 	}
+	return batchResult(alloc, "release"), nil
+}
+
+// batchResult is how the task of a batch job's ended allocation ended.
+func batchResult(alloc *nomadapi.Allocation, task string) platform.ReleaseCommandResult {
 	res := platform.ReleaseCommandResult{Failed: alloc.ClientStatus != nomadapi.AllocClientStatusComplete}
-	if st := alloc.TaskStates["release"]; st != nil {
+	if st := alloc.TaskStates[task]; st != nil {
 		for _, ev := range st.Events {
 			if ev.Type == nomadapi.TaskTerminated {
 				res.ExitCode = ev.ExitCode
+				if ev.Details["oom_killed"] == "true" {
+					res.Reason = "killed for exceeding its memory"
+				}
 			}
 			if ev.Type == nomadapi.TaskDriverFailure || ev.Type == nomadapi.TaskSetupFailure {
 				res.Reason = ev.DisplayMessage
@@ -312,7 +320,7 @@ func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel p
 	if res.Failed && res.Reason == "" {
 		res.Reason = fmt.Sprintf("exited with code %d", res.ExitCode)
 	}
-	return res, nil
+	return res
 }
 
 // SyncCron makes the environment's periodic jobs match rel's cron entries: one job per
