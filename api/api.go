@@ -59,6 +59,9 @@ type Config struct {
 	Backups Backups
 	// Runs serves the routes of environments' one-off commands; it needs Model.
 	Runs Runs
+	// Execs serves exec sessions in environments' instances (a WebSocket); it needs
+	// Model.
+	Execs Execs
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -126,6 +129,9 @@ func New(cfg Config) *echo.Echo {
 		}
 		if cfg.Runs != nil {
 			registerRuns(v1, requireToken(cfg.Model), cfg.Runs)
+		}
+		if cfg.Execs != nil {
+			registerExec(v1, requireToken(cfg.Model), cfg.Execs)
 		}
 	}
 	if cfg.Panel != nil {

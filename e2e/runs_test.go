@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
+	"github.com/wharf-platform/wharf/internal/devstack"
 )
 
 // TestRuns runs one-off commands through the real wharf CLI, wharfd, Vault, Nomad and
@@ -95,6 +100,8 @@ func TestRuns(t *testing.T) {
 		t.Errorf("run jobs left in Nomad: %+v", jobs)
 	}
 
+	t.Run("exec", func(t *testing.T) { testExec(t, s, admin, u) })
+
 	t.Run("a viewer may not run nor read runs", func(t *testing.T) {
 		a := isoIn(t, admin)
 		vera := isoPerson(t, a, "vera")
@@ -107,6 +114,8 @@ func TestRuns(t *testing.T) {
 		v := newCLIUser(t)
 		v.env = append(v.env, "WHARF_ADDR="+w.URL, "WHARF_TOKEN="+vera.token)
 		v.fails(3, `viewer role may not`, nil, "run", "test", "--app", "shop", "--org", "acme", "--", "true")
+		vera.must(403, "GET", env+"/instances/web.0/exec", nil, nil)
+		v.fails(3, `viewer role may not`, nil, "exec", "test", "web.0", "--app", "shop", "--org", "acme", "--", "true")
 	})
 
 	t.Run("another organisation's member cannot run in or read the victim's environment", func(t *testing.T) {
@@ -118,6 +127,7 @@ func TestRuns(t *testing.T) {
 		mallory.must(404, "GET", env+"/runs/"+id, nil, nil)
 		mallory.must(404, "GET", env+"/runs/"+id+"/events", nil, nil)
 		mallory.must(404, "POST", env+"/runs/"+id+"/stop", nil, nil)
+		mallory.must(404, "GET", env+"/instances/web.0/exec", nil, nil)
 	})
 
 	t.Run("bad input", func(t *testing.T) {
@@ -128,4 +138,87 @@ func TestRuns(t *testing.T) {
 		a.must(404, "GET", env+"/runs/no-such-run", nil, nil)
 		u.fails(2, `no command given`, nil, "run", "test", "--")
 	})
+}
+
+// testExec runs commands in the environment's web.0 through wharf exec: one with a
+// command and piped standard input, and one interactive session under a terminal (a
+// tmux pane the test types into), whose size reaches the instance; each exit code is
+// the CLI's, and each session is in the audit log.
+func testExec(t *testing.T, s *devstack.Stack, admin *client, u *cliUser) {
+	r := u.runEnv("", nil, "exec", "test", "web.0", "--", "sh", "-c", "ls /; echo to-stderr >&2; exit 4")
+	if r.code != 4 {
+		t.Errorf("wharf exec exited %d, want the command's 4", r.code)
+	}
+	mustContain(t, "exec stdout", r.stdout, "bin\n", "www\n")
+	mustContain(t, "exec stderr", r.stderr, "to-stderr\n")
+	r = u.runEnv("piped through\n", nil, "exec", "test", "--", "cat")
+	if r.code != 0 || r.stdout != "piped through\n" {
+		t.Errorf("wharf exec -- cat with standard input = %d %q", r.code, r.stdout)
+	}
+	u.fails(4, `instance web.7 of environment "test" is not running`, nil, "exec", "test", "web.7", "--", "true")
+
+	// An interactive session in a terminal: tmux gives wharf one, 100×30.
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is needed to drive a terminal session:", err)
+	}
+	dir := t.TempDir()
+	sock, done := filepath.Join(dir, "tmux.sock"), filepath.Join(dir, "done")
+	tmux := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("tmux", append([]string{"-S", sock}, args...)...)
+		cmd.Env, cmd.Dir = u.env, u.dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	script := fmt.Sprintf("%s exec test web.0; echo \"exit=$?\" > %s", filepath.Join(binDir, "wharf"), done)
+	tmux("new-session", "-d", "-x", "100", "-y", "30", "sh", "-c", script)
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	screen := func(want string) string {
+		t.Helper()
+		var got string
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if got = tmux("capture-pane", "-p", "-t", "0"); strings.Contains(got, want) {
+				return got
+			}
+		}
+		t.Fatalf("the terminal never showed %q; it shows:\n%s", want, got)
+		return ""
+	}
+	screen("# ") // the instance's shell prompts
+	tmux("send-keys", "-t", "0", "stty size; ls /; echo marker-$((6*7))", "Enter")
+	got := screen("marker-42")
+	mustContain(t, "the terminal session", got, "30 100", "www")
+	tmux("send-keys", "-t", "0", "exit 5", "Enter")
+	var ended []byte
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if ended, _ = os.ReadFile(done); len(ended) > 0 {
+			break
+		}
+	}
+	if strings.TrimSpace(string(ended)) != "exit=5" {
+		t.Errorf("the terminal session ended with %q, want exit=5", ended)
+	}
+
+	// Each session is audited: who, which instance; never what was typed.
+	var audit struct {
+		Items []struct {
+			Actor, Action, Target string
+		} `json:"items"`
+	}
+	admin.must(200, "GET", "/v1/orgs/acme/audit?limit=500", nil, &audit)
+	sessions := 0
+	for _, ev := range audit.Items {
+		if ev.Action == "exec" {
+			sessions++
+			if !strings.HasPrefix(ev.Target, "shop/test web.0 (") || ev.Actor == "" || strings.Contains(ev.Target, "ls") {
+				t.Errorf("exec audit event %+v", ev)
+			}
+		}
+	}
+	if sessions != 3 { // the command, cat, the terminal session
+		t.Errorf("%d exec sessions audited, want 3: %+v", sessions, audit.Items)
+	}
 }

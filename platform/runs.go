@@ -143,6 +143,9 @@ type Runs struct {
 	*Deployer
 	Runner RunRunner
 	Config RunConfigStore
+	// Shell runs exec sessions in running instances (exec.go); without it exec is
+	// unavailable.
+	Shell Execer
 	// Limit is how long a run may take; DefaultRunLimit when zero.
 	Limit time.Duration
 	// Base is the context runs are driven under; when it ends (wharfd stops), runs in

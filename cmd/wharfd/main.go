@@ -133,7 +133,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	// One-off commands (wharf run), driven by the replica that starts each until ctx
 	// ends; then they are stopped and recorded as such before wharfd exits.
-	runs := &platform.Runs{Deployer: deployer, Runner: nomadClient, Config: vaultClient.Runtime(), Base: ctx}
+	runs := &platform.Runs{Deployer: deployer, Runner: nomadClient, Config: vaultClient.Runtime(), Shell: nomadClient, Base: ctx}
 	defer runs.Wait()
 	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)
 	// beside the API's, so a leak shows on /metrics.
@@ -153,6 +153,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Services: deployer, // service instances (databases)
 		Backups:  apiBackups,
 		Runs:     runs,
+		Execs:    runs, // wharf exec: a WebSocket to Nomad's alloc exec
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)
