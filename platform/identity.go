@@ -126,6 +126,28 @@ func (r EnvRef) RunJobID(run string) string {
 // EnvJobsPrefix is the prefix of every environment's jobs, and of no other kind's.
 const EnvJobsPrefix = "wharf.env."
 
+// ParseServiceJobID returns the environment whose service job (JobID) id is, and
+// whether it is one.
+func ParseServiceJobID(id string) (EnvRef, bool) {
+	rest, ok := strings.CutPrefix(id, EnvJobsPrefix)
+	f := strings.Split(rest, ".")
+	if !ok || len(f) != 4 || f[3] != jobKindService {
+		return EnvRef{}, false
+	}
+	r := EnvRef{Org: f[0], App: f[1], Env: f[2]}
+	return r, r.Check() == nil
+}
+
+// ParseRouteName returns the environment a route of the ingress is named after
+// ("<org>.<app>/<env>", RouteApp and the environment, as the ingress labels its
+// metrics), and whether it is one.
+func ParseRouteName(name string) (EnvRef, bool) {
+	oa, env, ok := strings.Cut(name, "/")
+	org, app, ok2 := strings.Cut(oa, ".")
+	r := EnvRef{Org: org, App: app, Env: env}
+	return r, ok && ok2 && r.Check() == nil
+}
+
 // IsBackupsJobID reports whether id is an environment's periodic backup job
 // (BackupsJobID): exactly its fields, its kind word in its place.
 func IsBackupsJobID(id string) bool {

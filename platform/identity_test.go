@@ -208,6 +208,15 @@ func FuzzIdentity(f *testing.F) {
 				}
 			}
 		}
+		if got, ok := platform.ParseServiceJobID(r1.JobID()); !ok || got != r1 {
+			t.Errorf("ParseServiceJobID(%q) = %v, %v", r1.JobID(), got, ok)
+		}
+		if got, ok := platform.ParseRouteName(r1.RouteApp() + "/" + r1.Env); !ok || got != r1 {
+			t.Errorf("ParseRouteName of %v = %v, %v", r1, got, ok)
+		}
+		if _, ok := platform.ParseServiceJobID(r1.ReleaseJobID(1)); ok {
+			t.Errorf("ParseServiceJobID takes a release job")
+		}
 		if platform.IsBackupsJobID(r1.JobID()) || platform.IsBackupsJobID(r1.CronJobID(s1)) || !platform.IsBackupsJobID(r1.BackupsJobID(s1)) {
 			t.Error("IsBackupsJobID tells backup schedules wrong")
 		}

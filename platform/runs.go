@@ -146,6 +146,9 @@ type Runs struct {
 	// Shell runs exec sessions in running instances (exec.go); without it exec is
 	// unavailable.
 	Shell Execer
+	// MetricsStore reads environments' metrics (metrics.go); without it they are
+	// unavailable.
+	MetricsStore MetricsReader
 	// Limit is how long a run may take; DefaultRunLimit when zero.
 	Limit time.Duration
 	// Base is the context runs are driven under; when it ends (wharfd stops), runs in

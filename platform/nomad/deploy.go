@@ -390,6 +390,10 @@ func (c *Client) Instances(ctx context.Context, t platform.Target) ([]platform.I
 		if s.DeploymentStatus != nil {
 			in.Healthy = s.DeploymentStatus.Healthy
 		}
+		if ts := s.TaskStates[execTask]; ts != nil {
+			in.Restarts = ts.Restarts
+			in.OOMKills, in.LastOOMKill = oomKills(ts)
+		}
 		out = append(out, in)
 	}
 	sort.Slice(out, func(i, j int) bool {
