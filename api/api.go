@@ -62,6 +62,8 @@ type Config struct {
 	// Execs serves exec sessions in environments' instances (a WebSocket); it needs
 	// Model.
 	Execs Execs
+	// EnvMetrics serves environments' metrics; it needs Model.
+	EnvMetrics EnvMetrics
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -132,6 +134,9 @@ func New(cfg Config) *echo.Echo {
 		}
 		if cfg.Execs != nil {
 			registerExec(v1, requireToken(cfg.Model), cfg.Execs)
+		}
+		if cfg.EnvMetrics != nil {
+			registerMetrics(v1, requireToken(cfg.Model), cfg.EnvMetrics)
 		}
 	}
 	if cfg.Panel != nil {

@@ -73,6 +73,13 @@ type Config struct {
 	// BackupInterval is how often wharfd keeps the periodic backup jobs in step and
 	// collects their dumps.
 	BackupSchedule, BackupInterval string
+	// MetricsDir is where this wharfd keeps environments' metrics (a Prometheus TSDB);
+	// empty: it keeps none, and serves none. MetricsIngress are the URLs of the
+	// ingresses' Prometheus metrics it samples; MetricsRetention is how long samples are
+	// kept (48h at least 24h).
+	MetricsDir       string
+	MetricsIngress   []string
+	MetricsRetention string
 }
 
 func defaultConfig() Config {
@@ -91,6 +98,7 @@ func defaultConfig() Config {
 		DatabaseCredsMaxTTL: "24h",
 		BackupSchedule:      platform.DefaultBackupSchedule,
 		BackupInterval:      "5m",
+		MetricsRetention:    "48h",
 	}
 }
 
@@ -103,6 +111,7 @@ func defaultConfig() Config {
 //	vault    { address = "http://127.0.0.1:8200"  token_file = "/etc/wharf/vault-token" }
 //	registry { address = "127.0.0.1:5000" }
 //	postgres { address = "127.0.0.1:5432"  admin_user = "postgres"  admin_password_file = "/etc/wharf/postgres-password" }
+//	metrics  { dir = "/var/lib/wharf/metrics"  ingress = ["http://127.0.0.1:9102/metrics"]  retention = "48h" }
 type fileConfig struct {
 	Listen    *string `hcl:"listen,optional"`
 	LogLevel  *string `hcl:"log_level,optional"`
@@ -150,6 +159,11 @@ type fileConfig struct {
 		BackupSchedule    *string `hcl:"backup_schedule,optional"`
 		BackupInterval    *string `hcl:"backup_interval,optional"`
 	} `hcl:"postgres,block"`
+	Metrics *struct {
+		Dir       *string   `hcl:"dir,optional"`
+		Ingress   *[]string `hcl:"ingress,optional"`
+		Retention *string   `hcl:"retention,optional"`
+	} `hcl:"metrics,block"`
 }
 
 // setting is one option of wharfd's (see internal/cmdconfig).
@@ -252,6 +266,16 @@ var settings = []setting{
 		return nil
 	}),
 	opt("WHARF_BACKUP_INTERVAL", "backup-interval", "how often periodic backup jobs are kept in step and their dumps collected", duration(func(c *Config) *string { return &c.BackupInterval })),
+	opt("WHARF_METRICS_DIR", "metrics-dir", "directory of the metrics store (empty: no metrics)", str(func(c *Config) *string { return &c.MetricsDir })),
+	opt("WHARF_METRICS_INGRESS", "metrics-ingress", "URLs of the ingresses' Prometheus metrics to sample (comma-separated)", list(func(c *Config) *[]string { return &c.MetricsIngress })),
+	opt("WHARF_METRICS_RETENTION", "metrics-retention", "how long metrics are kept (at least 24h)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 24*time.Hour {
+			return fmt.Errorf("metrics retention %q is not a duration of at least 24h", v)
+		}
+		c.MetricsRetention = v
+		return nil
+	}),
 }
 
 // loadConfig builds the configuration from arguments and the environment (as
@@ -313,6 +337,9 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 			pair(p.AdminPassword, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD"]), pair(p.AdminPasswordFile, byEnv["WHARF_POSTGRES_ADMIN_PASSWORD_FILE"]),
 			pair(p.CredsTTL, byEnv["WHARF_DATABASE_CREDS_TTL"]), pair(p.CredsMaxTTL, byEnv["WHARF_DATABASE_CREDS_MAX_TTL"]),
 			pair(p.BackupSchedule, byEnv["WHARF_BACKUP_SCHEDULE"]), pair(p.BackupInterval, byEnv["WHARF_BACKUP_INTERVAL"]))
+	}
+	if m := f.Metrics; m != nil {
+		pairs = append(pairs, pair(m.Dir, byEnv["WHARF_METRICS_DIR"]), pair(joined(m.Ingress), byEnv["WHARF_METRICS_INGRESS"]), pair(m.Retention, byEnv["WHARF_METRICS_RETENTION"]))
 	}
 	return cmdconfig.ApplyValues(cfg, path, pairs...)
 }
