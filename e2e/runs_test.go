@@ -113,9 +113,9 @@ func TestRuns(t *testing.T) {
 		vera.must(403, "POST", env+"/runs/"+id+"/stop", nil, nil)
 		v := newCLIUser(t)
 		v.env = append(v.env, "WHARF_ADDR="+w.URL, "WHARF_TOKEN="+vera.token)
-		v.fails(3, `viewer role may not`, nil, "run", "test", "--app", "shop", "--org", "acme", "--", "true")
+		v.fails(3, `viewer role may not`, nil, "run", "--app", "shop", "--org", "acme", "test", "--", "true")
 		vera.must(403, "GET", env+"/instances/web.0/exec", nil, nil)
-		v.fails(3, `viewer role may not`, nil, "exec", "test", "web.0", "--app", "shop", "--org", "acme", "--", "true")
+		v.fails(3, `viewer role may not`, nil, "exec", "--app", "shop", "--org", "acme", "test", "web.0", "--", "true")
 	})
 
 	t.Run("another organisation's member cannot run in or read the victim's environment", func(t *testing.T) {

@@ -137,6 +137,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	runs := &platform.Runs{Deployer: deployer, Runner: nomadClient, Config: vaultClient.Runtime(), Shell: nomadClient, Base: ctx}
 	defer runs.Wait()
 	var collector *metrics.Collector
+	var panelMetrics panel.MetricsSource // nil without a metrics store: no graphs
 	if cfg.MetricsDir != "" {
 		// Environments' metrics: this replica samples and keeps its own copy.
 		retention, _ := time.ParseDuration(cfg.MetricsRetention)
@@ -146,6 +147,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer store.Close()
 		runs.MetricsStore = store
+		panelMetrics = runs
 		collector = &metrics.Collector{Store: store, Instances: nomadClient, Regions: model.Regions, Ingresses: cfg.MetricsIngress, Log: log.With("component", "metrics")}
 	}
 	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)
@@ -161,7 +163,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Deploys: deployer,
 		Builds:  deployer,
 		Domains: deployer,
-		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
+		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel"), Metrics: panelMetrics}).Register,
 
 		Services: deployer, // service instances (databases)
 		Backups:  apiBackups,
