@@ -187,7 +187,7 @@ func testExec(t *testing.T, s *devstack.Stack, admin *client, u *cliUser) {
 		t.Fatalf("the terminal never showed %q; it shows:\n%s", want, got)
 		return ""
 	}
-	screen("# ") // the instance's shell prompts
+	screen("/ #") // the instance's shell prompts
 	tmux("send-keys", "-t", "0", "stty size; ls /; echo marker-$((6*7))", "Enter")
 	got := screen("marker-42")
 	mustContain(t, "the terminal session", got, "30 100", "www")

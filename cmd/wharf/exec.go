@@ -62,23 +62,17 @@ what is typed). It needs the developer role.`,
   wharf exec live worker.0
   wharf exec test web.0 -- ls -l /app`,
 		Args: func(cmd *cobra.Command, a []string) error {
-			before := len(a)
-			if d := cmd.ArgsLenAtDash(); d >= 0 {
-				before = d
-				if d == len(a) {
-					return usageErrorf("no command after \"--\"; usage: %s", cmd.UseLine())
-				}
+			before, after, dash := splitDash(cmd, a)
+			if dash && len(after) == 0 {
+				return usageErrorf("no command after \"--\"; usage: %s", cmd.UseLine())
 			}
-			if before > 2 {
+			if len(before) > 2 {
 				return usageErrorf("at most ENV and INSTANCE come before \"--\"; usage: %s", cmd.UseLine())
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, a []string) error {
-			pos, command := a, []string(nil)
-			if d := cmd.ArgsLenAtDash(); d >= 0 {
-				pos, command = a[:d], a[d:]
-			}
+			pos, command, _ := splitDash(cmd, a)
 			env, instance := "test", ""
 			switch len(pos) {
 			case 1:
@@ -114,7 +108,6 @@ what is typed). It needs the developer role.`,
 			return nil
 		},
 	}
-	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal even with a command or without one here")
 	cmd.Flags().BoolVarP(&noTTY, "no-tty", "T", false, "give the session no terminal")
 	return cmd

@@ -57,18 +57,22 @@ it is. Ctrl-C stops the command. With --detach wharf returns at once, and
   wharf run -- sh -c 'echo ${#DATABASE_URL}'
   wharf run live --detach -- ./bin/reindex`,
 		Args: func(cmd *cobra.Command, a []string) error {
-			if len(a) == 0 || cmd.ArgsLenAtDash() == len(a) {
+			before, after, dash := splitDash(cmd, a)
+			if (dash && len(after) == 0) || len(a) == 0 {
 				return usageErrorf("no command given; usage: %s", cmd.UseLine())
 			}
-			if cmd.ArgsLenAtDash() > 1 {
+			if dash && len(before) > 1 {
 				return usageErrorf("only the environment may come before \"--\"; usage: %s", cmd.UseLine())
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, a []string) error {
 			env, argv := "test", a
-			if dash := cmd.ArgsLenAtDash(); dash == 1 {
-				env, argv = a[0], a[1:]
+			if before, after, dash := splitDash(cmd, a); dash {
+				argv = after
+				if len(before) == 1 {
+					env = before[0]
+				}
 			}
 			in := map[string]any{"args": argv}
 			if len(argv) == 1 {
@@ -98,7 +102,6 @@ it is. Ctrl-C stops the command. With --detach wharf returns at once, and
 			return c.followRun(ctx, cl, r, run.ID)
 		},
 	}
-	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().BoolVar(&detach, "detach", false, "return once the command started, without following it")
 	return cmd
 }
@@ -263,4 +266,18 @@ func shorten(s string, n int) string {
 		return string(r)
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// splitDash splits a command's arguments at "--": those before it and after it, and
+// whether there was one.
+func splitDash(cmd *cobra.Command, a []string) (before, after []string, found bool) {
+	if d := cmd.ArgsLenAtDash(); d >= 0 {
+		return a[:d], a[d:], true
+	}
+	for i, arg := range a {
+		if arg == "--" {
+			return a[:i], a[i+1:], true
+		}
+	}
+	return a, nil, false
 }

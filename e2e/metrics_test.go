@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/wharf-platform/wharf/internal/agenttest"
+)
+
+// TestMetrics loads an environment through the real ingress and burns CPU in its
+// instance, then reads its metrics through `wharf metrics` (sampled by wharfd into its
+// TSDB from Nomad's allocation stats and the ingress's /metrics): the request count is
+// the load generator's (±5%), CPU rose above idle, memory is shown; the panel's
+// environment page draws them as SVG, in a screenshot.
+func TestMetrics(t *testing.T) {
+	chromiumPath(t) // before the agents start
+	s := agenttest.Stack(t)
+	token := bootstrap(t, s)
+	ing := startIngressAddrs(t, s)
+	w := startWharfd(t, s, "-metrics-dir", filepath.Join(t.TempDir(), "metrics"), "-metrics-ingress", "http://"+ing["admin"]+"/metrics")
+	admin := &client{t: t, url: w.URL, token: token}
+	admin.seedApp(s, "shop")
+	env := "/v1/orgs/acme/apps/shop/envs/test"
+	admin.must(200, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 64}}}, nil)
+	admin.must(200, "PUT", env+"/procfile", map[string]any{"processes": map[string]any{"web": map[string]string{"command": webCommand}}}, nil)
+	var d deploy
+	admin.must(202, "POST", env+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
+	if d = admin.follow(env, d.ID); d.Status != "succeeded" {
+		t.Fatalf("deploy: %s (%s)", d.Status, d.Error)
+	}
+	host := "test.shop.acme.localhost"
+	// Every answer the route gave counts, those while it had no healthy instance too;
+	// a 404 is the ingress's own before the route reached it.
+	sent := 0
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		code, _ := get(ing["http"], host)
+		if code != 0 && code != http.StatusNotFound {
+			sent++
+		}
+		if code == http.StatusOK {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the ingress never served %s: %d", host, code)
+		}
+	}
+
+	u := newCLIUser(t)
+	u.env = append(u.env, "WHARF_ADDR="+w.URL, "WHARF_TOKEN="+token)
+	u.ok("link", "shop", "--org", "acme")
+	// The load: requests through the ingress, each answered; CPU burnt in web.0.
+	for i := 0; i < 400; i++ {
+		if code, body := get(ing["http"], host); code != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, code, body)
+		}
+		sent++
+	}
+	u.ok("exec", "test", "web.0", "--", "sh", "-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done")
+
+	var m struct {
+		Series []struct {
+			Name     string `json:"name"`
+			Instance string `json:"instance"`
+			Points   []struct {
+				Value *float64 `json:"value"`
+			} `json:"points"`
+		} `json:"series"`
+		Requests float64 `json:"requests"`
+	}
+	peak := func(name string) (float64, string) {
+		p, inst := math.NaN(), ""
+		for _, s := range m.Series {
+			if s.Name != name {
+				continue
+			}
+			for _, pt := range s.Points {
+				if pt.Value != nil && (math.IsNaN(p) || *pt.Value > p) {
+					p, inst = *pt.Value, s.Instance
+				}
+			}
+		}
+		return p, inst
+	}
+	// Samples are taken every 10 s: wait for the ones after the load.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
+		u.jsonOut(&m, "metrics", "test", "--window", "15m")
+		cpu, _ := peak("cpu_percent")
+		if math.Abs(m.Requests-float64(sent)) <= 0.05*float64(sent) && cpu > 5 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if math.Abs(m.Requests-float64(sent)) > 0.05*float64(sent) {
+		t.Errorf("metrics count %.0f requests, the load generator sent %d", m.Requests, sent)
+	}
+	cpu, inst := peak("cpu_percent")
+	if !(cpu > 5) || inst != "web.0" {
+		t.Errorf("web.0's CPU peaked at %.1f%% (%s), want above idle (5%%) after burning it", cpu, inst)
+	}
+	if mem, _ := peak("memory_mb"); !(mem > 0) || mem > 64 {
+		t.Errorf("web.0's memory peaked at %.1f MB, want some and at most its 64 MB", mem)
+	}
+	t.Logf("metrics: %.0f requests (sent %d), CPU peak %.1f%%", m.Requests, sent, cpu)
+	r := u.ok("metrics", "test", "--window", "15m")
+	mustContain(t, "wharf metrics", r.stdout, "cpu_percent", "web.0", "memory_mb", "requests_per_second", "latency_ms_p95", fmt.Sprintf("Requests: %.0f", m.Requests))
+
+	// The panel draws them, with no script.
+	b := newBrowser(t, w.URL)
+	b.open("/orgs/acme")
+	b.fill("main form", map[string]string{"token": token})
+	b.submit("main form")
+	b.open("/orgs/acme/apps/shop/envs/test")
+	b.do(15*time.Second, chromedp.WaitVisible(chromedp.CSS("#metrics svg#graph-requests")))
+	if n := b.count("#metrics svg path"); n < 4 {
+		t.Errorf("the metrics section draws %d lines, want CPU, memory, requests and latency", n)
+	}
+	if n := b.count("#metrics script"); n != 0 {
+		t.Errorf("the metrics section holds %d scripts", n)
+	}
+	if hint := b.text("#shell-hint"); !strings.Contains(hint, "wharf exec --org acme --app shop test web.0") {
+		t.Errorf("the panel's exec hint is %q", hint)
+	}
+	b.shoot("env-metrics")
+	if _, err := os.Stat(filepath.Join(b.dir, "env-metrics-desktop.png")); err != nil {
+		t.Error(err)
+	}
+}
