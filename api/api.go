@@ -64,6 +64,9 @@ type Config struct {
 	Execs Execs
 	// EnvMetrics serves environments' metrics; it needs Model.
 	EnvMetrics EnvMetrics
+	// GitHooks serves environments' git hooks and the pushes git hosts send them; it
+	// needs Model.
+	GitHooks GitHooks
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -137,6 +140,9 @@ func New(cfg Config) *echo.Echo {
 		}
 		if cfg.EnvMetrics != nil {
 			registerMetrics(v1, requireToken(cfg.Model), cfg.EnvMetrics)
+		}
+		if cfg.GitHooks != nil {
+			registerGitHooks(v1, requireToken(cfg.Model), cfg.GitHooks)
 		}
 	}
 	if cfg.Panel != nil {

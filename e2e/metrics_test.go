@@ -62,7 +62,8 @@ func TestMetrics(t *testing.T) {
 		}
 		sent++
 	}
-	u.ok("exec", "test", "web.0", "--", "sh", "-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done")
+	// Busy for 25 s, so that samples (every 10 s) fall in it.
+	u.ok("exec", "test", "web.0", "--", "sh", "-c", `end=$(($(date +%s) + 25)); while [ "$(date +%s)" -lt "$end" ]; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done`)
 
 	var m struct {
 		Series []struct {
@@ -90,7 +91,7 @@ func TestMetrics(t *testing.T) {
 	}
 	// Samples are taken every 10 s: wait for the ones after the load.
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
-		u.jsonOut(&m, "metrics", "test", "--window", "15m")
+		admin.must(200, "GET", env+"/metrics?window=15m", nil, &m)
 		cpu, _ := peak("cpu_percent")
 		if math.Abs(m.Requests-float64(sent)) <= 0.05*float64(sent) && cpu > 5 || time.Now().After(deadline) {
 			break
@@ -107,6 +108,7 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("web.0's memory peaked at %.1f MB, want some and at most its 64 MB", mem)
 	}
 	t.Logf("metrics: %.0f requests (sent %d), CPU peak %.1f%%", m.Requests, sent, cpu)
+	u.jsonOut(&m, "metrics", "test", "--window", "15m")
 	r := u.ok("metrics", "test", "--window", "15m")
 	mustContain(t, "wharf metrics", r.stdout, "cpu_percent", "web.0", "memory_mb", "requests_per_second", "latency_ms_p95", fmt.Sprintf("Requests: %.0f", m.Requests))
 

@@ -209,6 +209,13 @@ func (r EnvRef) RunsPath() string {
 	return "wharf/_runs/" + r.Org + "/" + r.App + "/" + r.Env
 }
 
+// GitHookSecretPath is where the secret of the environment's git hook lives, relative
+// to the secrets store's own prefix ("wharf/" in Vault): "_hooks/<org>/<app>/<env>".
+// "_hooks" is no organisation's, so it is never a secret variable's path (SecretPath).
+func (r EnvRef) GitHookSecretPath() string {
+	return "_hooks/" + r.Org + "/" + r.App + "/" + r.Env
+}
+
 // SecretKeyPath is where the environment's SECRET_KEY lives in Vault KV v2, relative to
 // the mount: under "_platform", which no organisation can be named.
 func (r EnvRef) SecretKeyPath() string {

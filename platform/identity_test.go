@@ -41,6 +41,7 @@ func allNames(r platform.EnvRef, sub string, n int, id string) []derived {
 		{"vault-kv", r.RuntimePath(), from("runtime")},
 		{"vault-kv", r.SecretKeyPath(), from("secret-key")},
 		{"vault-kv", r.RunsPath(), from("runs")},
+		{"vault-kv", "wharf/" + r.GitHookSecretPath(), from("git-hook")},
 		{"vault-kv", "wharf/" + r.SecretPath(strings.ToUpper(strings.ReplaceAll(sub, "-", "_"))), from("secret", sub)},
 		{"route", ingress.RouteKey("local", r.RouteApp(), r.Env), from("route")},
 		{"host", r.Host("localhost"), from("host")},

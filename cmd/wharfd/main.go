@@ -171,6 +171,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Execs:    runs, // wharf exec: a WebSocket to Nomad's alloc exec
 
 		EnvMetrics: runs,
+		GitHooks:   runs, // deploys on git push
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)

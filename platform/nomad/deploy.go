@@ -226,8 +226,8 @@ func (c *Client) failingInstances(ctx context.Context, region, deployment string
 					if ev.Signal != 0 {
 						what += fmt.Sprintf(", signal %d", ev.Signal)
 					}
-					if strings.Contains(ev.DisplayMessage, "OOM") {
-						what += ", out of memory"
+					if ev.Details["oom_killed"] == "true" || strings.Contains(ev.DisplayMessage, "OOM") {
+						what += ", killed for exceeding its memory"
 					}
 					what += fmt.Sprintf("; restarted %d times)", st.Restarts)
 					break
