@@ -29,7 +29,8 @@ func TestMetrics(t *testing.T) {
 	admin := &client{t: t, url: w.URL, token: token}
 	admin.seedApp(s, "shop")
 	env := "/v1/orgs/acme/apps/shop/envs/test"
-	admin.must(200, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 64}}}, nil)
+	admin.must(200, "POST", env+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 64},
+		"worker": map[string]int{"instances": 1, "memory_mb": 32}}}, nil) // the worker comes later
 	admin.must(200, "PUT", env+"/procfile", map[string]any{"processes": map[string]any{"web": map[string]string{"command": webCommand}}}, nil)
 	var d deploy
 	admin.must(202, "POST", env+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
@@ -112,6 +113,50 @@ func TestMetrics(t *testing.T) {
 	r := u.ok("metrics", "test", "--window", "15m")
 	mustContain(t, "wharf metrics", r.stdout, "cpu_percent", "web.0", "memory_mb", "requests_per_second", "latency_ms_p95", fmt.Sprintf("Requests: %.0f", m.Requests))
 
+	// A worker that outgrows its memory: killed by the kernel, shown as such in status
+	// and in the metrics' events.
+	admin.must(200, "PUT", env+"/procfile", map[string]any{"processes": map[string]any{
+		"web":    map[string]string{"command": webCommand},
+		"worker": map[string]string{"command": "sleep 8; head -c 300000000 /dev/zero | sort > /dev/null; sleep 3600"},
+	}}, nil)
+	admin.must(202, "POST", env+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
+	if d = admin.follow(env, d.ID); d.Status != "succeeded" {
+		t.Fatalf("deploy of the worker: %s (%s)", d.Status, d.Error)
+	}
+	var st struct {
+		Instances []struct {
+			Process  string `json:"process"`
+			OOMKills int    `json:"oom_kills"`
+		} `json:"instances"`
+	}
+	oomKilled := func() bool {
+		admin.must(200, "GET", env+"/status", nil, &st)
+		for _, in := range st.Instances {
+			if in.Process == "worker" && in.OOMKills > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(2 * time.Minute); !oomKilled() && time.Now().Before(deadline); time.Sleep(time.Second) {
+	}
+	if !oomKilled() {
+		t.Errorf("the worker's status never showed it killed for exceeding its memory: %+v", st)
+	}
+	mustContain(t, "wharf status", u.ok("status", "test").stdout, "worker.0", "killed for exceeding its memory")
+	var events struct {
+		Events []struct{ Instance, Kind string } `json:"events"`
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		admin.must(200, "GET", env+"/metrics?window=15m", nil, &events)
+		if len(events.Events) > 0 {
+			break
+		}
+	}
+	if len(events.Events) == 0 || events.Events[0].Instance != "worker.0" || events.Events[0].Kind != "oom_killed" {
+		t.Errorf("the metrics' events = %+v, want worker.0 killed for exceeding its memory", events.Events)
+	}
+
 	// The panel draws them, with no script.
 	b := newBrowser(t, w.URL)
 	b.open("/orgs/acme")
@@ -127,6 +172,12 @@ func TestMetrics(t *testing.T) {
 	}
 	if hint := b.text("#shell-hint"); !strings.Contains(hint, "wharf exec --org acme --app shop test web.0") {
 		t.Errorf("the panel's exec hint is %q", hint)
+	}
+	if n := b.count("#instance-list .oom-killed"); n != 1 {
+		t.Errorf("the panel marks %d instances killed for exceeding their memory, want the worker", n)
+	}
+	if n := b.count("#metrics line.oom"); n < 1 {
+		t.Errorf("the panel's graphs mark no OOM kill")
 	}
 	b.shoot("env-metrics")
 	if _, err := os.Stat(filepath.Join(b.dir, "env-metrics-desktop.png")); err != nil {
