@@ -28,6 +28,9 @@ type RunConfigStore interface {
 	// WriteRunConfig writes values as a new version of the environment's run
 	// configuration and returns that version.
 	WriteRunConfig(ctx context.Context, t Target, values map[string]Secret) (int, error)
+	// AllowRuns makes sure the environment's policy reads its run configuration (a
+	// policy written before runs existed lacks it).
+	AllowRuns(ctx context.Context, t Target) error
 }
 
 // Run states.
@@ -209,6 +212,9 @@ func (s *Runs) CreateRun(ctx context.Context, p Principal, org, app, env string,
 		return Run{}, err
 	}
 	values[RunVariable] = Secret(r.Command)
+	if err := s.Config.AllowRuns(ctx, t); err != nil {
+		return Run{}, err
+	}
 	version, err := s.Config.WriteRunConfig(ctx, t, values)
 	if err != nil {
 		return Run{}, err

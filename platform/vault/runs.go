@@ -3,6 +3,8 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
@@ -49,4 +51,26 @@ func (r *Runtime) WriteRunConfig(ctx context.Context, t platform.Target, values 
 		return 0, translate(err, "write the run configuration")
 	}
 	return sec.VersionMetadata.Version, nil
+}
+
+// AllowRuns makes sure the environment's policy lets its tasks read its run
+// configuration: a policy written before runs existed (by an older wharfd) gets that
+// one stanza added, and nothing else changes. Errors: not_found (no policy: nothing was
+// deployed), unavailable.
+func (r *Runtime) AllowRuns(ctx context.Context, t platform.Target) error {
+	policy, err := r.api.Sys().GetPolicyWithContext(ctx, t.VaultPolicy())
+	if err != nil {
+		return translate(err, "read the environment's policy")
+	}
+	if policy == "" {
+		return platform.Errorf(platform.NotFound, "environment %s has no policy yet; deploy it first", t.EnvRef)
+	}
+	stanza := fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", kvMount+"/data/"+t.RunsPath())
+	if strings.Contains(policy, fmt.Sprintf("%q", kvMount+"/data/"+t.RunsPath())) {
+		return nil
+	}
+	if err := r.api.Sys().PutPolicyWithContext(ctx, t.VaultPolicy(), policy+stanza); err != nil {
+		return translate(err, "write the environment's policy")
+	}
+	return nil
 }
