@@ -117,7 +117,7 @@ func TestMetrics(t *testing.T) {
 	// and in the metrics' events.
 	admin.must(200, "PUT", env+"/procfile", map[string]any{"processes": map[string]any{
 		"web":    map[string]string{"command": webCommand},
-		"worker": map[string]string{"command": "sleep 8; head -c 300000000 /dev/zero | sort > /dev/null; sleep 3600"},
+		"worker": map[string]string{"command": "sleep 8; head -c 300000000 /dev/zero | sort > /dev/null; exit 1"},
 	}}, nil)
 	admin.must(202, "POST", env+"/deploys", map[string]any{"image": agenttest.BaseImage}, &d)
 	if d = admin.follow(env, d.ID); d.Status != "succeeded" {
