@@ -258,7 +258,7 @@ func (s *Runs) drive(t Target, rel Release, r Run, version int) {
 	}
 	ctx, cancel := context.WithTimeout(base, limit)
 	defer cancel()
-	rec := &runRecorder{s: s, run: r, stop: cancel}
+	rec := &runRecorder{s: s, run: r, stop: cancel, saved: time.Now()}
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
@@ -311,6 +311,23 @@ type runRecorder struct {
 	run     Run
 	pending []RunLine
 	stopped bool
+	saved   time.Time // when the record was last written
+}
+
+// Runs' liveness: the replica driving a run writes its record at least every
+// runHeartbeat; a running run not written for runLost was left by a replica that
+// stopped without ending it, and reads as failed.
+const (
+	runHeartbeat = 30 * time.Second
+	runLost      = 3 * time.Minute
+)
+
+// lost marks a run whose driver went away as failed, as it is read.
+func (r Run) lost(now time.Time) Run {
+	if !r.Done() && now.Sub(r.UpdatedAt) > runLost {
+		r.Status, r.Reason = RunFailed, "lost: the wharfd running it stopped without ending it"
+	}
+	return r
 }
 
 func (rr *runRecorder) add(stream, line string) {
@@ -351,7 +368,7 @@ func (rr *runRecorder) save(ctx context.Context, end func(*Run)) {
 			rr.stopped = true
 			rr.stop()
 		}
-		if len(rr.pending) == 0 && end == nil {
+		if len(rr.pending) == 0 && end == nil && time.Since(rr.saved) < runHeartbeat {
 			return
 		}
 		next := cur
@@ -368,7 +385,7 @@ func (rr *runRecorder) save(ctx context.Context, end func(*Run)) {
 		next.UpdatedAt = rr.s.now()
 		err = rr.s.KV.Txn(ctx, []Op{{Kind: OpUpdate, Key: next.key(), Value: encode(next), Index: cur.Index}})
 		if err == nil {
-			rr.pending = nil
+			rr.pending, rr.saved = nil, time.Now()
 			return
 		}
 		if ErrorCode(err) != Conflict {
@@ -383,7 +400,8 @@ func (s *Runs) GetRun(ctx context.Context, p Principal, org, app, env, id string
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Run{}, err
 	}
-	return load[Run](ctx, s.KV, runKey(org, app, env, id), "run "+id)
+	r, err := load[Run](ctx, s.KV, runKey(org, app, env, id), "run "+id)
+	return r.lost(s.now()), err
 }
 
 // ListRuns returns a page of the environment's runs, oldest first (developer).
@@ -394,7 +412,11 @@ func (s *Runs) ListRuns(ctx context.Context, p Principal, org, app, env string, 
 	if _, err := load[Environment](ctx, s.KV, envKey(org, app, env), "environment "+env); err != nil {
 		return Page[Run]{}, err
 	}
-	return loadPage[Run](ctx, s.KV, runPrefix(org, app, env), pr)
+	page, err := loadPage[Run](ctx, s.KV, runPrefix(org, app, env), pr)
+	for i := range page.Items {
+		page.Items[i] = page.Items[i].lost(s.now())
+	}
+	return page, err
 }
 
 // StopRun asks for a run in progress to be stopped (developer); the wharfd driving it

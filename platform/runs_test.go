@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharf-platform/wharf/platform"
 )
@@ -58,5 +59,27 @@ func TestRunRequestCheck(t *testing.T) {
 				t.Errorf("Check() = %v, want ok %v", err, c.ok)
 			}
 		})
+	}
+}
+
+// TestRunLost reads a run whose driving wharfd stopped without ending it (no write for
+// longer than a heartbeat allows) as failed, and leaves a live or ended one as it is.
+func TestRunLost(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	run := func(status string, ago time.Duration) platform.Run {
+		return platform.Run{Status: status, Meta: platform.Meta{UpdatedAt: now.Add(-ago)}}
+	}
+	for _, c := range []struct {
+		name string
+		in   platform.Run
+		want string
+	}{
+		{"running, written lately", run(platform.RunRunning, time.Minute), platform.RunRunning},
+		{"running, silent too long", run(platform.RunRunning, 10*time.Minute), platform.RunFailed},
+		{"ended long ago", run(platform.RunSucceeded, time.Hour), platform.RunSucceeded},
+	} {
+		if got := platform.RunLostAt(c.in, now); got.Status != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got.Status, c.want)
+		}
 	}
 }
