@@ -414,6 +414,13 @@ func (d *Deployer) CreateDeploy(ctx context.Context, p Principal, org, app, env 
 	if err := fe.Err(); err != nil {
 		return Deploy{}, err
 	}
+	return d.queueDeploy(ctx, p, org, app, env, req)
+}
+
+// queueDeploy records a validated deploy request of p's and queues it, unless one is in
+// progress (conflict). CreateDeploy authorises and validates first; the upgrade
+// (platform/upgrade.go) queues its restarts here as wharfd itself.
+func (d *Deployer) queueDeploy(ctx context.Context, p Principal, org, app, env string, req DeployRequest) (Deploy, error) {
 	e, err := load[Environment](ctx, d.KV, envKey(org, app, env), "environment")
 	if err != nil {
 		return Deploy{}, err

@@ -305,3 +305,49 @@ func readableHashed(readable, kind string, fields ...string) string {
 	readable = strings.TrimRight(readable, "-")
 	return readable + "-" + nameHash(kind, fields...)
 }
+
+// ---- Legacy names (before this derivation) -------------------------------------------
+
+// The names below are those Wharf gave before this file existed (up to commit ca8c846):
+// fields joined with "-", so two environments could share one. They are derived here only
+// so the upgrade (platform/upgrade.go) can find what an older wharfd made and move it to
+// the names above; nothing creates them any more. Because they are ambiguous, a legacy
+// job is taken for an environment's only when its wharf_org/wharf_app/wharf_env meta
+// name that environment.
+
+// LegacyJobID is the environment's legacy service job, "wharf-<org>-<app>-<env>"; it was
+// also its Consul service's name.
+func (r EnvRef) LegacyJobID() string { return "wharf-" + r.Org + "-" + r.App + "-" + r.Env }
+
+// LegacyCronJobID is the legacy periodic job of the environment's cron entry name.
+func (r EnvRef) LegacyCronJobID(name string) string { return r.LegacyJobID() + "-cron-" + name }
+
+// LegacyBackupsJobID is the legacy periodic backup job of the environment's instance svc.
+func (r EnvRef) LegacyBackupsJobID(svc string) string { return r.LegacyJobID() + "-backups-" + svc }
+
+// LegacyReleaseJobID is the legacy batch job of release n's release command.
+func (r EnvRef) LegacyReleaseJobID(n int) string {
+	return r.LegacyJobID() + "-release-" + strconv.Itoa(n)
+}
+
+// LegacyVaultPolicy is the environment's legacy policy, "wharf-env-<org>-<app>-<env>".
+func (r EnvRef) LegacyVaultPolicy() string {
+	return "wharf-env-" + r.Org + "-" + r.App + "-" + r.Env
+}
+
+// LegacyBackupPolicy is a service instance's legacy backup policy,
+// "wharf-env-backup-<credentials role>" (which was also an environment policy's form).
+func LegacyBackupPolicy(credentialsRole string) string { return "wharf-env-backup-" + credentialsRole }
+
+// LegacyRouteApp named the environment's application in its legacy route record's key:
+// "<org>-<app>".
+func (r EnvRef) LegacyRouteApp() string { return r.Org + "-" + r.App }
+
+// LegacyHost was the environment's generated host, "<app>-<env>.<ingress domain>".
+func (r EnvRef) LegacyHost(ingressDomain string) string {
+	return r.App + "-" + r.Env + "." + ingressDomain
+}
+
+// LegacyJobPrefix starts every legacy job ID and no job ID of this derivation (which
+// start with "wharf."): "wharf-".
+const LegacyJobPrefix = "wharf-"

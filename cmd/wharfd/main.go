@@ -206,6 +206,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 				every, _ := time.ParseDuration(cfg.BackupInterval)
 				go backups.RunSchedule(lctx, every)
 			}
+			// A cloudspace made by an older wharfd moves to the current names.
+			upgrade := &platform.Upgrade{Deployer: deployer, Jobs: nomadClient, Routes: rts,
+				Policies: vaultClient.Runtime(), Log: log.With("component", "upgrade")}
+			go upgrade.Run(lctx, 5*time.Second)
 			_ = deployer.Run(lctx)
 			log.Info("no longer leading")
 		}))

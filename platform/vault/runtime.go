@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
@@ -133,6 +134,19 @@ func (r *Runtime) DeleteEnv(ctx context.Context, t platform.Target) error {
 	}
 	if err := r.api.Sys().DeletePolicyWithContext(ctx, t.VaultPolicy()); err != nil {
 		return translate(err, "delete the environment's policy")
+	}
+	return nil
+}
+
+// DeleteLegacyPolicy deletes the legacy policy with exactly this name (the upgrade's,
+// platform/upgrade.go); Vault answers a missing one with success. Errors: invalid (a
+// name that is not a legacy environment or backup policy), unavailable.
+func (r *Runtime) DeleteLegacyPolicy(ctx context.Context, name string) error {
+	if !strings.HasPrefix(name, "wharf-env-") {
+		return platform.Errorf(platform.Invalid, "policy %q is not a legacy environment or backup policy", name)
+	}
+	if err := r.api.Sys().DeletePolicyWithContext(ctx, name); err != nil {
+		return translate(err, "delete a legacy policy")
 	}
 	return nil
 }
