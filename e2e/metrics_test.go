@@ -157,6 +157,17 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("the metrics' events = %+v, want worker.0 killed for exceeding its memory", events.Events)
 	}
 
+	t.Run("another organisation's member cannot read the metrics", func(t *testing.T) {
+		a := isoIn(t, admin)
+		mallory := isoPerson(t, a, "mallory")
+		mallory.must(201, "POST", "/v1/orgs", map[string]any{"name": "evil"}, nil)
+		mallory.must(404, "GET", env+"/metrics", nil, nil)
+		vera := isoPerson(t, a, "vera")
+		a.must(200, "PUT", "/v1/orgs/acme/members/vera", map[string]any{"role": "viewer"}, nil)
+		vera.must(200, "GET", env+"/metrics?window=5m", nil, nil) // a viewer reads them
+		vera.must(400, "GET", env+"/metrics?window=5d", nil, nil)
+	})
+
 	// The panel draws them, with no script.
 	b := newBrowser(t, w.URL)
 	b.open("/orgs/acme")
