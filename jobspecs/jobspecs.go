@@ -408,6 +408,8 @@ func (v WebVars) values() (map[string]cty.Value, error) {
 type ReleaseVars struct {
 	Common
 	MemoryMB int // the template's default when zero
+	// Process is WHARF_PROCESS: "release" when empty; "run" for a one-off command.
+	Process string
 }
 
 // Template names release.nomad.hcl.
@@ -420,6 +422,12 @@ func (v ReleaseVars) values() (map[string]cty.Value, error) {
 	}
 	if v.MemoryMB > 0 {
 		vals["memory"] = cty.NumberIntVal(int64(v.MemoryMB))
+	}
+	if v.Process != "" {
+		if !processPattern.MatchString(v.Process) {
+			return nil, platform.Errorf(platform.Invalid, "process name %q is not a lower-case name", v.Process)
+		}
+		vals["process"] = cty.StringVal(v.Process)
 	}
 	return vals, nil
 }

@@ -66,6 +66,7 @@ var goldenCases = map[string]jobspecs.Vars{
 		Processes: []jobspecs.Process{{Name: "web", Count: 1, CPU: 100, MemoryMB: 128, HTTP: true}}},
 	"release":          jobspecs.ReleaseVars{Common: common()},
 	"release-services": jobspecs.ReleaseVars{Common: withServices(common())},
+	"run":              jobspecs.ReleaseVars{Common: common(), Process: "run", MemoryMB: 128},
 	"cron-services":    jobspecs.CronVars{Common: withServices(common()), Name: "nightly-report", Schedule: "0 3 * * *"},
 	"cron":             jobspecs.CronVars{Common: common(), Name: "nightly-report", Schedule: "*/5 * * * *", MemoryMB: 64},
 	"backup": jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-backup.wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",

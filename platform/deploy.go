@@ -1195,6 +1195,13 @@ func (d *Deployer) forget(ctx context.Context, org, app, env string) error {
 	t.deleteKey(procfileKey(org, app, env))
 	t.deleteTree(releasePrefix(org, app, env))
 	t.deleteTree(deployPrefix(org, app, env))
+	t.deleteTree(runPrefix(org, app, env))
+	if h, err := load[GitHook](ctx, d.KV, envGitHookKey(org, app, env), "git hook"); err == nil {
+		t.deleteKey(gitHookKey(h.ID))
+		t.deleteTree(gitDeliveryPrefix(h.ID))
+		t.deleteKey(envGitHookKey(org, app, env))
+		_ = d.Secrets.DeleteSecret(ctx, h.secretPath())
+	}
 	t.deleteKey(envStateKey(org, app, env))
 	t.deleteTree(servicePrefix(org, app, env))
 	return d.KV.Txn(ctx, t.ops)

@@ -78,6 +78,7 @@ const (
 	jobKindBackups = "backups" // the scheduled (periodic) backup job of one instance
 	jobKindBackup  = "backup"  // one backup run now
 	jobKindRestore = "restore" // one restore into an instance
+	jobKindRun     = "run"     // one one-off command (Runs)
 )
 
 // JobPrefix is the prefix every Nomad job of the environment has, and no job of any
@@ -118,8 +119,35 @@ func (r EnvRef) RestoreJobID(svc, nonce string) string {
 	return r.JobPrefix() + jobKindRestore + "." + svc + "." + nonce
 }
 
+// RunJobID is the batch job of the environment's one-off command run (ids hold no ".").
+func (r EnvRef) RunJobID(run string) string {
+	return r.JobPrefix() + jobKindRun + "." + run
+}
+
 // EnvJobsPrefix is the prefix of every environment's jobs, and of no other kind's.
 const EnvJobsPrefix = "wharf.env."
+
+// ParseServiceJobID returns the environment whose service job (JobID) id is, and
+// whether it is one.
+func ParseServiceJobID(id string) (EnvRef, bool) {
+	rest, ok := strings.CutPrefix(id, EnvJobsPrefix)
+	f := strings.Split(rest, ".")
+	if !ok || len(f) != 4 || f[3] != jobKindService {
+		return EnvRef{}, false
+	}
+	r := EnvRef{Org: f[0], App: f[1], Env: f[2]}
+	return r, r.Check() == nil
+}
+
+// ParseRouteName returns the environment a route of the ingress is named after
+// ("<org>.<app>/<env>", RouteApp and the environment, as the ingress labels its
+// metrics), and whether it is one.
+func ParseRouteName(name string) (EnvRef, bool) {
+	oa, env, ok := strings.Cut(name, "/")
+	org, app, ok2 := strings.Cut(oa, ".")
+	r := EnvRef{Org: org, App: app, Env: env}
+	return r, ok && ok2 && r.Check() == nil
+}
 
 // IsBackupsJobID reports whether id is an environment's periodic backup job
 // (BackupsJobID): exactly its fields, its kind word in its place.
@@ -173,6 +201,20 @@ func BackupPolicy(credentialsRole string) string { return BackupPolicyPrefix + c
 // organisation's.
 func (r EnvRef) RuntimePath() string {
 	return "wharf/_runtime/" + r.Org + "/" + r.App + "/" + r.Env
+}
+
+// RunsPath is where the environment's one-off commands' configuration lives in Vault
+// KV v2, relative to the mount, one version per run: "wharf/_runs/<org>/<app>/<env>".
+// "_runs" is no organisation's, and no other path of the environment's is under it.
+func (r EnvRef) RunsPath() string {
+	return "wharf/_runs/" + r.Org + "/" + r.App + "/" + r.Env
+}
+
+// GitHookSecretPath is where the secret of the environment's git hook lives, relative
+// to the secrets store's own prefix ("wharf/" in Vault): "_hooks/<org>/<app>/<env>".
+// "_hooks" is no organisation's, so it is never a secret variable's path (SecretPath).
+func (r EnvRef) GitHookSecretPath() string {
+	return "_hooks/" + r.Org + "/" + r.App + "/" + r.Env
 }
 
 // SecretKeyPath is where the environment's SECRET_KEY lives in Vault KV v2, relative to

@@ -103,8 +103,9 @@ agents() {
 	return $rc
 }
 
-# haproxy and caddy are only measured against (make bench); util-linux brings taskset.
-PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium haproxy caddy util-linux)
+# haproxy and caddy are only measured against (make bench); util-linux brings taskset;
+# tmux gives e2e TestRuns a terminal to drive wharf exec in.
+PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium haproxy caddy util-linux tmux)
 
 packages() {
 	local missing=() p

@@ -134,7 +134,8 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 	report := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 	wd, err := supervise("wharfd", report, func() (*devstack.Process, error) {
 		return devstack.StartProcess("wharfd", func(_, line string) { fmt.Println("wharfd: " + line) },
-			wharfdBin, []string{"-config", conf, "-log-format", "text"}, nil)
+			wharfdBin, []string{"-config", conf, "-log-format", "text",
+				"-metrics-dir", filepath.Join(dataDir, "metrics"), "-metrics-ingress", "http://" + ingressAdminAddr + "/metrics"}, nil)
 	})
 	if err != nil {
 		return err

@@ -86,6 +86,13 @@ type Config struct {
 	ObjectStoreSecretKey     platform.Secret
 	ObjectStoreSecretKeyFile string
 	ObjectStorePublicURL     string
+	// MetricsDir is where this wharfd keeps environments' metrics (a Prometheus TSDB);
+	// empty: it keeps none, and serves none. MetricsIngress are the URLs of the
+	// ingresses' Prometheus metrics it samples; MetricsRetention is how long samples are
+	// kept (48h at least 24h).
+	MetricsDir       string
+	MetricsIngress   []string
+	MetricsRetention string
 }
 
 func defaultConfig() Config {
@@ -105,6 +112,7 @@ func defaultConfig() Config {
 		BackupSchedule:      platform.DefaultBackupSchedule,
 		BackupInterval:      "5m",
 		ObjectStoreRegion:   "us-east-1",
+		MetricsRetention:    "48h",
 	}
 }
 
@@ -118,6 +126,7 @@ func defaultConfig() Config {
 //	registry { address = "127.0.0.1:5000" }
 //	postgres { address = "127.0.0.1:5432"  admin_user = "postgres"  admin_password_file = "/etc/wharf/postgres-password" }
 //	object_store { endpoint = "http://127.0.0.1:7070"  access_key = "wharf-root"  secret_key_file = "/etc/wharf/objectstore-secret-key" }
+//	metrics  { dir = "/var/lib/wharf/metrics"  ingress = ["http://127.0.0.1:9102/metrics"]  retention = "48h" }
 type fileConfig struct {
 	Listen    *string `hcl:"listen,optional"`
 	LogLevel  *string `hcl:"log_level,optional"`
@@ -173,6 +182,11 @@ type fileConfig struct {
 		SecretKeyFile *string `hcl:"secret_key_file,optional"`
 		PublicURL     *string `hcl:"public_url,optional"`
 	} `hcl:"object_store,block"`
+	Metrics *struct {
+		Dir       *string   `hcl:"dir,optional"`
+		Ingress   *[]string `hcl:"ingress,optional"`
+		Retention *string   `hcl:"retention,optional"`
+	} `hcl:"metrics,block"`
 }
 
 // setting is one option of wharfd's (see internal/cmdconfig).
@@ -293,6 +307,16 @@ var settings = []setting{
 	opt("WHARF_OBJECT_STORE_SECRET_KEY_FILE", "object-store-secret-key-file", "file holding the object store admin account's secret key", str(func(c *Config) *string { return &c.ObjectStoreSecretKeyFile })),
 	opt("WHARF_OBJECT_STORE_PUBLIC_URL", "object-store-public-url", "URL the object store's public objects are served under (the endpoint by default)", httpURL(func(c *Config) *string { return &c.ObjectStorePublicURL })),
 	opt("WHARF_BACKUP_INTERVAL", "backup-interval", "how often periodic backup jobs are kept in step and their dumps collected", duration(func(c *Config) *string { return &c.BackupInterval })),
+	opt("WHARF_METRICS_DIR", "metrics-dir", "directory of the metrics store (empty: no metrics)", str(func(c *Config) *string { return &c.MetricsDir })),
+	opt("WHARF_METRICS_INGRESS", "metrics-ingress", "URLs of the ingresses' Prometheus metrics to sample (comma-separated)", list(func(c *Config) *[]string { return &c.MetricsIngress })),
+	opt("WHARF_METRICS_RETENTION", "metrics-retention", "how long metrics are kept (at least 24h)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 24*time.Hour {
+			return fmt.Errorf("metrics retention %q is not a duration of at least 24h", v)
+		}
+		c.MetricsRetention = v
+		return nil
+	}),
 }
 
 // loadConfig builds the configuration from arguments and the environment (as
@@ -360,6 +384,9 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 		pairs = append(pairs, pair(o.Endpoint, byEnv["WHARF_OBJECT_STORE_ENDPOINT"]), pair(o.Region, byEnv["WHARF_OBJECT_STORE_REGION"]),
 			pair(o.AccessKey, byEnv["WHARF_OBJECT_STORE_ACCESS_KEY"]), pair(o.SecretKey, byEnv["WHARF_OBJECT_STORE_SECRET_KEY"]),
 			pair(o.SecretKeyFile, byEnv["WHARF_OBJECT_STORE_SECRET_KEY_FILE"]), pair(o.PublicURL, byEnv["WHARF_OBJECT_STORE_PUBLIC_URL"]))
+	}
+	if m := f.Metrics; m != nil {
+		pairs = append(pairs, pair(m.Dir, byEnv["WHARF_METRICS_DIR"]), pair(joined(m.Ingress), byEnv["WHARF_METRICS_INGRESS"]), pair(m.Retention, byEnv["WHARF_METRICS_RETENTION"]))
 	}
 	return cmdconfig.ApplyValues(cfg, path, pairs...)
 }

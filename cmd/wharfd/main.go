@@ -27,6 +27,7 @@ import (
 	"github.com/wharf-platform/wharf/panel"
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/platform/consul"
+	"github.com/wharf-platform/wharf/platform/metrics"
 	"github.com/wharf-platform/wharf/platform/nomad"
 	"github.com/wharf-platform/wharf/platform/objectstore"
 	"github.com/wharf-platform/wharf/platform/postgres"
@@ -146,6 +147,24 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		backups = &platform.Backups{Deployer: deployer, Schedule: cfg.BackupSchedule}
 		apiBackups = backups
 	}
+	// One-off commands (wharf run), driven by the replica that starts each until ctx
+	// ends; then they are stopped and recorded as such before wharfd exits.
+	runs := &platform.Runs{Deployer: deployer, Runner: nomadClient, Config: vaultClient.Runtime(), Shell: nomadClient, Base: ctx}
+	defer runs.Wait()
+	var collector *metrics.Collector
+	var panelMetrics panel.MetricsSource // nil without a metrics store: no graphs
+	if cfg.MetricsDir != "" {
+		// Environments' metrics: this replica samples and keeps its own copy.
+		retention, _ := time.ParseDuration(cfg.MetricsRetention)
+		store, err := metrics.Open(cfg.MetricsDir, retention, log.With("component", "metrics"))
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		runs.MetricsStore = store
+		panelMetrics = runs
+		collector = &metrics.Collector{Store: store, Instances: nomadClient, Regions: model.Regions, Ingresses: cfg.MetricsIngress, Log: log.With("component", "metrics")}
+	}
 	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)
 	// beside the API's, so a leak shows on /metrics.
 	metrics := prometheus.NewRegistry()
@@ -159,10 +178,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Deploys: deployer,
 		Builds:  deployer,
 		Domains: deployer,
-		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
+		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel"), Metrics: panelMetrics}).Register,
 
 		Services: deployer, // service instances (databases, storage)
 		Backups:  apiBackups,
+		Runs:     runs,
+		Execs:    runs, // wharf exec: a WebSocket to Nomad's alloc exec
+
+		EnvMetrics: runs,
+		GitHooks:   runs, // deploys on git push
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)
@@ -205,6 +229,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Info("no longer leading")
 		}))
 	})
+	if collector != nil {
+		g.Go(func() error { return ignoreCanceled(collector.Run(gctx)) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("wharfd shutting down")
