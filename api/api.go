@@ -57,6 +57,16 @@ type Config struct {
 	Services Services
 	// Backups serves the routes of service instances' backups; it needs Model.
 	Backups Backups
+	// Runs serves the routes of environments' one-off commands; it needs Model.
+	Runs Runs
+	// Execs serves exec sessions in environments' instances (a WebSocket); it needs
+	// Model.
+	Execs Execs
+	// EnvMetrics serves environments' metrics; it needs Model.
+	EnvMetrics EnvMetrics
+	// GitHooks serves environments' git hooks and the pushes git hosts send them; it
+	// needs Model.
+	GitHooks GitHooks
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -121,6 +131,18 @@ func New(cfg Config) *echo.Echo {
 		}
 		if cfg.Backups != nil {
 			registerBackups(v1, requireToken(cfg.Model), cfg.Backups)
+		}
+		if cfg.Runs != nil {
+			registerRuns(v1, requireToken(cfg.Model), cfg.Runs)
+		}
+		if cfg.Execs != nil {
+			registerExec(v1, requireToken(cfg.Model), cfg.Execs)
+		}
+		if cfg.EnvMetrics != nil {
+			registerMetrics(v1, requireToken(cfg.Model), cfg.EnvMetrics)
+		}
+		if cfg.GitHooks != nil {
+			registerGitHooks(v1, requireToken(cfg.Model), cfg.GitHooks)
 		}
 	}
 	if cfg.Panel != nil {

@@ -25,6 +25,13 @@ import (
 // plain HTTP address.
 func startIngress(t testing.TB, s *devstack.Stack) string {
 	t.Helper()
+	return startIngressAddrs(t, s)["http"]
+}
+
+// startIngressAddrs runs the real wharf-ingress for the cloudspace "local" and returns
+// its addresses: "http", and "admin" (its /metrics and /health).
+func startIngressAddrs(t testing.TB, s *devstack.Stack) map[string]string {
+	t.Helper()
 	dir := t.TempDir()
 	addrFile := filepath.Join(dir, "addrs.json")
 	p, err := devstack.StartProcess("ingress", func(_, line string) { t.Logf("ingress: %s", line) },
@@ -42,11 +49,11 @@ func startIngress(t testing.TB, s *devstack.Stack) string {
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var addrs map[string]string
 		if b, err := os.ReadFile(addrFile); err == nil && json.Unmarshal(b, &addrs) == nil && addrs["http"] != "" {
-			return addrs["http"]
+			return addrs
 		}
 	}
 	t.Fatal("wharf-ingress did not listen")
-	return ""
+	return nil
 }
 
 // get asks the ingress for host's page.

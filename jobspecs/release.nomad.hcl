@@ -65,6 +65,27 @@ variable "services" {
   description = "The database service instances whose credentials the task receives, by name."
 }
 
+variable "storage" {
+  type = map(object({
+    prefix   = string # <PREFIX>_STORAGE_DSN
+    defaults = bool   # also AWS_* and S3_* (the DEFAULT prefix)
+    path     = string # the KV v2 data path of the instance's keys
+    bucket   = string
+    endpoint = string # the object store's URL
+    region   = string
+    public   = string # the URL of the bucket's public objects
+    dsn_tail = string # the DSN after its keys: "@<bucket>.<host>/?auth=s3v4&..."
+  }))
+  default     = {}
+  description = "The storage service instances whose keys the task receives, by name."
+}
+
+variable "process" {
+  type        = string
+  default     = "release"
+  description = "WHARF_PROCESS: release for a release command, run for a one-off command."
+}
+
 variable "memory" {
   type    = number
   default = 256
@@ -151,11 +172,36 @@ job "wharf-release" {
         }
       }
 
+      dynamic "template" {
+        for_each = var.storage
+        content {
+          # A storage instance's keys live in Vault KV; the environment's policy reads those of
+          # the instances its release uses. Only Wharf's own, validated names and URLs are
+          # placed in the template text; the keys are data.
+          destination = "secrets/storage-${template.key}.env"
+          env         = true
+          change_mode = "noop"
+          data        = <<-EOT
+          {{ with secret "${template.value.path}" }}{{ $key := .Data.data.access_key }}{{ $secret := .Data.data.secret_key }}${template.value.prefix}_STORAGE_DSN={{ print "s3://" (urlquery $key) ":" (urlquery $secret) "${template.value.dsn_tail}" | toJSON }}
+          %{ if template.value.defaults }AWS_ACCESS_KEY_ID={{ $key | toJSON }}
+          AWS_SECRET_ACCESS_KEY={{ $secret | toJSON }}
+          AWS_REGION="${template.value.region}"
+          AWS_DEFAULT_REGION="${template.value.region}"
+          AWS_ENDPOINT_URL_S3="${template.value.endpoint}"
+          S3_ENDPOINT="${template.value.endpoint}"
+          S3_REGION="${template.value.region}"
+          S3_BUCKET="${template.value.bucket}"
+          S3_PUBLIC_URL="${template.value.public}"
+          %{ endif }{{ end }}
+          EOT
+        }
+      }
+
       env {
         STAGE         = var.stage
         DOMAIN        = var.domain
         WHARF_RELEASE = var.release
-        WHARF_PROCESS = "release"
+        WHARF_PROCESS = var.process
       }
 
       resources {

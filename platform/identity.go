@@ -10,7 +10,8 @@ import (
 
 // This file is the one place that names what Wharf makes outside itself: Nomad jobs,
 // Consul services, Vault policies and paths, route records, generated hosts, registry
-// repositories, PostgreSQL databases and roles. Nothing else builds such a name.
+// repositories, PostgreSQL databases and roles, object store buckets and accounts.
+// Nothing else builds such a name.
 //
 // Organisation, application and environment names (and process, cron entry, service
 // instance names) are DNS labels (CheckName): [a-z0-9-], at most 63 characters, and they
@@ -77,6 +78,7 @@ const (
 	jobKindBackups = "backups" // the scheduled (periodic) backup job of one instance
 	jobKindBackup  = "backup"  // one backup run now
 	jobKindRestore = "restore" // one restore into an instance
+	jobKindRun     = "run"     // one one-off command (Runs)
 )
 
 // JobPrefix is the prefix every Nomad job of the environment has, and no job of any
@@ -117,8 +119,35 @@ func (r EnvRef) RestoreJobID(svc, nonce string) string {
 	return r.JobPrefix() + jobKindRestore + "." + svc + "." + nonce
 }
 
+// RunJobID is the batch job of the environment's one-off command run (ids hold no ".").
+func (r EnvRef) RunJobID(run string) string {
+	return r.JobPrefix() + jobKindRun + "." + run
+}
+
 // EnvJobsPrefix is the prefix of every environment's jobs, and of no other kind's.
 const EnvJobsPrefix = "wharf.env."
+
+// ParseServiceJobID returns the environment whose service job (JobID) id is, and
+// whether it is one.
+func ParseServiceJobID(id string) (EnvRef, bool) {
+	rest, ok := strings.CutPrefix(id, EnvJobsPrefix)
+	f := strings.Split(rest, ".")
+	if !ok || len(f) != 4 || f[3] != jobKindService {
+		return EnvRef{}, false
+	}
+	r := EnvRef{Org: f[0], App: f[1], Env: f[2]}
+	return r, r.Check() == nil
+}
+
+// ParseRouteName returns the environment a route of the ingress is named after
+// ("<org>.<app>/<env>", RouteApp and the environment, as the ingress labels its
+// metrics), and whether it is one.
+func ParseRouteName(name string) (EnvRef, bool) {
+	oa, env, ok := strings.Cut(name, "/")
+	org, app, ok2 := strings.Cut(oa, ".")
+	r := EnvRef{Org: org, App: app, Env: env}
+	return r, ok && ok2 && r.Check() == nil
+}
 
 // IsBackupsJobID reports whether id is an environment's periodic backup job
 // (BackupsJobID): exactly its fields, its kind word in its place.
@@ -172,6 +201,20 @@ func BackupPolicy(credentialsRole string) string { return BackupPolicyPrefix + c
 // organisation's.
 func (r EnvRef) RuntimePath() string {
 	return "wharf/_runtime/" + r.Org + "/" + r.App + "/" + r.Env
+}
+
+// RunsPath is where the environment's one-off commands' configuration lives in Vault
+// KV v2, relative to the mount, one version per run: "wharf/_runs/<org>/<app>/<env>".
+// "_runs" is no organisation's, and no other path of the environment's is under it.
+func (r EnvRef) RunsPath() string {
+	return "wharf/_runs/" + r.Org + "/" + r.App + "/" + r.Env
+}
+
+// GitHookSecretPath is where the secret of the environment's git hook lives, relative
+// to the secrets store's own prefix ("wharf/" in Vault): "_hooks/<org>/<app>/<env>".
+// "_hooks" is no organisation's, so it is never a secret variable's path (SecretPath).
+func (r EnvRef) GitHookSecretPath() string {
+	return "_hooks/" + r.Org + "/" + r.App + "/" + r.Env
 }
 
 // SecretKeyPath is where the environment's SECRET_KEY lives in Vault KV v2, relative to
@@ -233,6 +276,49 @@ func DatabaseNames(id string) InstanceNames {
 // DatabaseOwner is the owner role of database db.
 func DatabaseOwner(db string) string { return db + "_owner" }
 
+// ---- Object storage -----------------------------------------------------------------
+
+// StorageInstanceNames are the names of one storage service instance outside Wharf. Like
+// a database instance's, they come from a random 64-bit id (16 hex digits), never from
+// the environment, so a re-attached instance never meets what is left of an earlier one,
+// and no tenant's names can be made to equal another's.
+type StorageInstanceNames struct {
+	Bucket          string // S3 bucket, "wharf-<id>" (3 to 63 of [a-z0-9-], as S3 wants)
+	AccessKey       string // the object store account reaching only that bucket, "WHARF<ID>"
+	CredentialsRole string // names the instance's keys in Vault, "wharf-<id>"
+}
+
+// StorageNames derives a storage instance's names from its id (16 lower-case hex
+// digits).
+func StorageNames(id string) StorageInstanceNames {
+	return StorageInstanceNames{Bucket: "wharf-" + id, AccessKey: "WHARF" + strings.ToUpper(id), CredentialsRole: "wharf-" + id}
+}
+
+// StorageCredentialsPath is where a storage instance's keys live in Vault KV v2,
+// relative to the mount: "wharf/_storage/<credentials role>". "_storage" is no
+// organisation's name (names are DNS labels), so no secret variable or runtime
+// configuration can be there.
+func StorageCredentialsPath(credentialsRole string) string {
+	return "wharf/_storage/" + credentialsRole
+}
+
+// StorageBackupBucket is the object store's bucket of storage backups (archives of
+// instances' buckets). It is the store's root account's, which no tenant's account
+// reaches, and no instance's bucket ("wharf-<16 hex digits>") can be named so.
+const StorageBackupBucket = "wharf-backups"
+
+// StorageBackupKey is where backup id of the environment's storage instance svc is kept
+// in StorageBackupBucket: "<org>/<app>/<env>/<svc>/<id>.tar". Every field is a DNS
+// label, so keys of two backups never meet, and an environment's archives are exactly
+// those under "<org>/<app>/<env>/".
+func (r EnvRef) StorageBackupKey(svc, id string) string {
+	return r.Org + "/" + r.App + "/" + r.Env + "/" + svc + "/" + id + ".tar"
+}
+
+// StoragePublicPrefix is the key prefix of a bucket's public objects: anyone may read
+// those (not list them) at the instance's public URL; every other key needs its keys.
+const StoragePublicPrefix = "public/"
+
 // ---- hashing ------------------------------------------------------------------------
 
 const hashChars = 26 // base32 characters: 130 bits
@@ -263,3 +349,49 @@ func readableHashed(readable, kind string, fields ...string) string {
 	readable = strings.TrimRight(readable, "-")
 	return readable + "-" + nameHash(kind, fields...)
 }
+
+// ---- Legacy names (before this derivation) -------------------------------------------
+
+// The names below are those Wharf gave before this file existed (up to commit ca8c846):
+// fields joined with "-", so two environments could share one. They are derived here only
+// so the upgrade (platform/upgrade.go) can find what an older wharfd made and move it to
+// the names above; nothing creates them any more. Because they are ambiguous, a legacy
+// job is taken for an environment's only when its wharf_org/wharf_app/wharf_env meta
+// name that environment.
+
+// LegacyJobID is the environment's legacy service job, "wharf-<org>-<app>-<env>"; it was
+// also its Consul service's name.
+func (r EnvRef) LegacyJobID() string { return "wharf-" + r.Org + "-" + r.App + "-" + r.Env }
+
+// LegacyCronJobID is the legacy periodic job of the environment's cron entry name.
+func (r EnvRef) LegacyCronJobID(name string) string { return r.LegacyJobID() + "-cron-" + name }
+
+// LegacyBackupsJobID is the legacy periodic backup job of the environment's instance svc.
+func (r EnvRef) LegacyBackupsJobID(svc string) string { return r.LegacyJobID() + "-backups-" + svc }
+
+// LegacyReleaseJobID is the legacy batch job of release n's release command.
+func (r EnvRef) LegacyReleaseJobID(n int) string {
+	return r.LegacyJobID() + "-release-" + strconv.Itoa(n)
+}
+
+// LegacyVaultPolicy is the environment's legacy policy, "wharf-env-<org>-<app>-<env>".
+func (r EnvRef) LegacyVaultPolicy() string {
+	return "wharf-env-" + r.Org + "-" + r.App + "-" + r.Env
+}
+
+// LegacyBackupPolicy is a service instance's legacy backup policy,
+// "wharf-env-backup-<credentials role>" (which was also an environment policy's form).
+func LegacyBackupPolicy(credentialsRole string) string { return "wharf-env-backup-" + credentialsRole }
+
+// LegacyRouteApp named the environment's application in its legacy route record's key:
+// "<org>-<app>".
+func (r EnvRef) LegacyRouteApp() string { return r.Org + "-" + r.App }
+
+// LegacyHost was the environment's generated host, "<app>-<env>.<ingress domain>".
+func (r EnvRef) LegacyHost(ingressDomain string) string {
+	return r.App + "-" + r.Env + "." + ingressDomain
+}
+
+// LegacyJobPrefix starts every legacy job ID and no job ID of this derivation (which
+// start with "wharf."): "wharf-".
+const LegacyJobPrefix = "wharf-"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh installs what Wharf's dev stack and tests need, idempotently:
-#   - the pinned HashiCorp agents (MPL-2.0 releases only), built from the Go module proxy
-#     and cached by version under $WHARF_CACHE/bin (default ~/.cache/wharf/bin);
+#   - the pinned HashiCorp agents (MPL-2.0 releases only) and the object store (Versity's
+#     S3 gateway, Apache-2.0), built from the Go module proxy and cached by version under
+#     $WHARF_CACHE/bin (default ~/.cache/wharf/bin);
 #   - Debian packages (docker-registry, postgresql, busybox-static, ...);
 #   - the local base image wharf/busybox (FROM scratch + Debian's static busybox),
 #     because no image can be pulled on these machines;
@@ -9,12 +10,13 @@
 #     Terraform provider's tests and examples.
 # A second run finds everything in place and returns in seconds.
 #
-# Usage: scripts/deps.sh [all|agents|agent NAME|packages|image]   (NAME: nomad, consul, vault, tofu)
+# Usage: scripts/deps.sh [all|agents|agent NAME|packages|image]   (NAME: nomad, consul, vault, versitygw, tofu)
 set -euo pipefail
 
 NOMAD_VERSION=1.6.1
 CONSUL_VERSION=1.14.5
 VAULT_VERSION=1.14.1
+VERSITYGW_VERSION=1.8.0
 OPENTOFU_VERSION=1.12.6
 
 CACHE=${WHARF_CACHE:-$HOME/.cache/wharf}
@@ -77,7 +79,8 @@ for r in json.load(sys.stdin).get("Replace") or []:
 	go mod edit -replace github.com/hashicorp/vault/sdk=github.com/hashicorp/vault/sdk@v0.9.2-0.20230721171514-bf23fe8636b0
 }
 
-# OpenTofu needs no go.mod change: its one replace points at a served module.
+# versitygw's and OpenTofu's go.mod need no change: their modules build as the proxy
+# serves them (OpenTofu's one replace points at a served module).
 edit_none() { :; }
 
 agent() {
@@ -87,15 +90,16 @@ agent() {
 	nomad) build_agent nomad github.com/hashicorp/nomad "$NOMAD_VERSION" edit_nomad ;;
 	consul) build_agent consul github.com/hashicorp/consul "$CONSUL_VERSION" edit_consul ;;
 	vault) build_agent vault github.com/hashicorp/vault "$VAULT_VERSION" edit_vault ;;
+	versitygw) build_agent versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" edit_none ./cmd/versitygw ;;
 	*) log "unknown agent $1"; return 2 ;;
 	esac
 }
 
-# agents builds the three at once: most of a cold build is waiting on the module proxy.
+# agents builds the four at once: most of a cold build is waiting on the module proxy.
 # (This machine built all three from an empty module cache in 14 minutes this way.)
 agents() {
 	local pids=() rc=0 p
-	for a in consul vault nomad; do
+	for a in consul vault nomad versitygw; do
 		agent "$a" &
 		pids+=($!)
 	done
@@ -105,8 +109,9 @@ agents() {
 	return $rc
 }
 
-# haproxy and caddy are only measured against (make bench); util-linux brings taskset.
-PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium haproxy caddy util-linux)
+# haproxy and caddy are only measured against (make bench); util-linux brings taskset;
+# tmux gives e2e TestRuns a terminal to drive wharf exec in.
+PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium haproxy caddy util-linux tmux)
 
 packages() {
 	local missing=() p
@@ -161,5 +166,5 @@ agents) agents ;;
 agent) agent "$2" ;;
 packages) packages ;;
 image) image ;;
-*) log "usage: $0 [all|agents|agent NAME|packages|image] (NAME: nomad, consul, vault, tofu)"; exit 2 ;;
+*) log "usage: $0 [all|agents|agent NAME|packages|image] (NAME: nomad, consul, vault, versitygw, tofu)"; exit 2 ;;
 esac

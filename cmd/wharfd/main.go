@@ -27,7 +27,9 @@ import (
 	"github.com/wharf-platform/wharf/panel"
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/platform/consul"
+	"github.com/wharf-platform/wharf/platform/metrics"
 	"github.com/wharf-platform/wharf/platform/nomad"
+	"github.com/wharf-platform/wharf/platform/objectstore"
 	"github.com/wharf-platform/wharf/platform/postgres"
 	"github.com/wharf-platform/wharf/platform/registry"
 	"github.com/wharf-platform/wharf/platform/vault"
@@ -114,8 +116,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		GitLocalHosts: cfg.BuildGitLocalHosts, AllowedImages: cfg.AllowedImages,
 		Log: log.With("component", "controller"),
 	}
+	if cfg.ObjectStoreEndpoint != "" {
+		// The cloudspace's object store: wharfd makes and deletes storage instances'
+		// accounts and buckets there; their keys live in Vault.
+		store := objectstore.New(objectstore.Config{Endpoint: cfg.ObjectStoreEndpoint, Region: cfg.ObjectStoreRegion,
+			AccessKey: cfg.ObjectStoreAccessKey, SecretKey: cfg.ObjectStoreSecretKey, PublicURL: cfg.ObjectStorePublicURL})
+		deployer.ObjectStore = store
+		deployer.StorageCreds = vaultClient.StorageKeys()
+		health.Probers = append(health.Probers, store)
+	}
 	var backups *platform.Backups
-	var apiBackups api.Backups // nil without a cluster: no backup routes
+	var apiBackups api.Backups // nil without a cluster or an object store: no backup routes
 	if cfg.PostgresAddr != "" {
 		// The cloudspace's PostgreSQL cluster: wharfd makes and drops service
 		// instances' databases there; Vault issues their users.
@@ -131,6 +142,29 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Blobs: registry.New(cfg.RegistryAddr, nil)}
 		apiBackups = backups
 	}
+	if backups == nil && deployer.ObjectStore != nil {
+		// Storage instances are backed up by wharfd itself, into the object store.
+		backups = &platform.Backups{Deployer: deployer, Schedule: cfg.BackupSchedule}
+		apiBackups = backups
+	}
+	// One-off commands (wharf run), driven by the replica that starts each until ctx
+	// ends; then they are stopped and recorded as such before wharfd exits.
+	runs := &platform.Runs{Deployer: deployer, Runner: nomadClient, Config: vaultClient.Runtime(), Shell: nomadClient, Base: ctx}
+	defer runs.Wait()
+	var collector *metrics.Collector
+	var panelMetrics panel.MetricsSource // nil without a metrics store: no graphs
+	if cfg.MetricsDir != "" {
+		// Environments' metrics: this replica samples and keeps its own copy.
+		retention, _ := time.ParseDuration(cfg.MetricsRetention)
+		store, err := metrics.Open(cfg.MetricsDir, retention, log.With("component", "metrics"))
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		runs.MetricsStore = store
+		panelMetrics = runs
+		collector = &metrics.Collector{Store: store, Instances: nomadClient, Regions: model.Regions, Ingresses: cfg.MetricsIngress, Log: log.With("component", "metrics")}
+	}
 	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)
 	// beside the API's, so a leak shows on /metrics.
 	metrics := prometheus.NewRegistry()
@@ -144,10 +178,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Deploys: deployer,
 		Builds:  deployer,
 		Domains: deployer,
-		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
+		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel"), Metrics: panelMetrics}).Register,
 
-		Services: deployer, // service instances (databases)
+		Services: deployer, // service instances (databases, storage)
 		Backups:  apiBackups,
+		Runs:     runs,
+		Execs:    runs, // wharf exec: a WebSocket to Nomad's alloc exec
+
+		EnvMetrics: runs,
+		GitHooks:   runs, // deploys on git push
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)
@@ -182,10 +221,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 				every, _ := time.ParseDuration(cfg.BackupInterval)
 				go backups.RunSchedule(lctx, every)
 			}
+			// A cloudspace made by an older wharfd moves to the current names.
+			upgrade := &platform.Upgrade{Deployer: deployer, Jobs: nomadClient, Routes: rts,
+				Policies: vaultClient.Runtime(), Log: log.With("component", "upgrade")}
+			go upgrade.Run(lctx, 5*time.Second)
 			_ = deployer.Run(lctx)
 			log.Info("no longer leading")
 		}))
 	})
+	if collector != nil {
+		g.Go(func() error { return ignoreCanceled(collector.Run(gctx)) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("wharfd shutting down")
