@@ -102,12 +102,15 @@ type (
 		Role   string `json:"role"`
 	}
 	service struct {
-		Name     string `json:"name"`
-		Kind     string `json:"kind"`
-		Prefix   string `json:"prefix"`
-		State    string `json:"state"`
-		Database string `json:"database"`
-		Error    string `json:"error"`
+		Name      string `json:"name"`
+		Kind      string `json:"kind"`
+		Prefix    string `json:"prefix"`
+		State     string `json:"state"`
+		Database  string `json:"database"`
+		Bucket    string `json:"bucket"`
+		Endpoint  string `json:"endpoint"`
+		PublicURL string `json:"public_url"`
+		Error     string `json:"error"`
 	}
 	cloudspace struct {
 		Name          string `json:"name"`

@@ -3,9 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -82,24 +79,10 @@ func (r *databaseResource) Create(ctx context.Context, req resource.CreateReques
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	in := map[string]string{"name": m.Name.ValueString(), "kind": "postgres", "prefix": m.Prefix.ValueString()}
-	var s service
-	if err := r.api.send(ctx, http.MethodPost, envPath(m.Org.ValueString(), m.App.ValueString(), m.Env.ValueString(), "services"), "", in, &s); err != nil {
+	s, err := r.api.attach(ctx, m.Org.ValueString(), m.App.ValueString(), m.Env.ValueString(), m.Name.ValueString(), "postgres", m.Prefix.ValueString())
+	if err != nil {
 		fail(&resp.Diagnostics, "attach the database", err)
 		return
-	}
-	// Provisioning is quick but not instant: wait until it is attached, or failed.
-	for s.State == "provisioning" {
-		select {
-		case <-ctx.Done():
-			fail(&resp.Diagnostics, "attach the database", ctx.Err())
-			return
-		case <-time.After(500 * time.Millisecond):
-		}
-		if _, err := r.api.get(ctx, m.path(), &s); err != nil {
-			fail(&resp.Diagnostics, "read the database", err)
-			return
-		}
 	}
 	m.set(s)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
@@ -138,9 +121,7 @@ func (r *databaseResource) Delete(ctx context.Context, req resource.DeleteReques
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	p := m.path() + "?confirm=" + url.QueryEscape(m.Name.ValueString())
-	err := r.api.send(ctx, http.MethodDelete, p, "", nil, nil)
-	if err != nil && !notFound(err) {
+	if err := r.api.remove(ctx, m.Org.ValueString(), m.App.ValueString(), m.Env.ValueString(), m.Name.ValueString()); err != nil {
 		fail(&resp.Diagnostics, fmt.Sprintf("remove the database %s", m.Name.ValueString()), err)
 	}
 }

@@ -93,7 +93,7 @@ func (p *wharfProvider) Configure(ctx context.Context, req provider.ConfigureReq
 func (p *wharfProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		newOrganisation, newMember, newApplication, newEnvironment, newVariable, newProcess,
-		newDomain, newRouting, newDatabase, newDeploy, newCloudspace, newPlan,
+		newDomain, newRouting, newDatabase, newStorage, newDeploy, newCloudspace, newPlan,
 	}
 }
 

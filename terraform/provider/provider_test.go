@@ -35,7 +35,7 @@ func TestSchema(t *testing.T) {
 	}
 	sort.Strings(resources)
 	sort.Strings(data)
-	wantResources := "wharf_application wharf_cloudspace wharf_database wharf_deploy wharf_domain wharf_environment wharf_member wharf_organisation wharf_plan wharf_process wharf_routing wharf_variable"
+	wantResources := "wharf_application wharf_cloudspace wharf_database wharf_deploy wharf_domain wharf_environment wharf_member wharf_organisation wharf_plan wharf_process wharf_routing wharf_storage wharf_variable"
 	if got := strings.Join(resources, " "); got != wantResources {
 		t.Errorf("resources = %s, want %s", got, wantResources)
 	}
