@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/jackc/pgx/v5"
@@ -22,6 +24,7 @@ import (
 	"github.com/wharf-platform/wharf/internal/agenttest"
 	"github.com/wharf-platform/wharf/internal/devstack"
 	"github.com/wharf-platform/wharf/platform"
+	"github.com/wharf-platform/wharf/platform/objectstore"
 	"github.com/wharf-platform/wharf/terraform/provider"
 )
 
@@ -247,7 +250,7 @@ func ingressImage(t *testing.T) string {
 const tfExtra = `
 variable "review_command" {
   type    = string
-  default = "mkdir -p /www && echo \"review $${DATABASE_URL:+with a database}\" > /www/index.html && exec httpd -f -p \"$PORT\" -h /www"
+  default = "mkdir -p /www && echo \"review $${DATABASE_URL:+with a database}$${MEDIA_STORAGE_DSN:+ and storage}\" > /www/index.html && exec httpd -f -p \"$PORT\" -h /www"
 }
 
 variable "qa_password" {
@@ -318,12 +321,20 @@ resource "wharf_database" "review" {
   name = "db"
 }
 
+resource "wharf_storage" "review" {
+  org    = wharf_organisation.this.name
+  app    = "shop"
+  env    = wharf_environment.review.name
+  name   = "media"
+  prefix = "MEDIA"
+}
+
 resource "wharf_deploy" "review" {
   org        = wharf_organisation.this.name
   app        = "shop"
   env        = wharf_environment.review.name
   image      = "wharf/busybox:1"
-  triggers   = { web = wharf_process.review_web.command, db = wharf_database.review.database }
+  triggers   = { web = wharf_process.review_web.command, db = wharf_database.review.database, media = wharf_storage.review.bucket }
   depends_on = [wharf_routing.review]
 }
 
@@ -356,7 +367,7 @@ output "test_status" {
 // roles, routing, the cloudspace) lands; a failing deploy is an error naming why; every
 // resource is imported and the plan after it only records what the API cannot tell; a
 // hostile tenant's provider can do no more than its token; destroy leaves nothing in
-// wharfd, Nomad, Consul, Vault or PostgreSQL, and stops the ingress job.
+// wharfd, Nomad, Consul, Vault, PostgreSQL or the object store, and stops the ingress job.
 func TestTerraform(t *testing.T) {
 	tofuBin := agenttest.Tofu(t)
 	s := agenttest.Stack(t)
@@ -436,7 +447,7 @@ func TestTerraform(t *testing.T) {
 	// The ingress the cloudspace module runs as a Nomad job routes it too.
 	waitIngressFor(t, 3*time.Minute, jobIngress, host, "/", "", "hello from release 1\n")
 	waitStatus(t, ing, review, "", http.StatusUnauthorized)
-	waitIngress(t, ing, review, "/", "qa:"+qaPassword, "review with a database\n")
+	waitIngress(t, ing, review, "/", "qa:"+qaPassword, "review with a database and storage\n")
 	// live runs the image built from the repository at v1.
 	var builds struct {
 		Items []struct {
@@ -588,7 +599,7 @@ func TestTerraform(t *testing.T) {
 			}
 		}
 		// The environment keeps what it ran.
-		if code, body := ingressGet(ing, review, "/", "qa:"+qaPassword); !(code == 200 && body == "review with a database\n") && code/100 != 3 {
+		if code, body := ingressGet(ing, review, "/", "qa:"+qaPassword); !(code == 200 && body == "review with a database and storage\n") && code/100 != 3 {
 			t.Errorf("review after the failed deploy = %d %q, want its page (or its redirect to HTTPS)", code, body)
 		}
 		app.vars = appVars(updated...)
@@ -724,6 +735,10 @@ resource "wharf_variable" "steal" {
 			Database string `json:"database"`
 		}
 		c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/review/services/db", nil, &db)
+		var media struct {
+			Bucket string `json:"bucket"`
+		}
+		c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/review/services/media", nil, &media)
 		app.ok("destroy", "-auto-approve", "-no-color")
 		if code := c.do("GET", "/v1/orgs/acme", nil, nil); code != 404 {
 			t.Errorf("organisation acme after destroy = %d", code)
@@ -754,6 +769,12 @@ resource "wharf_variable" "steal" {
 		}
 		if pol, _ := root.Sys().GetPolicy(reviewRef.VaultPolicy()); pol != "" {
 			t.Errorf("Vault keeps the policy %s", reviewRef.VaultPolicy())
+		}
+		root3 := objectstore.Client(s.ObjectStore.Endpoint(), s.ObjectStore.Region, s.ObjectStore.AccessKey, s.ObjectStore.SecretKey, http.DefaultClient)
+		if media.Bucket == "" {
+			t.Errorf("no bucket name was read before destroy")
+		} else if _, err := root3.HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String(media.Bucket)}); err == nil {
+			t.Errorf("the object store keeps the bucket %s", media.Bucket)
 		}
 		if db.Database == "" {
 			t.Fatalf("no database name was read before destroy")
