@@ -407,12 +407,17 @@ func TestTerraform(t *testing.T) {
 	ops := &tofu{t: t, bin: tofuBin, dir: filepath.Join(root, "examples/cloudspace"), env: opsEnv,
 		vars: []string{"-var=name=local", "-var=region=" + s.Nomad.Region, "-var=registry=" + s.Registry.Addr, "-var=ingress_port=0", ingressVar}}
 	const secret, qaPassword = "s3cr3t-terraform-value", "qa-basic-auth-password"
+	// The modules and examples are formatted as tofu fmt would.
+	fmtCheck := &tofu{t: t, bin: tofuBin, dir: root, env: env}
+	if out, code := fmtCheck.run("fmt", "-check", "-recursive", "-no-color"); code != 0 {
+		t.Errorf("terraform/ is not formatted (tofu fmt): %s", out)
+	}
 	appDir := filepath.Join(root, "examples/application")
 	if err := os.WriteFile(filepath.Join(appDir, "e2e_extra.tf"), []byte(tfExtra), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	appVars := func(extra ...string) []string {
-		return append([]string{"-var=plan=local-small", "-var=greeting=hello", "-var=db_password=" + secret, "-var=qa_password=" + qaPassword,
+		return append([]string{"-var=plan=local-small", "-var=greeting=hello", "-var=db_password=" + secret, "-var=qa_password=" + qaPassword, "-var=media=true",
 			"-var=git_url=" + gitURL + "/app.git"}, extra...)
 	}
 	app := &tofu{t: t, bin: tofuBin, dir: appDir, env: env, vars: appVars()}
@@ -448,6 +453,23 @@ func TestTerraform(t *testing.T) {
 	waitIngressFor(t, 3*time.Minute, jobIngress, host, "/", "", "hello from release 1\n")
 	waitStatus(t, ing, review, "", http.StatusUnauthorized)
 	waitIngress(t, ing, review, "/", "qa:"+qaPassword, "review with a database and storage\n")
+	// The module attached media storage to test, and its release uses it.
+	var testMedia struct {
+		State  string `json:"state"`
+		Bucket string `json:"bucket"`
+	}
+	c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/test/services/media", nil, &testMedia)
+	var rel1 struct {
+		Config struct {
+			Services []struct {
+				Name string `json:"name"`
+			} `json:"services"`
+		} `json:"config"`
+	}
+	c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/test/releases/1", nil, &rel1)
+	if testMedia.State != "attached" || testMedia.Bucket == "" || !strings.Contains(fmt.Sprint(rel1.Config.Services), "media") {
+		t.Errorf("test's media storage = %+v, release 1's services %+v", testMedia, rel1.Config.Services)
+	}
 	// live runs the image built from the repository at v1.
 	var builds struct {
 		Items []struct {
@@ -771,10 +793,12 @@ resource "wharf_variable" "steal" {
 			t.Errorf("Vault keeps the policy %s", reviewRef.VaultPolicy())
 		}
 		root3 := objectstore.Client(s.ObjectStore.Endpoint(), s.ObjectStore.Region, s.ObjectStore.AccessKey, s.ObjectStore.SecretKey, http.DefaultClient)
-		if media.Bucket == "" {
-			t.Errorf("no bucket name was read before destroy")
-		} else if _, err := root3.HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String(media.Bucket)}); err == nil {
-			t.Errorf("the object store keeps the bucket %s", media.Bucket)
+		for _, b := range []string{media.Bucket, testMedia.Bucket} {
+			if b == "" {
+				t.Errorf("no bucket name was read before destroy")
+			} else if _, err := root3.HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String(b)}); err == nil {
+				t.Errorf("the object store keeps the bucket %s", b)
+			}
 		}
 		if db.Database == "" {
 			t.Fatalf("no database name was read before destroy")

@@ -42,6 +42,11 @@ variable "display_name" {
   default = "ACME"
 }
 
+variable "media" {
+  type    = bool
+  default = false # true attaches media storage (STORAGE_DSN) to test
+}
+
 variable "web_instances" {
   type    = number
   default = 1
@@ -94,6 +99,7 @@ module "shop" {
   secrets         = { DB_PASSWORD = var.db_password }
   secrets_version = var.db_password_version
   domains         = { test = ["shop.example.test"] }
+  storage         = var.media
 }
 
 output "urls" {

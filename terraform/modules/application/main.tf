@@ -1,5 +1,5 @@
 # An application with its test and live environments: the same processes and variables
-# in each, a database and custom domains where asked, and each environment in var.images
+# in each, a database, media storage and custom domains where asked, and each environment in var.images
 # deployed (and redeployed whenever its configuration changes).
 
 locals {
@@ -69,6 +69,14 @@ resource "wharf_database" "this" {
   name     = "db"
 }
 
+resource "wharf_storage" "this" {
+  for_each = var.storage ? local.deployed : toset([])
+  org      = var.org
+  app      = wharf_application.this.name
+  env      = each.key
+  name     = "media"
+}
+
 resource "wharf_deploy" "this" {
   for_each = local.deployed
   org      = var.org
@@ -81,6 +89,7 @@ resource "wharf_deploy" "this" {
     secrets   = join(",", [for k in sort(keys(local.secrets)) : "${k}=${wharf_variable.secret[k].version}" if local.secrets[k].env == each.key])
     processes = sha256(jsonencode({ for k, p in wharf_process.this : k => [p.command, p.health_path] if p.env == each.key }))
     database  = join(",", [for k, d in wharf_database.this : d.database if k == each.key])
+    storage   = join(",", [for k, b in wharf_storage.this : b.bucket if k == each.key])
   }
   # Scale and domains apply without a release, but before it goes live.
   depends_on = [wharf_process.this, wharf_domain.this]

@@ -64,3 +64,9 @@ variable "database" {
   default     = false
   description = "Attach a PostgreSQL database (DATABASE_URL) to every deployed environment."
 }
+
+variable "storage" {
+  type        = bool
+  default     = false
+  description = "Attach media storage (an S3 bucket: STORAGE_DSN, AWS_*, S3_*) to every deployed environment."
+}

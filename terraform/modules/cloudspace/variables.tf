@@ -61,8 +61,8 @@ variable "plan" {
 
 variable "ingress" {
   type = object({
-    jobspec        = string           # path of jobspecs/ingress.nomad.hcl
-    image          = string           # the wharf-ingress image, not tagged latest
+    jobspec        = string # path of jobspecs/ingress.nomad.hcl
+    image          = string # the wharf-ingress image, not tagged latest
     consul_address = optional(string, "127.0.0.1:8500")
     http_port      = optional(number, 80)
     https_port     = optional(number, 443)
