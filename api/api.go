@@ -57,6 +57,9 @@ type Config struct {
 	Services Services
 	// Backups serves the routes of service instances' backups; it needs Model.
 	Backups Backups
+	// Registry, when set, serves the registry's token endpoint (GET
+	// /v1/registry/token), which takes builders' and nodes' credentials, not tokens.
+	Registry RegistryTokens
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -122,6 +125,9 @@ func New(cfg Config) *echo.Echo {
 		if cfg.Backups != nil {
 			registerBackups(v1, requireToken(cfg.Model), cfg.Backups)
 		}
+	}
+	if cfg.Registry != nil {
+		registerRegistry(v1, cfg.Registry)
 	}
 	if cfg.Panel != nil {
 		cfg.Panel(e)

@@ -96,8 +96,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The registry answers only with tokens wharfd signs, wharfd's own included.
+	reg := registry.New(cfg.RegistryAddr, nil)
+	var issuer *registry.Issuer
+	if cfg.RegistryTokenKeyFile != "" {
+		if issuer, err = registry.LoadIssuer(cfg.RegistryTokenKeyFile, cfg.RegistryTokenIssuer, cfg.RegistryTokenService); err != nil {
+			return err
+		}
+		reg = reg.WithIssuer(issuer)
+	}
 	health := &platform.HealthChecker{
-		Probers: []platform.Prober{consulClient, nomadClient, vaultClient, registry.New(cfg.RegistryAddr, nil)},
+		Probers: []platform.Prober{consulClient, nomadClient, vaultClient, reg},
 		Timeout: 3 * time.Second,
 		MaxAge:  healthMaxAge,
 	}
@@ -110,9 +119,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	buildLimit, _ := time.ParseDuration(cfg.BuildTimeLimit)
 	deployer := &platform.Deployer{
 		Service: model, Scheduler: nomadClient, Runtime: vaultClient.Runtime(),
-		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit, Routes: rts,
+		Builder: nomadClient, Artifacts: reg, BuildLimit: buildLimit, Routes: rts,
 		GitLocalHosts: cfg.BuildGitLocalHosts, AllowedImages: cfg.AllowedImages,
 		Log: log.With("component", "controller"),
+	}
+	var registryTokens api.RegistryTokens // nil without a token key: no token endpoint
+	if issuer != nil {
+		deployer.Registry, deployer.BuildCredentials, deployer.Nodes = issuer, vaultClient.BuildCredentials(), nomadClient
+		registryTokens = deployer
 	}
 	var backups *platform.Backups
 	var apiBackups api.Backups // nil without a cluster: no backup routes
@@ -128,7 +142,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 		deployer.DatabaseCreds = creds
 		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds, Schedule: cfg.BackupSchedule,
-			Blobs: registry.New(cfg.RegistryAddr, nil)}
+			Blobs: reg}
 		apiBackups = backups
 	}
 	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)
@@ -148,6 +162,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 		Services: deployer, // service instances (databases)
 		Backups:  apiBackups,
+		Registry: registryTokens,
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)
