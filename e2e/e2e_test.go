@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/wharf-platform/wharf/internal/devstack"
+	"github.com/wharf-platform/wharf/platform"
+	"github.com/wharf-platform/wharf/platform/registry"
 )
 
 // binDir holds the binaries TestMain built from this checkout.
@@ -86,6 +88,26 @@ func operatorGet(s *devstack.Stack, path string) (*http.Response, error) {
 	}
 	req.Header.Set("X-Nomad-Token", s.Nomad.ManagementToken)
 	return http.DefaultClient.Do(req)
+}
+
+// operatorRegistry makes a request of the stack's registry as wharfd does: with a
+// token signed with wharfd's key, granting access.
+func operatorRegistry(t testing.TB, s *devstack.Stack, req *http.Request, access ...platform.RegistryAccess) *http.Response {
+	t.Helper()
+	iss, err := registry.LoadIssuer(s.Registry.TokenKeyFile, devstack.RegistryTokenIssuer, devstack.RegistryTokenService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.Token("operator", access, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // startWharfd runs the real wharfd against the stack at the stack's wharfd address
