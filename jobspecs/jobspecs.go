@@ -429,18 +429,22 @@ func (v BuildVars) values() (map[string]cty.Value, error) {
 	if pool == "" {
 		pool = "default"
 	}
-	return map[string]cty.Value{
-		"region":          cty.StringVal(v.Region),
-		"datacenters":     stringList(dcs),
-		"node_pool":       cty.StringVal(pool),
-		"builder":         cty.StringVal(v.Builder),
-		"spec_url":        cty.StringVal(v.SpecURL),
-		"spec_digest":     cty.StringVal(v.SpecDigest),
-		"network":         cty.StringVal(network),
-		"vault_policy":    cty.StringVal(v.VaultPolicy),
-		"credential_path": cty.StringVal(v.CredentialPath),
-		"meta":            stringMap(v.Meta),
-	}, nil
+	vals := map[string]cty.Value{
+		"region":      cty.StringVal(v.Region),
+		"datacenters": stringList(dcs),
+		"node_pool":   cty.StringVal(pool),
+		"builder":     cty.StringVal(v.Builder),
+		"spec_url":    cty.StringVal(v.SpecURL),
+		"spec_digest": cty.StringVal(v.SpecDigest),
+		"network":     cty.StringVal(network),
+		"meta":        stringMap(v.Meta),
+	}
+	// Set only when the registry asks for a credential, so a build without one renders
+	// as before.
+	if v.CredentialPath != "" {
+		vals["vault_policy"], vals["credential_path"] = cty.StringVal(v.VaultPolicy), cty.StringVal(v.CredentialPath)
+	}
+	return vals, nil
 }
 
 // BackupVars are backup.nomad.hcl's values: a backup when RestoreURL is empty, a
@@ -499,21 +503,23 @@ func (v BackupVars) values() (map[string]cty.Value, error) {
 		pool = "default"
 	}
 	vals := map[string]cty.Value{
-		"region":              cty.StringVal(v.Region),
-		"datacenters":         stringList(dcs),
-		"node_pool":           cty.StringVal(pool),
-		"vault_policy":        cty.StringVal(v.VaultPolicy),
-		"role":                cty.StringVal(v.Role),
-		"host":                cty.StringVal(host),
-		"port":                cty.NumberIntVal(int64(n)),
-		"database":            cty.StringVal(v.Database),
-		"restore_url":         cty.StringVal(v.RestoreURL),
-		"registry_token_path": cty.StringVal(v.RegistryTokenPath),
-		"schedule":            cty.StringVal(v.Schedule),
-		"meta":                stringMap(v.Meta),
+		"region":       cty.StringVal(v.Region),
+		"datacenters":  stringList(dcs),
+		"node_pool":    cty.StringVal(pool),
+		"vault_policy": cty.StringVal(v.VaultPolicy),
+		"role":         cty.StringVal(v.Role),
+		"host":         cty.StringVal(host),
+		"port":         cty.NumberIntVal(int64(n)),
+		"database":     cty.StringVal(v.Database),
+		"restore_url":  cty.StringVal(v.RestoreURL),
+		"schedule":     cty.StringVal(v.Schedule),
+		"meta":         stringMap(v.Meta),
 	}
 	if v.PgBin != "" {
 		vals["pg_bin"] = cty.StringVal(v.PgBin)
+	}
+	if v.RegistryTokenPath != "" {
+		vals["registry_token_path"] = cty.StringVal(v.RegistryTokenPath)
 	}
 	return vals, nil
 }
