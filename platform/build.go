@@ -390,6 +390,9 @@ func (bs *buildState) run(ctx context.Context, t Target) {
 		"git_url": b.Source.GitURL, "git_ref": b.Source.GitRef,
 		"base_repos": bases,
 	}
+	if d.CacheScopes != nil {
+		spec["cache_scope"] = d.CacheScopes.CacheScope(t.Org)
+	}
 	if b.Source.Tarball != "" {
 		spec["source_url"] = d.Artifacts.BlobURL(sourceRepo(t), b.Source.Tarball)
 		spec["source_digest"] = b.Source.Tarball

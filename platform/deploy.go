@@ -303,7 +303,9 @@ type Deployer struct {
 	Registry         RegistryIssuer
 	BuildCredentials BuildCredentials
 	Nodes            NodeImages
-	Log              *slog.Logger
+	// CacheScopes, when set, scopes builds' layer caches per organisation.
+	CacheScopes CacheScopes
+	Log         *slog.Logger
 
 	mu     sync.Mutex
 	active map[string]bool // environments whose deploy this process drives

@@ -80,6 +80,13 @@ type BuildCredentials interface {
 	DeleteBuildCredential(ctx context.Context, a AppRef, build string) error
 }
 
+// CacheScopes gives each organisation a secret scope for the builders' layer cache
+// (platform/registry.Issuer, from wharfd's key): a RUN step reuses only layers built
+// with its organisation's scope, and no tenant can name another's.
+type CacheScopes interface {
+	CacheScope(org string) string
+}
+
 // RegistryTokenTTL is how long a registry token is valid.
 const RegistryTokenTTL = 5 * time.Minute
 

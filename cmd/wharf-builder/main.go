@@ -47,6 +47,9 @@ type Spec struct {
 	// may start FROM; without them, Image's own.
 	BaseRepos []string `json:"base_repos,omitempty"`
 	Timeout   string   `json:"timeout"`
+	// CacheScope is the organisation's secret cache scope: RUN steps reuse only layers
+	// built with the same (scopeCache). Empty: the node's cache is shared.
+	CacheScope string `json:"cache_scope,omitempty"`
 }
 
 func main() {
@@ -171,9 +174,19 @@ func run(ctx context.Context, specURL, specDigest, workDir, network, credential 
 	}
 	fmt.Printf("building %s\n", spec.Image)
 	// The classic builder, named so that a changed default never brings BuildKit's
-	// cache mounts, which would be shared between the node's tenants. RUN steps run on
-	// network, which cannot reach the node's agents ("none" by default).
-	build := exec.CommandContext(ctx, "docker", "build", "--pull=false", "--network", network, "-t", spec.Image, src)
+	// cache mounts, which would be shared between the node's tenants; its layer cache
+	// is scoped to the organisation (scopeCache). RUN steps run on network, which
+	// cannot reach the node's agents ("none" by default).
+	args := []string{"build", "--pull=false", "--network", network, "-t", spec.Image}
+	if spec.CacheScope != "" {
+		// The scoped Dockerfile is kept outside the build's context.
+		scoped := filepath.Join(workDir, "Dockerfile.wharf")
+		if err := os.WriteFile(scoped, []byte(scopeCache(string(df))), 0o600); err != nil {
+			return err
+		}
+		args = append(args, "-f", scoped, "--build-arg", cacheScopeArg+"="+spec.CacheScope)
+	}
+	build := exec.CommandContext(ctx, "docker", append(args, src)...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	build.Env = append(append(os.Environ(), dockerEnv...), "DOCKER_BUILDKIT=0")
 	if err := build.Run(); err != nil {

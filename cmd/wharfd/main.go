@@ -126,6 +126,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var registryTokens api.RegistryTokens // nil without a token key: no token endpoint
 	if issuer != nil {
 		deployer.Registry, deployer.BuildCredentials, deployer.Nodes = issuer, vaultClient.BuildCredentials(), nomadClient
+		deployer.CacheScopes = issuer
 		registryTokens = deployer
 	}
 	var backups *platform.Backups

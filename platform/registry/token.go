@@ -3,6 +3,7 @@ package registry
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -113,6 +114,17 @@ func GenerateTokenKey(keyFile, certFile string) error {
 	}
 	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.cert}), 0o644)
 }
+
+// CacheScope is organisation org's secret build cache scope: 32 hex digits of an HMAC
+// keyed with the issuer's private key, so it is stable across builds and replicas and
+// no one without the key can compute another organisation's.
+func (i *Issuer) CacheScope(org string) string {
+	m := hmac.New(sha256.New, i.key.D.Bytes())
+	m.Write([]byte("wharf build cache scope\x00" + org))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+var _ platform.CacheScopes = (*Issuer)(nil)
 
 // Service is the registry's service name, a registry token's audience.
 func (i *Issuer) Service() string { return i.service }
