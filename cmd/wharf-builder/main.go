@@ -181,6 +181,9 @@ func run(ctx context.Context, specURL, specDigest, workDir, network, credential 
 	if spec.CacheScope != "" {
 		// The scoped Dockerfile is kept outside the build's context.
 		scoped := filepath.Join(workDir, "Dockerfile.wharf")
+		if err := os.MkdirAll(workDir, 0o700); err != nil {
+			return err
+		}
 		if err := os.WriteFile(scoped, []byte(scopeCache(string(df))), 0o600); err != nil {
 			return err
 		}
