@@ -710,10 +710,14 @@ func (p *Panel) deleteMember(r *request) error {
 	return back(r, "/orgs/"+org+"#members")
 }
 
-// attachService provisions a PostgreSQL database and attaches it; the next deploy
-// hands its credentials to the environment.
+// attachService provisions a PostgreSQL database or a storage bucket and attaches it;
+// the next deploy hands its credentials to the environment.
 func (p *Panel) attachService(r *request) error {
-	in := platform.ServiceInput{Name: strings.TrimSpace(r.FormValue("name")), Kind: platform.ServicePostgres, Prefix: strings.TrimSpace(r.FormValue("prefix"))}
+	kind := r.FormValue("kind")
+	if kind == "" {
+		kind = platform.ServicePostgres
+	}
+	in := platform.ServiceInput{Name: strings.TrimSpace(r.FormValue("name")), Kind: kind, Prefix: strings.TrimSpace(r.FormValue("prefix"))}
 	if _, err := p.m.AttachService(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), in); err != nil {
 		return err
 	}
@@ -740,7 +744,7 @@ func (p *Panel) serviceState(r *request) error {
 	return back(r, envPath(r)+"#services")
 }
 
-// removeService drops a service instance's database, once its name is typed again.
+// removeService deletes a service instance and its data, once its name is typed again.
 func (p *Panel) removeService(r *request) error {
 	if err := p.m.RemoveService(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), r.FormValue("name"), strings.TrimSpace(r.FormValue("confirm"))); err != nil {
 		return err

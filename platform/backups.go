@@ -114,6 +114,15 @@ func (b *Backups) ready() error {
 	return b.databases()
 }
 
+// readyFor says whether instances of kind can be backed up here: databases through
+// Nomad jobs and the registry, storage buckets through the object store.
+func (b *Backups) readyFor(kind string) error {
+	if kind == ServiceStorage {
+		return b.objectStore()
+	}
+	return b.ready()
+}
+
 // ListBackups lists an instance's backups, oldest first.
 func (b *Backups) ListBackups(ctx context.Context, p Principal, org, app, env, svc string, pr PageRequest) (Page[Backup], error) {
 	if _, err := b.GetService(ctx, p, org, app, env, svc); err != nil {
@@ -128,11 +137,11 @@ func (b *Backups) CreateBackup(ctx context.Context, p Principal, org, app, env, 
 	if err := b.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Backup{}, err
 	}
-	if err := b.ready(); err != nil {
-		return Backup{}, err
-	}
 	s, err := load[EnvService](ctx, b.KV, serviceKey(org, app, env, svc), "service instance "+svc)
 	if err != nil {
+		return Backup{}, err
+	}
+	if err := b.readyFor(s.Kind); err != nil {
 		return Backup{}, err
 	}
 	bk, err := b.backup(ctx, s, "manual")
@@ -195,6 +204,9 @@ func (b *Backups) restoreToken(ctx context.Context, job *BackupJob, repo string)
 }
 
 func (b *Backups) backup(ctx context.Context, s EnvService, trigger string) (Backup, error) {
+	if s.Kind == ServiceStorage {
+		return b.archive(ctx, s, trigger)
+	}
 	job, err := b.job(ctx, s, "backup")
 	if err != nil {
 		return Backup{}, err
@@ -248,6 +260,10 @@ func (b *Backups) prune(ctx context.Context, s EnvService) error {
 	}
 	if err := b.KV.Txn(ctx, t.ops); err != nil {
 		return err
+	}
+	if s.Kind == ServiceStorage {
+		b.deleteArchives(ctx, s, expired)
+		return nil
 	}
 	if b.Blobs == nil {
 		return nil
@@ -322,7 +338,8 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	if to.Service == "" {
 		to.Service = svc
 	}
-	if _, err := b.GetService(ctx, p, org, app, env, svc); err != nil {
+	src, err := b.GetService(ctx, p, org, app, env, svc)
+	if err != nil {
 		return Backup{}, err
 	}
 	if err := b.authorize(ctx, p, org, app, ActConfigure); err != nil {
@@ -331,7 +348,7 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	if err := b.authorize(ctx, p, org, to.App, ActConfigure); err != nil {
 		return Backup{}, err
 	}
-	if err := b.ready(); err != nil {
+	if err := b.readyFor(src.Kind); err != nil {
 		return Backup{}, err
 	}
 	bk, err := load[Backup](ctx, b.KV, backupPrefix(org, app, env, svc)+id, "backup "+id)
@@ -342,19 +359,28 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	if err != nil {
 		return Backup{}, err
 	}
-	job, err := b.job(ctx, target, "restore")
-	if err != nil {
-		return Backup{}, err
+	if target.Kind != src.Kind {
+		return Backup{}, Errorf(Invalid, "a %s backup cannot be restored into a %s instance", src.Kind, target.Kind)
 	}
-	job.RestoreURL = b.Artifacts.BlobURL(AppRef{Org: org, App: app}.BackupRepo(), bk.Digest)
-	drop, err := b.restoreToken(ctx, &job, AppRef{Org: org, App: app}.BackupRepo())
-	if err != nil {
-		return Backup{}, err
-	}
-	err = b.Runner.RunRestore(ctx, job)
-	drop()
-	if err != nil {
-		return Backup{}, err
+	if src.Kind == ServiceStorage {
+		if err := b.ObjectStore.RestoreArchive(ctx, Ref(org, app, env).StorageBackupKey(svc, bk.ID), target.Bucket); err != nil {
+			return Backup{}, err
+		}
+	} else {
+		job, err := b.job(ctx, target, "restore")
+		if err != nil {
+			return Backup{}, err
+		}
+		job.RestoreURL = b.Artifacts.BlobURL(AppRef{Org: org, App: app}.BackupRepo(), bk.Digest)
+		drop, err := b.restoreToken(ctx, &job, AppRef{Org: org, App: app}.BackupRepo())
+		if err != nil {
+			return Backup{}, err
+		}
+		err = b.Runner.RunRestore(ctx, job)
+		drop()
+		if err != nil {
+			return Backup{}, err
+		}
 	}
 	t := &txn{}
 	b.audit(t, p, org, "backup.restore", app+"/"+env+"/"+svc+"/"+id+" -> "+to.App+"/"+to.Env+"/"+to.Service)
@@ -372,6 +398,9 @@ func (b *Backups) RunSchedule(ctx context.Context, interval time.Duration) {
 	for {
 		if b.ready() == nil {
 			b.scheduled(ctx)
+		}
+		if b.objectStore() == nil {
+			b.scheduledStorage(ctx, time.Now())
 		}
 		select {
 		case <-ctx.Done():
@@ -398,7 +427,7 @@ func (b *Backups) scheduled(ctx context.Context) {
 			continue
 		}
 		roles[s.CredentialsRole] = true
-		if s.State == ServiceProvisioning {
+		if s.State == ServiceProvisioning || s.Kind == ServiceStorage {
 			continue
 		}
 		job, err := b.job(ctx, s, "scheduled")

@@ -48,8 +48,9 @@ type RuntimeStore interface {
 	// WriteRuntime stores a new version of the environment's runtime configuration.
 	WriteRuntime(ctx context.Context, t Target, values map[string]Secret) (int, error)
 	// PutEnvPolicy lets the environment's tasks read its runtime configuration and
-	// the credentials of the given Vault database roles, nothing else.
-	PutEnvPolicy(ctx context.Context, t Target, credentialRoles []string) error
+	// the credentials of the given service instances (database roles, storage keys),
+	// nothing else.
+	PutEnvPolicy(ctx context.Context, t Target, services []ServiceBinding) error
 	// DeleteEnv removes the environment's runtime configuration and policy.
 	DeleteEnv(ctx context.Context, t Target) error
 }
@@ -287,6 +288,10 @@ type Deployer struct {
 	// attaching one is unavailable.
 	Databases     DatabaseCluster
 	DatabaseCreds DatabaseCredentials
+	// ObjectStore and StorageCreds serve storage service instances; without them,
+	// attaching one is refused as unavailable.
+	ObjectStore  ObjectStore
+	StorageCreds StorageCredentials
 	// Routes, when set, publishes each environment's route for the ingress.
 	Routes Router
 	// BuildLimit is how long a build may run; DefaultBuildLimit when zero.
@@ -422,6 +427,13 @@ func (d *Deployer) CreateDeploy(ctx context.Context, p Principal, org, app, env 
 	if err := fe.Err(); err != nil {
 		return Deploy{}, err
 	}
+	return d.queueDeploy(ctx, p, org, app, env, req)
+}
+
+// queueDeploy records a validated deploy request of p's and queues it, unless one is in
+// progress (conflict). CreateDeploy authorises and validates first; the upgrade
+// (platform/upgrade.go) queues its restarts here as wharfd itself.
+func (d *Deployer) queueDeploy(ctx context.Context, p Principal, org, app, env string, req DeployRequest) (Deploy, error) {
 	e, err := load[Environment](ctx, d.KV, envKey(org, app, env), "environment")
 	if err != nil {
 		return Deploy{}, err
@@ -946,7 +958,7 @@ func (r *run) release(ctx context.Context, e Environment) (Release, error) {
 		if rel.Config.Services, err = d.existingServices(ctx, dep.Org, dep.App, dep.Env, old.Config.Services); err != nil {
 			return Release{}, err
 		}
-		if err := d.Runtime.PutEnvPolicy(ctx, r.t, CredentialRoles(rel.Config.Services)); err != nil {
+		if err := d.Runtime.PutEnvPolicy(ctx, r.t, rel.Config.Services); err != nil {
 			return Release{}, err
 		}
 	} else {
@@ -957,7 +969,7 @@ func (r *run) release(ctx context.Context, e Environment) (Release, error) {
 		if cfg.Services, err = d.releaseServices(ctx, dep.Org, dep.App, dep.Env); err != nil {
 			return Release{}, err
 		}
-		if err := d.Runtime.PutEnvPolicy(ctx, r.t, CredentialRoles(cfg.Services)); err != nil {
+		if err := d.Runtime.PutEnvPolicy(ctx, r.t, cfg.Services); err != nil {
 			return Release{}, err
 		}
 		if rel.RuntimeVersion, err = d.Runtime.WriteRuntime(ctx, r.t, values); err != nil {

@@ -121,7 +121,6 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 	}
 	dom := Domain{Org: org, App: app, Env: env, Name: name, Primary: primary}
 	t := &txn{}
-	t.check(envKey(org, app, env), e.Index)
 	found := false
 	for _, c := range current {
 		switch {
@@ -136,7 +135,9 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 			t.update(domainKey(org, app, env, c.Name), encode(c), c.Index)
 		}
 	}
-	if !found {
+	if found {
+		t.check(envKey(org, app, env), e.Index)
+	} else {
 		// Each domain may order a certificate: the plan limits how many there are.
 		_, plan, err := d.appAndPlan(ctx, org, app)
 		if err != nil {
@@ -146,6 +147,11 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 			return Domain{}, Errorf(LimitExceeded, "environment %q has %d custom domains, as many as plan %q allows", env, len(current), plan.Name)
 		}
 		t.check(planKey(plan.Name), plan.Index)
+		// The environment's record is rewritten at the index it was read, not merely
+		// checked: two domains added at once each saw room for one more, and a check
+		// alone lets both through; the rewrite makes the second meet a conflict.
+		e.UpdatedAt = d.now()
+		t.update(envKey(org, app, env), encode(e), e.Index)
 		// The claim is created with check-and-set (index 0) in the same transaction as
 		// the domain: of two environments adding one name, the second meets a conflict.
 		if _, err := load[deployLock](ctx, d.KV, domainClaimKey(name), "domain"); err == nil {
@@ -312,6 +318,15 @@ func (d *Deployer) RouteSpec(ctx context.Context, t Target) (RouteSpec, error) {
 	}
 	spec := RouteSpec{Hosts: []string{t.DefaultDomain()}, Primary: t.DefaultDomain(),
 		HTTPSRedirect: r.HTTPSRedirect, ProtectionUser: r.ProtectionUser, ProtectionHash: r.Hash}
+	// An environment moved from legacy names keeps answering at its legacy generated
+	// host, so links to it keep working. No one can claim that host: it is one label
+	// under the ingress domain, where custom domains are refused and generated hosts
+	// have three.
+	if up, err := d.upgraded(ctx, t.EnvRef); err != nil {
+		return RouteSpec{}, err
+	} else if up && t.Cloudspace.IngressDomain != "" {
+		spec.Hosts = append(spec.Hosts, t.LegacyHost(t.Cloudspace.IngressDomain))
+	}
 	sort.Slice(doms, func(i, j int) bool { return doms[i].Name < doms[j].Name })
 	for _, dom := range doms {
 		if dom.Name != t.DefaultDomain() { // the generated host, added to be primary

@@ -15,6 +15,7 @@ type Ports struct {
 	NomadHTTP, NomadRPC, NomadSerf                         int
 	Registry                                               int
 	Postgres                                               int
+	ObjectStore                                            int
 	// Wharfd is where the stack's wharfd is to listen: the registry's token realm is
 	// there (Stack.WharfdAddr).
 	Wharfd int
@@ -48,9 +49,11 @@ type Stack struct {
 	Nomad      *Nomad
 	Registry   *Registry
 	Postgres   *Postgres
+	// ObjectStore is the S3-compatible store of storage service instances.
+	ObjectStore *ObjectStore
 }
 
-// Start starts Consul, Vault, the registry, PostgreSQL and Nomad wired together, and returns once
+// Start starts Consul, Vault, the registry, the object store, PostgreSQL and Nomad wired together, and returns once
 // each is ready. On failure it stops whatever it had started.
 func Start(cfg Config) (_ *Stack, err error) {
 	if missing := cfg.Binaries.Missing(); len(missing) > 0 {
@@ -114,6 +117,11 @@ func Start(cfg Config) (_ *Stack, err error) {
 	if err = s.Registry.WriteNodeCredential(registryAuth, region, cfg.Name); err != nil {
 		return nil, err
 	}
+	if s.ObjectStore, err = StartObjectStore(ObjectStoreConfig{
+		Binary: cfg.Binaries.ObjectStore, DataDir: dir("objectstore"), Port: cfg.Ports.ObjectStore, Log: cfg.Log,
+	}); err != nil {
+		return nil, err
+	}
 	if s.Postgres, err = StartPostgres(PostgresConfig{
 		BinDir: cfg.Binaries.Postgres, DataDir: dir("postgres"), Port: cfg.Ports.Postgres,
 		Keep: cfg.KeepPostgres, Log: cfg.Log,
@@ -141,6 +149,9 @@ func (s *Stack) Stop() error {
 	}
 	if s.Postgres != nil {
 		errs = append(errs, s.Postgres.Stop())
+	}
+	if s.ObjectStore != nil {
+		errs = append(errs, s.ObjectStore.Stop())
 	}
 	if s.Registry != nil {
 		errs = append(errs, s.Registry.Stop())
