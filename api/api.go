@@ -67,6 +67,9 @@ type Config struct {
 	// GitHooks serves environments' git hooks and the pushes git hosts send them; it
 	// needs Model.
 	GitHooks GitHooks
+	// Registry, when set, serves the registry's token endpoint (GET
+	// /v1/registry/token), which takes builders' and nodes' credentials, not tokens.
+	Registry RegistryTokens
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -144,6 +147,9 @@ func New(cfg Config) *echo.Echo {
 		if cfg.GitHooks != nil {
 			registerGitHooks(v1, requireToken(cfg.Model), cfg.GitHooks)
 		}
+	}
+	if cfg.Registry != nil {
+		registerRegistry(v1, cfg.Registry)
 	}
 	if cfg.Panel != nil {
 		cfg.Panel(e)

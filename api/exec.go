@@ -14,7 +14,7 @@ import (
 
 // Execs is what the exec route needs; *platform.Runs is one.
 type Execs interface {
-	OpenExec(ctx context.Context, p platform.Principal, org, app, env, instance string) (platform.ExecTarget, error)
+	OpenExec(ctx context.Context, p platform.Principal, ref platform.EnvRef, instance string) (platform.ExecTarget, error)
 	Exec(ctx context.Context, x platform.ExecTarget, s platform.ExecSession) (int, error)
 }
 
@@ -81,7 +81,7 @@ func serveExec(c echo.Context, m Execs) error {
 	if instance == "-" {
 		instance = "" // the first web instance, or the first instance
 	}
-	x, err := m.OpenExec(req.Context(), principal(c), c.Param("org"), c.Param("app"), c.Param("env"), instance)
+	x, err := m.OpenExec(req.Context(), principal(c), envRef(c), instance)
 	if err != nil {
 		return err
 	}

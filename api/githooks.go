@@ -12,9 +12,9 @@ import (
 
 // GitHooks is what the git hook routes need; *platform.Runs is one.
 type GitHooks interface {
-	PutGitHook(ctx context.Context, p platform.Principal, org, app, env string, in platform.GitHookInput) (platform.GitHook, platform.Secret, error)
-	GetGitHook(ctx context.Context, p platform.Principal, org, app, env string) (platform.GitHook, error)
-	DeleteGitHook(ctx context.Context, p platform.Principal, org, app, env string) error
+	PutGitHook(ctx context.Context, p platform.Principal, ref platform.EnvRef, in platform.GitHookInput) (platform.GitHook, platform.Secret, error)
+	GetGitHook(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.GitHook, error)
+	DeleteGitHook(ctx context.Context, p platform.Principal, ref platform.EnvRef) error
 	ReceivePush(ctx context.Context, id string, header http.Header, body []byte) (platform.GitPushResult, error)
 }
 
@@ -35,7 +35,7 @@ func registerGitHooks(v1 *echo.Group, auth echo.MiddlewareFunc, m GitHooks) {
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		h, secret, err := m.PutGitHook(c.Request().Context(), principal(c), c.Param("org"), c.Param("app"), c.Param("env"), in)
+		h, secret, err := m.PutGitHook(c.Request().Context(), principal(c), envRef(c), in)
 		if err != nil {
 			return err
 		}
@@ -43,10 +43,10 @@ func registerGitHooks(v1 *echo.Group, auth echo.MiddlewareFunc, m GitHooks) {
 		return c.JSON(http.StatusOK, createdHook{GitHook: h, Secret: secret.Reveal()})
 	}, auth, checkParams)
 	v1.GET(hook, get(func(c echo.Context, p platform.Principal) (platform.GitHook, error) {
-		return m.GetGitHook(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"))
+		return m.GetGitHook(c.Request().Context(), p, envRef(c))
 	}), auth, checkParams)
 	v1.DELETE(hook, func(c echo.Context) error {
-		if err := m.DeleteGitHook(c.Request().Context(), principal(c), c.Param("org"), c.Param("app"), c.Param("env")); err != nil {
+		if err := m.DeleteGitHook(c.Request().Context(), principal(c), envRef(c)); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)

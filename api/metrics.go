@@ -11,7 +11,7 @@ import (
 
 // EnvMetrics is what the metrics route needs; *platform.Runs is one.
 type EnvMetrics interface {
-	Metrics(ctx context.Context, p platform.Principal, org, app, env string, window time.Duration) (platform.EnvMetrics, error)
+	Metrics(ctx context.Context, p platform.Principal, ref platform.EnvRef, window time.Duration) (platform.EnvMetrics, error)
 }
 
 var _ EnvMetrics = (*platform.Runs)(nil)
@@ -32,6 +32,6 @@ func registerMetrics(v1 *echo.Group, auth echo.MiddlewareFunc, m EnvMetrics) {
 			}
 			window = d
 		}
-		return m.Metrics(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), window)
+		return m.Metrics(c.Request().Context(), p, envRef(c), window)
 	}), auth, checkParams)
 }

@@ -14,10 +14,10 @@ import (
 
 // Runs is what the one-off command routes need; *platform.Runs is one.
 type Runs interface {
-	CreateRun(ctx context.Context, p platform.Principal, org, app, env string, in platform.RunRequest) (platform.Run, error)
-	GetRun(ctx context.Context, p platform.Principal, org, app, env, id string) (platform.Run, error)
-	ListRuns(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Run], error)
-	StopRun(ctx context.Context, p platform.Principal, org, app, env, id string) (platform.Run, error)
+	CreateRun(ctx context.Context, p platform.Principal, ref platform.EnvRef, in platform.RunRequest) (platform.Run, error)
+	GetRun(ctx context.Context, p platform.Principal, ref platform.EnvRef, id string) (platform.Run, error)
+	ListRuns(ctx context.Context, p platform.Principal, ref platform.EnvRef, pr platform.PageRequest) (platform.Page[platform.Run], error)
+	StopRun(ctx context.Context, p platform.Principal, ref platform.EnvRef, id string) (platform.Run, error)
 }
 
 var _ Runs = (*platform.Runs)(nil)
@@ -34,7 +34,7 @@ func registerRuns(v1 *echo.Group, auth echo.MiddlewareFunc, m Runs) {
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		v, err := m.CreateRun(c.Request().Context(), principal(c), c.Param("org"), c.Param("app"), c.Param("env"), in)
+		v, err := m.CreateRun(c.Request().Context(), principal(c), envRef(c), in)
 		if err != nil {
 			return err
 		}
@@ -42,13 +42,13 @@ func registerRuns(v1 *echo.Group, auth echo.MiddlewareFunc, m Runs) {
 		return writeResource(c, http.StatusAccepted, v)
 	})
 	r(http.MethodGet, runs, list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Run], error) {
-		return m.ListRuns(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), pr)
+		return m.ListRuns(c.Request().Context(), p, envRef(c), pr)
 	}))
 	r(http.MethodGet, run, get(func(c echo.Context, p platform.Principal) (platform.Run, error) {
-		return m.GetRun(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), c.Param("run"))
+		return m.GetRun(c.Request().Context(), p, envRef(c), c.Param("run"))
 	}))
 	r(http.MethodPost, run+"/stop", func(c echo.Context) error {
-		v, err := m.StopRun(c.Request().Context(), principal(c), c.Param("org"), c.Param("app"), c.Param("env"), c.Param("run"))
+		v, err := m.StopRun(c.Request().Context(), principal(c), envRef(c), c.Param("run"))
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ const runPoll = 300 * time.Millisecond
 func streamRun(c echo.Context, m Runs) error {
 	ctx := c.Request().Context()
 	org, app, env, id := c.Param("org"), c.Param("app"), c.Param("env"), c.Param("run")
-	run, err := m.GetRun(ctx, principal(c), org, app, env, id)
+	run, err := m.GetRun(ctx, principal(c), platform.Ref(org, app, env), id)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func streamRun(c echo.Context, m Runs) error {
 			return nil
 		case <-time.After(runPoll):
 		}
-		if run, err = m.GetRun(ctx, principal(c), org, app, env, id); err != nil {
+		if run, err = m.GetRun(ctx, principal(c), platform.Ref(org, app, env), id); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -14,7 +14,7 @@ import (
 // MetricsSource reads an environment's metrics for the environment page's graphs;
 // *platform.Runs is one.
 type MetricsSource interface {
-	Metrics(ctx context.Context, p platform.Principal, org, app, env string, window time.Duration) (platform.EnvMetrics, error)
+	Metrics(ctx context.Context, p platform.Principal, ref platform.EnvRef, window time.Duration) (platform.EnvMetrics, error)
 }
 
 var _ MetricsSource = (*platform.Runs)(nil)
@@ -199,7 +199,7 @@ func (p *Panel) graphs(r *request, org, app, env string) ([]template.HTML, []pla
 	if p.metrics == nil {
 		return nil, nil
 	}
-	m, err := p.metrics.Metrics(r.ctx(), r.who, org, app, env, graphWindow)
+	m, err := p.metrics.Metrics(r.ctx(), r.who, platform.Ref(org, app, env), graphWindow)
 	if err != nil {
 		p.log.Warn("metrics not shown", "org", org, "app", app, "env", env, "error", err)
 		return nil, nil

@@ -302,7 +302,15 @@ type Deployer struct {
 	// AllowedImages are the images from outside the organisation's own repositories
 	// that environments may deploy by name (see checkImage); none by default.
 	AllowedImages []string
-	Log           *slog.Logger
+	// Registry signs the registry's tokens and credentials; with BuildCredentials,
+	// each build gets a credential of its own (registryauth.go). Nodes says which
+	// images a node runs, for its pulls. Without them the registry is open.
+	Registry         RegistryIssuer
+	BuildCredentials BuildCredentials
+	Nodes            NodeImages
+	// CacheScopes, when set, scopes builds' layer caches per organisation.
+	CacheScopes CacheScopes
+	Log         *slog.Logger
 
 	mu     sync.Mutex
 	active map[string]bool // environments whose deploy this process drives

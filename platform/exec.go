@@ -74,7 +74,8 @@ func CheckExecCommand(cmd []string) FieldErrors {
 // audit log (never what is typed). It needs the developer role, as the session sees
 // the environment's secrets. Errors: not_found, forbidden, conflict (nothing runs),
 // unavailable.
-func (s *Runs) OpenExec(ctx context.Context, p Principal, org, app, env, instance string) (ExecTarget, error) {
+func (s *Runs) OpenExec(ctx context.Context, p Principal, ref EnvRef, instance string) (ExecTarget, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return ExecTarget{}, err
 	}

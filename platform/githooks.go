@@ -79,7 +79,8 @@ func CheckDeliveryID(d string) bool {
 // PutGitHook makes the environment track in.Branch of in.RepoURL (developer), replacing
 // its hook if it has one, with a new secret; it returns the hook and the secret, shown
 // this once. Errors: invalid, not_found, forbidden, unavailable.
-func (s *Runs) PutGitHook(ctx context.Context, p Principal, org, app, env string, in GitHookInput) (GitHook, Secret, error) {
+func (s *Runs) PutGitHook(ctx context.Context, p Principal, ref EnvRef, in GitHookInput) (GitHook, Secret, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return GitHook{}, "", err
 	}
@@ -137,7 +138,8 @@ func (s *Runs) PutGitHook(ctx context.Context, p Principal, org, app, env string
 }
 
 // GetGitHook returns the environment's git hook (viewer). Errors: not_found, forbidden.
-func (s *Runs) GetGitHook(ctx context.Context, p Principal, org, app, env string) (GitHook, error) {
+func (s *Runs) GetGitHook(ctx context.Context, p Principal, ref EnvRef) (GitHook, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActRead); err != nil {
 		return GitHook{}, err
 	}
@@ -146,7 +148,8 @@ func (s *Runs) GetGitHook(ctx context.Context, p Principal, org, app, env string
 
 // DeleteGitHook stops the environment tracking a branch (developer). Errors: not_found,
 // forbidden.
-func (s *Runs) DeleteGitHook(ctx context.Context, p Principal, org, app, env string) error {
+func (s *Runs) DeleteGitHook(ctx context.Context, p Principal, ref EnvRef) error {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return err
 	}

@@ -181,8 +181,10 @@ func (r EnvRef) ServiceName() string {
 const (
 	EnvPolicyPrefix    = "wharf-env."
 	BackupPolicyPrefix = "wharf-backup."
+	BuildPolicyPrefix  = "wharf-build."
 	EnvPolicyGlob      = EnvPolicyPrefix + "*"
 	BackupPolicyGlob   = BackupPolicyPrefix + "*"
+	BuildPolicyGlob    = BuildPolicyPrefix + "*"
 )
 
 // VaultPolicy is the environment's Vault policy, "wharf-env.<org>.<app>.<env>": its tasks
@@ -195,6 +197,28 @@ func (r EnvRef) VaultPolicy() string {
 // "wharf-backup.<credentials role>": it reads that instance's credentials only. Its prefix
 // is not an environment policy's, so the two families never meet.
 func BackupPolicy(credentialsRole string) string { return BackupPolicyPrefix + credentialsRole }
+
+// BuildPolicy is the policy of one build's job, "wharf-build.<org>.<app>.<build>": it
+// reads that build's registry credential (BuildCredentialPath) only. Build ids hold no
+// ".", and the prefix is neither an environment's nor a backup's.
+func (a AppRef) BuildPolicy(build string) string {
+	return BuildPolicyPrefix + a.Org + "." + a.App + "." + build
+}
+
+// BuildCredentialPath is where one build's registry credential waits for its job in
+// Vault KV v2, relative to the mount: "wharf/_builds/<org>/<app>/<build>". Names are
+// DNS labels, so "_builds" is no organisation's.
+func (a AppRef) BuildCredentialPath(build string) string {
+	return "wharf/_builds/" + a.Org + "/" + a.App + "/" + build
+}
+
+// RestoreTokenPath is where one restore's registry token (a pull of the dump) waits
+// for its job in Vault KV v2, relative to the mount:
+// "wharf/_restores/<credentials role>/<nonce>"; the instance's backup policy reads
+// "wharf/_restores/<credentials role>/*".
+func RestoreTokenPath(credentialsRole, nonce string) string {
+	return "wharf/_restores/" + credentialsRole + "/" + nonce
+}
 
 // RuntimePath is the environment's runtime configuration in Vault KV v2, relative to the
 // mount: "wharf/_runtime/<org>/<app>/<env>". Names are DNS labels, so "_runtime" is no
@@ -252,6 +276,17 @@ func (a AppRef) ImageRepo() string { return a.Org + "/" + a.App }
 // SourceRepo keeps the application's uploaded sources and build specs,
 // "<org>/<app>/sources"; it has three path components, an image repository two.
 func (a AppRef) SourceRepo() string { return a.Org + "/" + a.App + "/sources" }
+
+// ParseImageRepo reads an image repository name back to its application: two
+// components, each a DNS label. Sources and backups (three components) are no image
+// repository.
+func ParseImageRepo(repo string) (AppRef, bool) {
+	org, app, ok := strings.Cut(repo, "/")
+	if !ok || CheckName(org) != "" || CheckName(app) != "" {
+		return AppRef{}, false
+	}
+	return AppRef{Org: org, App: app}, true
+}
 
 // BackupRepo keeps the application's database dumps, "<org>/<app>/backups".
 func (a AppRef) BackupRepo() string { return a.Org + "/" + a.App + "/backups" }

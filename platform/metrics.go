@@ -74,7 +74,8 @@ const (
 // Metrics returns the environment's metrics over the window ending now (viewer). The
 // step is the sampling step, or larger so that no series has more than
 // MaxMetricPoints. Errors: invalid (window), not_found, forbidden, unavailable.
-func (s *Runs) Metrics(ctx context.Context, p Principal, org, app, env string, window time.Duration) (EnvMetrics, error) {
+func (s *Runs) Metrics(ctx context.Context, p Principal, ref EnvRef, window time.Duration) (EnvMetrics, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActRead); err != nil {
 		return EnvMetrics{}, err
 	}

@@ -174,7 +174,8 @@ func (s *Runs) Wait() { s.wg.Wait() }
 // CreateRun starts in as a one-off command in the environment's current release and
 // configuration, and returns the run at once; it needs the developer role. Errors:
 // invalid, not_found, forbidden, conflict (nothing is deployed), unavailable.
-func (s *Runs) CreateRun(ctx context.Context, p Principal, org, app, env string, in RunRequest) (Run, error) {
+func (s *Runs) CreateRun(ctx context.Context, p Principal, ref EnvRef, in RunRequest) (Run, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Run{}, err
 	}
@@ -396,7 +397,8 @@ func (rr *runRecorder) save(ctx context.Context, end func(*Run)) {
 
 // GetRun returns one run of the environment, with its output; it needs the developer
 // role, as its output may show the environment's secrets. Errors: not_found, forbidden.
-func (s *Runs) GetRun(ctx context.Context, p Principal, org, app, env, id string) (Run, error) {
+func (s *Runs) GetRun(ctx context.Context, p Principal, ref EnvRef, id string) (Run, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Run{}, err
 	}
@@ -405,7 +407,8 @@ func (s *Runs) GetRun(ctx context.Context, p Principal, org, app, env, id string
 }
 
 // ListRuns returns a page of the environment's runs, oldest first (developer).
-func (s *Runs) ListRuns(ctx context.Context, p Principal, org, app, env string, pr PageRequest) (Page[Run], error) {
+func (s *Runs) ListRuns(ctx context.Context, p Principal, ref EnvRef, pr PageRequest) (Page[Run], error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Page[Run]{}, err
 	}
@@ -422,7 +425,8 @@ func (s *Runs) ListRuns(ctx context.Context, p Principal, org, app, env string, 
 // StopRun asks for a run in progress to be stopped (developer); the wharfd driving it
 // stops its job within a second and records it as failed. Stopping an ended run
 // changes nothing. Errors: not_found, forbidden, conflict.
-func (s *Runs) StopRun(ctx context.Context, p Principal, org, app, env, id string) (Run, error) {
+func (s *Runs) StopRun(ctx context.Context, p Principal, ref EnvRef, id string) (Run, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Run{}, err
 	}

@@ -44,6 +44,12 @@ type Config struct {
 	// VaultTokenFile is read at start when VaultToken is empty.
 	VaultTokenFile string
 	RegistryAddr   string
+	// RegistryTokenKeyFile is wharfd's registry token key (an EC P-256 key and its
+	// certificate, PEM, 0600): with it the registry's token authentication has wharfd
+	// as issuer, and wharfd serves its realm (/v1/registry/token); without it the
+	// registry is taken to be open. RegistryTokenIssuer and RegistryTokenService must
+	// equal the registry's auth.token issuer and service.
+	RegistryTokenKeyFile, RegistryTokenIssuer, RegistryTokenService string
 	// BuilderBinary is the path of wharf-builder on the builder nodes; BuildTimeLimit
 	// stops a build that runs longer.
 	BuilderBinary  string
@@ -106,6 +112,9 @@ func defaultConfig() Config {
 		VaultAddr:    "http://127.0.0.1:8200",
 		RegistryAddr: "127.0.0.1:5000",
 
+		RegistryTokenIssuer:  "wharfd",
+		RegistryTokenService: "wharf-registry",
+
 		PostgresAdminUser:   "postgres",
 		DatabaseCredsTTL:    "1h",
 		DatabaseCredsMaxTTL: "24h",
@@ -123,7 +132,7 @@ func defaultConfig() Config {
 //	consul   { address = "127.0.0.1:8500"  token_file = "/etc/wharf/consul-token" }
 //	nomad    { address = "http://127.0.0.1:4646"  region = "local"  token_file = "/etc/wharf/nomad-token" }
 //	vault    { address = "http://127.0.0.1:8200"  token_file = "/etc/wharf/vault-token" }
-//	registry { address = "127.0.0.1:5000" }
+//	registry { address = "127.0.0.1:5000"  token_key_file = "/etc/wharf/registry-token.pem"  token_issuer = "wharfd"  token_service = "wharf-registry" }
 //	postgres { address = "127.0.0.1:5432"  admin_user = "postgres"  admin_password_file = "/etc/wharf/postgres-password" }
 //	object_store { endpoint = "http://127.0.0.1:7070"  access_key = "wharf-root"  secret_key_file = "/etc/wharf/objectstore-secret-key" }
 //	metrics  { dir = "/var/lib/wharf/metrics"  ingress = ["http://127.0.0.1:9102/metrics"]  retention = "48h" }
@@ -156,7 +165,10 @@ type fileConfig struct {
 		TokenFile *string `hcl:"token_file,optional"`
 	} `hcl:"vault,block"`
 	Registry *struct {
-		Address *string `hcl:"address,optional"`
+		Address      *string `hcl:"address,optional"`
+		TokenKeyFile *string `hcl:"token_key_file,optional"`
+		TokenIssuer  *string `hcl:"token_issuer,optional"`
+		TokenService *string `hcl:"token_service,optional"`
 	} `hcl:"registry,block"`
 	Build *struct {
 		Builder       *string   `hcl:"builder,optional"`
@@ -270,6 +282,9 @@ var settings = []setting{
 	opt("WHARF_VAULT_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.VaultToken })),
 	opt("WHARF_VAULT_TOKEN_FILE", "vault-token-file", "file holding wharfd's Vault token", str(func(c *Config) *string { return &c.VaultTokenFile })),
 	opt("WHARF_REGISTRY_ADDR", "registry-addr", "image registry address (host:port)", str(func(c *Config) *string { return &c.RegistryAddr })),
+	opt("WHARF_REGISTRY_TOKEN_KEY_FILE", "registry-token-key-file", "wharfd's registry token key (EC P-256 key and certificate, PEM): the registry's token issuer", str(func(c *Config) *string { return &c.RegistryTokenKeyFile })),
+	opt("WHARF_REGISTRY_TOKEN_ISSUER", "registry-token-issuer", "issuer of registry tokens, as the registry's auth.token.issuer", str(func(c *Config) *string { return &c.RegistryTokenIssuer })),
+	opt("WHARF_REGISTRY_TOKEN_SERVICE", "registry-token-service", "the registry's service name, as its auth.token.service", str(func(c *Config) *string { return &c.RegistryTokenService })),
 	opt("WHARF_BUILDER", "builder", "path of wharf-builder on the builder nodes", func(c *Config, v string) error {
 		if !strings.HasPrefix(v, "/") {
 			return fmt.Errorf("builder path %q is not absolute", v)
@@ -369,7 +384,8 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 		pairs = append(pairs, pair(d.MinHealthyTime, byEnv["WHARF_DEPLOY_MIN_HEALTHY_TIME"]), pair(d.HealthyDeadline, byEnv["WHARF_DEPLOY_HEALTHY_DEADLINE"]), pair(d.ProgressDeadline, byEnv["WHARF_DEPLOY_PROGRESS_DEADLINE"]), pair(joined(d.AllowedImages), byEnv["WHARF_ALLOWED_IMAGES"]))
 	}
 	if r := f.Registry; r != nil {
-		pairs = append(pairs, pair(r.Address, byEnv["WHARF_REGISTRY_ADDR"]))
+		pairs = append(pairs, pair(r.Address, byEnv["WHARF_REGISTRY_ADDR"]), pair(r.TokenKeyFile, byEnv["WHARF_REGISTRY_TOKEN_KEY_FILE"]),
+			pair(r.TokenIssuer, byEnv["WHARF_REGISTRY_TOKEN_ISSUER"]), pair(r.TokenService, byEnv["WHARF_REGISTRY_TOKEN_SERVICE"]))
 	}
 	if b := f.Build; b != nil {
 		pairs = append(pairs, pair(b.Builder, byEnv["WHARF_BUILDER"]), pair(b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]), pair(joined(b.GitLocalHosts), byEnv["WHARF_BUILD_GIT_LOCAL_HOSTS"]), pair(b.Network, byEnv["WHARF_BUILD_NETWORK"]))

@@ -98,8 +98,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The registry answers only with tokens wharfd signs, wharfd's own included.
+	reg := registry.New(cfg.RegistryAddr, nil)
+	var issuer *registry.Issuer
+	if cfg.RegistryTokenKeyFile != "" {
+		if issuer, err = registry.LoadIssuer(cfg.RegistryTokenKeyFile, cfg.RegistryTokenIssuer, cfg.RegistryTokenService); err != nil {
+			return err
+		}
+		reg = reg.WithIssuer(issuer)
+	}
 	health := &platform.HealthChecker{
-		Probers: []platform.Prober{consulClient, nomadClient, vaultClient, registry.New(cfg.RegistryAddr, nil)},
+		Probers: []platform.Prober{consulClient, nomadClient, vaultClient, reg},
 		Timeout: 3 * time.Second,
 		MaxAge:  healthMaxAge,
 	}
@@ -112,7 +121,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	buildLimit, _ := time.ParseDuration(cfg.BuildTimeLimit)
 	deployer := &platform.Deployer{
 		Service: model, Scheduler: nomadClient, Runtime: vaultClient.Runtime(),
-		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit, Routes: rts,
+		Builder: nomadClient, Artifacts: reg, BuildLimit: buildLimit, Routes: rts,
 		GitLocalHosts: cfg.BuildGitLocalHosts, AllowedImages: cfg.AllowedImages,
 		Log: log.With("component", "controller"),
 	}
@@ -124,6 +133,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deployer.ObjectStore = store
 		deployer.StorageCreds = vaultClient.StorageKeys()
 		health.Probers = append(health.Probers, store)
+	}
+	var registryTokens api.RegistryTokens // nil without a token key: no token endpoint
+	if issuer != nil {
+		deployer.Registry, deployer.BuildCredentials, deployer.Nodes = issuer, vaultClient.BuildCredentials(), nomadClient
+		deployer.CacheScopes = issuer
+		registryTokens = deployer
 	}
 	var backups *platform.Backups
 	var apiBackups api.Backups // nil without a cluster or an object store: no backup routes
@@ -139,7 +154,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 		deployer.DatabaseCreds = creds
 		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds, Schedule: cfg.BackupSchedule,
-			Blobs: registry.New(cfg.RegistryAddr, nil)}
+			Blobs: reg}
 		apiBackups = backups
 	}
 	if backups == nil && deployer.ObjectStore != nil {
@@ -187,6 +202,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 		EnvMetrics: runs,
 		GitHooks:   runs, // deploys on git push
+		Registry:   registryTokens,
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)

@@ -34,6 +34,9 @@ type NomadConfig struct {
 	// CgroupParent (absolute: "/name") keeps each agent's cgroups apart, so that several
 	// agents on one machine (make dev beside tests) do not manage each other's.
 	CgroupParent string
+	// RegistryAuth, when set, is the Docker configuration (0600) with the node's
+	// registry credential, which the docker plugin pulls with.
+	RegistryAuth string
 	Log          LogFunc
 }
 
@@ -125,6 +128,9 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 	docker := block(block(b, "plugin", "docker"), "config")
 	set(docker, map[string]cty.Value{"allow_privileged": cty.False})
 	set(block(docker, "volumes"), map[string]cty.Value{"enabled": cty.True})
+	if cfg.RegistryAuth != "" {
+		set(block(docker, "auth"), map[string]cty.Value{"config": str(cfg.RegistryAuth)})
+	}
 	gc := block(docker, "gc")
 	// Base images are built locally and cannot be pulled again: never collect them. Other
 	// Nomad agents may share this Docker engine: never take their containers for ours.
