@@ -411,7 +411,7 @@ func TestCLI(t *testing.T) {
 	u.ok("procfile", "set", "test")
 	r = u.ok("deploy")
 	mustContain(t, "deploy from source", r.stderr, "Packed", "2 paths left out by .dockerignore", "Uploading:", "(100%)",
-		"| Step 1/2 : FROM "+agenttest.BaseImage, "Built ", "@sha256:", "rollout")
+		"| Step 1/3 : FROM "+agenttest.BaseImage, "Built ", "@sha256:", "rollout")
 	mustContain(t, "deploy from source", lastLine(r.stdout), "release 4 of acme/shop test is live at "+st.URL)
 	if got := serving(t, s, service); len(got) != 2 || got[0] != "built from source" {
 		t.Errorf("after the deploy from source the app serves %q", got)

@@ -227,6 +227,10 @@ func TestIsolationNames(t *testing.T) {
 		role := vdb.CredentialsRole
 		backupPolicy := platform.BackupPolicy(role)
 		waitFor(t, "the victim's backup policy", func() bool { p, _ := root.Sys().GetPolicy(backupPolicy); return p != "" })
+		before := policy(backupPolicy)
+		if !strings.Contains(before, fmt.Sprintf("path %q {", "database/creds/"+role)) {
+			t.Fatalf("the victim's backup policy %q does not read its credentials", before)
+		}
 		hexID := strings.TrimPrefix(role, "wharf-")
 		evil := platform.Ref("backup", "wharf", hexID)
 		mallory.must(201, "POST", "/v1/orgs", map[string]any{"name": "backup"}, nil)
@@ -237,8 +241,7 @@ func TestIsolationNames(t *testing.T) {
 			t.Fatalf("the environment %s has the victim's backup policy %s", evil, backupPolicy)
 		}
 		time.Sleep(5 * time.Second) // more than two rounds of the backup scheduler
-		want := fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", "database/creds/"+role)
-		if got := policy(backupPolicy); got != want {
+		if got, want := policy(backupPolicy), before; got != want {
 			t.Errorf("the victim's backup policy is now %q, want %q", got, want)
 		}
 		if got := policy(evil.VaultPolicy()); got == "" || strings.Contains(got, role) {

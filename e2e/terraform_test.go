@@ -25,6 +25,7 @@ import (
 	"github.com/wharf-platform/wharf/internal/devstack"
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/platform/objectstore"
+	"github.com/wharf-platform/wharf/platform/registry"
 	"github.com/wharf-platform/wharf/terraform/provider"
 )
 
@@ -761,7 +762,24 @@ resource "wharf_variable" "steal" {
 			Bucket string `json:"bucket"`
 		}
 		c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/review/services/media", nil, &media)
+		// The image live's build pushed, looked up with a token of wharfd's own.
+		var live struct {
+			Image string `json:"image"`
+		}
+		c.must(200, "GET", "/v1/orgs/acme/apps/shop/envs/live/releases/1", nil, &live)
+		_, digest, _ := strings.Cut(live.Image, "@")
+		iss, err := registry.LoadIssuer(s.Registry.TokenKeyFile, "wharfd", "wharf-registry")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := registry.New(s.Registry.Addr, nil).WithIssuer(iss)
+		if ok, err := reg.HasManifest(context.Background(), "acme/shop", digest); err != nil || !ok {
+			t.Fatalf("live's image %s is not in the registry before destroy (%v)", live.Image, err)
+		}
 		app.ok("destroy", "-auto-approve", "-no-color")
+		if ok, err := reg.HasManifest(context.Background(), "acme/shop", digest); err != nil || ok {
+			t.Errorf("the registry keeps live's image %s after destroy (%v)", live.Image, err)
+		}
 		if code := c.do("GET", "/v1/orgs/acme", nil, nil); code != 404 {
 			t.Errorf("organisation acme after destroy = %d", code)
 		}

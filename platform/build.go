@@ -33,6 +33,14 @@ type Artifacts interface {
 	Host() string
 }
 
+// ArtifactRemover deletes what builds left in the registry (platform/registry): a blob
+// of a repository by digest, and every image of a repository. Nothing there is no
+// error. Errors: unavailable.
+type ArtifactRemover interface {
+	DeleteBlob(ctx context.Context, repo, digest string) error
+	DeleteImages(ctx context.Context, repo string) error
+}
+
 // Build states.
 const (
 	BuildQueued    = "queued"
@@ -402,6 +410,16 @@ func (bs *buildState) run(ctx context.Context, t Target) {
 	if err != nil {
 		bs.b.Status, bs.b.Error = BuildFailed, ErrorMessage(err)
 		return
+	}
+	// The spec is the build's alone (it names the build): it goes when the build ends.
+	if rm, ok := d.Artifacts.(ArtifactRemover); ok {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := rm.DeleteBlob(cctx, sourceRepo(t), specDigest); err != nil {
+				d.log().Warn("remove a build's spec from the registry", "build", b.ID, "error", err)
+			}
+		}()
 	}
 	// The build's registry credential waits in Vault for its job alone, and is
 	// removed (and refused by the token endpoint) once the build has ended.

@@ -1137,9 +1137,8 @@ func (d *Deployer) DeleteEnvironment(ctx context.Context, p Principal, ref EnvRe
 
 // DeleteApplication deletes an application as Service.DeleteApplication does, after
 // tearing down each of its environments as DeleteEnvironment does, and then its builds'
-// records and logs. It is refused while one of its builds is queued or running. (The
-// images and sources its builds left in the registry stay: the registry adapter
-// deletes nothing yet.)
+// records, logs, uploaded sources and images. It is refused while one of its builds is
+// queued or running.
 func (d *Deployer) DeleteApplication(ctx context.Context, p Principal, org, name string, ifMatch uint64) error {
 	if err := d.authorize(ctx, p, org, "", ActManage); err != nil {
 		return err
@@ -1167,6 +1166,24 @@ func (d *Deployer) DeleteApplication(ctx context.Context, p Principal, org, name
 	}
 	for _, env := range a.Environments {
 		if err := d.forget(ctx, org, name, env); err != nil {
+			return err
+		}
+	}
+	// What its builds left in the registry: the uploaded sources, then the images.
+	if rm, ok := d.Artifacts.(ArtifactRemover); ok {
+		builds, err := loadAll[Build](ctx, d.KV, buildPrefix(org, name))
+		if err != nil {
+			return err
+		}
+		ref := AppRef{Org: org, App: name}
+		for _, b := range builds {
+			if b.Source.Tarball != "" {
+				if err := rm.DeleteBlob(ctx, ref.SourceRepo(), b.Source.Tarball); err != nil {
+					return err
+				}
+			}
+		}
+		if err := rm.DeleteImages(ctx, ref.ImageRepo()); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -165,4 +166,55 @@ func (c *Client) HasManifest(ctx context.Context, repo, reference string) (bool,
 // Host is the registry's host:port, as image references name it.
 func (c *Client) Host() string {
 	return strings.TrimPrefix(strings.TrimPrefix(c.base, "http://"), "https://")
+}
+
+// DeleteImages deletes every tagged image manifest of repository repo, so none of its
+// images can be pulled any more (the registry's garbage collection later frees their
+// layers). A repository that does not exist is no error. Errors: unavailable.
+func (c *Client) DeleteImages(ctx context.Context, repo string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v2/"+repo+"/tags/list", nil)
+	resp, err := c.do(req, repoAccess(repo, "pull"))
+	if err != nil {
+		return err
+	}
+	var tags struct {
+		Tags []string `json:"tags"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tags)
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil
+	case resp.StatusCode != http.StatusOK:
+		return platform.Errorf(platform.Unavailable, "registry refused to list the tags of %s: %s", repo, resp.Status)
+	case err != nil:
+		return platform.Wrap(platform.Unavailable, err, "registry sent an unreadable tag list")
+	}
+	digests := map[string]bool{}
+	for _, tag := range tags.Tags {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, c.base+"/v2/"+repo+"/manifests/"+tag, nil)
+		req.Header.Set("Accept", strings.Join([]string{
+			"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+			"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"}, ", "))
+		resp, err := c.do(req, repoAccess(repo, "pull"))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if d := resp.Header.Get("Docker-Content-Digest"); resp.StatusCode == http.StatusOK && d != "" {
+			digests[d] = true
+		}
+	}
+	for d := range digests {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+"/v2/"+repo+"/manifests/"+d, nil)
+		resp, err := c.do(req, repoAccess(repo, "delete"))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNotFound {
+			return platform.Errorf(platform.Unavailable, "registry refused to delete an image of %s: %s", repo, resp.Status)
+		}
+	}
+	return nil
 }
