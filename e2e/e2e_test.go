@@ -102,7 +102,7 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 		"-consul-addr", s.Consul.Addr, "-consul-token-file", writeToken(t, dir, "consul-token", s.Consul.WharfdToken),
 		"-nomad-addr", s.Nomad.Addr, "-nomad-region", s.Nomad.Region, "-nomad-token-file", writeToken(t, dir, "nomad-token", s.Nomad.WharfdToken),
 		"-vault-addr", s.Vault.Addr, "-vault-token-file", tokenFile, "-registry-addr", s.Registry.Addr,
-		"-nomad-network-mode", "host", "-builder", filepath.Join(binDir, "wharf-builder"),
+		"-nomad-network-mode", "bridge", "-builder", filepath.Join(binDir, "wharf-builder"),
 		"-deploy-min-healthy-time", "2s", "-deploy-healthy-deadline", "20s", "-deploy-progress-deadline", "40s",
 		"-allowed-images", "wharf/busybox,wharf-e2e", // local images the tests deploy by name
 	}, extraArgs...)

@@ -45,6 +45,12 @@ variable "database" {
   type = string
 }
 
+variable "network_mode" {
+  type        = string
+  default     = "bridge"
+  description = "The group's network mode: bridge (pg_dump runs in a network namespace of its own on the node's task bridge, as tasks do) or host."
+}
+
 variable "pg_bin" {
   type        = string
   default     = "/usr/lib/postgresql/15/bin"
@@ -85,6 +91,10 @@ job "wharf-backup" {
   }
 
   group "pg" {
+    network {
+      mode = var.network_mode
+    }
+
     restart {
       attempts = 0
       mode     = "fail"

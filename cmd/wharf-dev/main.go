@@ -239,9 +239,9 @@ func writeWharfdConfig(dataDir, wharfdBin string, s *devstack.Stack) (string, er
 	nb.SetAttributeValue("address", cty.StringVal(s.Nomad.Addr))
 	nb.SetAttributeValue("region", cty.StringVal(s.Nomad.Region))
 	nb.SetAttributeValue("token_file", cty.StringVal(tokens["wharfd-nomad-token"]))
-	// Tasks of the local cloudspace share the host's network, to reach its loopback
-	// services.
-	nb.SetAttributeValue("network_mode", cty.StringVal("host"))
+	// Tasks of the local cloudspace run on the stack's task bridge, fenced off from the
+	// node's loopback agents, as in a real cloudspace (devstack.Bridge).
+	nb.SetAttributeValue("network_mode", cty.StringVal("bridge"))
 	builder, err := filepath.Abs(filepath.Join(filepath.Dir(wharfdBin), "wharf-builder"))
 	if err != nil {
 		return "", err

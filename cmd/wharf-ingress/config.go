@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,8 +34,11 @@ type Config struct {
 	ConsulToken platform.Secret
 	// ConsulTokenFile is read at start when ConsulToken is empty.
 	ConsulTokenFile string
-	RoutesPrefix    string
-	CheckFilter     string // a Consul filter on the checks watched
+	// ConsulTLS verifies a Consul reached over HTTPS (with any of it set) and gives the
+	// ingress's client certificate where Consul requires one.
+	ConsulTLS    platform.TLSFiles
+	RoutesPrefix string
+	CheckFilter  string // a Consul filter on the checks watched
 
 	ACMEDirectory string // the ACME server; Let's Encrypt's when HTTPS is on and it is empty
 	ACMEEmail     string
@@ -82,6 +86,11 @@ type fileConfig struct {
 		TokenFile    *string `hcl:"token_file,optional"`
 		RoutesPrefix *string `hcl:"routes_prefix,optional"`
 		CheckFilter  *string `hcl:"check_filter,optional"`
+		// ca_file, cert_file, key_file, tls_server_name: Consul over HTTPS.
+		CAFile        *string `hcl:"ca_file,optional"`
+		CertFile      *string `hcl:"cert_file,optional"`
+		KeyFile       *string `hcl:"key_file,optional"`
+		TLSServerName *string `hcl:"tls_server_name,optional"`
 	} `hcl:"consul,block"`
 	ACME *struct {
 		Directory    *string `hcl:"directory,optional"`
@@ -100,7 +109,7 @@ var (
 )
 
 // settings lists every option. Secrets have no flag: a flag shows in the process list.
-var settings = []setting{
+var settings = slices.Concat([]setting{
 	opt("WHARF_CLOUDSPACE", "cloudspace", "the cloudspace whose routes to serve", str(func(c *Config) *string { return &c.Cloudspace })),
 	opt("WHARF_INGRESS_HTTP", "http", "plain HTTP listen address (host:port)", str(func(c *Config) *string { return &c.HTTP })),
 	opt("WHARF_INGRESS_HTTPS", "https", "HTTPS listen address (host:port); empty: no HTTPS", str(func(c *Config) *string { return &c.HTTPS })),
@@ -129,7 +138,7 @@ var settings = []setting{
 	opt("WHARF_ACME_CA_FILE", "acme-ca-file", "PEM roots to trust the ACME server with", str(func(c *Config) *string { return &c.ACMECAFile })),
 	opt("WHARF_INGRESS_CACHE_KEY", "", "", func(c *Config, v string) error { c.CacheKey = platform.Secret(v); return nil }),
 	opt("WHARF_INGRESS_CACHE_KEY_FILE", "cache-key-file", "file holding the certificate cache key (64 hex digits)", str(func(c *Config) *string { return &c.CacheKeyFile })),
-}
+}, cmdconfig.TLSSettings("consul", func(c *Config) *platform.TLSFiles { return &c.ConsulTLS }))
 
 // loadConfig builds the configuration from arguments and the environment (as
 // os.Environ gives it), reading the files they name.
@@ -159,6 +168,7 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 	}
 	if c := f.Consul; c != nil {
 		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]), pair(c.TokenFile, byEnv["WHARF_CONSUL_TOKEN_FILE"]), pair(c.RoutesPrefix, byFlag["routes-prefix"]), pair(c.CheckFilter, byFlag["check-filter"]))
+		pairs = append(pairs, cmdconfig.TLSValues(idx, "consul", c.CAFile, c.CertFile, c.KeyFile, c.TLSServerName)...)
 	}
 	if a := f.ACME; a != nil {
 		pairs = append(pairs, pair(a.Directory, byFlag["acme-directory"]), pair(a.Email, byFlag["acme-email"]),
@@ -196,6 +206,9 @@ func (c Config) validate() error {
 	}
 	if c.ConsulAddr == "" {
 		errs = append(errs, errors.New("consul address is empty"))
+	}
+	if err := cmdconfig.CheckTLS("consul", c.ConsulTLS); err != nil {
+		errs = append(errs, err)
 	}
 	if c.HTTPS != "" {
 		if _, err := c.cacheKey(); err != nil {

@@ -36,6 +36,7 @@ type Config struct {
 // Stack is a running local cloudspace.
 type Stack struct {
 	TLS      *TLS // nil without TLS
+	Bridge   *Bridge
 	Consul   *Consul
 	Vault    *Vault
 	Nomad    *Nomad
@@ -68,6 +69,14 @@ func Start(cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
+	// Tasks run on a bridge of the stack's own, as in a real cloudspace (Bridge), so a
+	// task reaches the node only where the stack lets it: PostgreSQL.
+	if err = EnsurePauseImage(BaseImage); err != nil {
+		return nil, err
+	}
+	if s.Bridge, err = StartBridge(cfg.Name, dir("bridge")); err != nil {
+		return nil, err
+	}
 	if s.Consul, err = StartConsul(ConsulConfig{
 		Binary: cfg.Binaries.Consul, DataDir: dir("consul"), Node: cfg.Name, Log: cfg.Log,
 		HTTPPort: cfg.Ports.ConsulHTTP, SerfLANPort: cfg.Ports.ConsulSerfLAN,
@@ -91,13 +100,13 @@ func Start(cfg Config) (_ *Stack, err error) {
 	}
 	if s.Postgres, err = StartPostgres(PostgresConfig{
 		BinDir: cfg.Binaries.Postgres, DataDir: dir("postgres"), Port: cfg.Ports.Postgres,
-		Keep: cfg.KeepPostgres, Log: cfg.Log,
+		Keep: cfg.KeepPostgres, Log: cfg.Log, Bridge: s.Bridge,
 	}); err != nil {
 		return nil, err
 	}
 	if s.Nomad, err = StartNomad(NomadConfig{
 		Binary: cfg.Binaries.Nomad, DataDir: dir("nomad"), Region: cfg.Region,
-		Name: cfg.Name, CgroupParent: "/" + cfg.Name, Log: cfg.Log,
+		Name: cfg.Name, CgroupParent: "/" + cfg.Name, Log: cfg.Log, Bridge: s.Bridge,
 		HTTPPort: cfg.Ports.NomadHTTP, RPCPort: cfg.Ports.NomadRPC, SerfPort: cfg.Ports.NomadSerf,
 		ConsulAddr: s.Consul.Addr, ConsulToken: s.Consul.NomadToken, TLS: s.TLS,
 		VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken,
@@ -125,6 +134,10 @@ func (s *Stack) Stop() error {
 	}
 	if s.Consul != nil {
 		errs = append(errs, s.Consul.Stop())
+	}
+	if s.Bridge != nil {
+		// Last: Nomad.Stop removed the containers holding the tasks' namespaces.
+		errs = append(errs, s.Bridge.Stop())
 	}
 	return errors.Join(errs...)
 }

@@ -1,7 +1,11 @@
 // Command hostile is the hostile tenant of e2e/acl_test.go: from inside its task it tries
 // the cloudspace's agents (Nomad, Consul, Vault) on the addresses and victim names its
 // environment gives it, and reports at /attack what each attempt got, without judging:
-// the test does. It serves "ok" at / so that it passes its health check.
+// the test does. It serves "ok" at / so that it passes its health check. When
+// HOSTILE_PORTS names the node's ports, it first tries to connect to each of them on
+// every address the node may answer on (its loopback, the task network's gateway, the
+// node's own addresses). With -attack it runs once, prints the report and exits, as a
+// task on the host's network would try.
 package main
 
 import (
@@ -30,6 +34,10 @@ type attempt struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-attack" {
+		json.NewEncoder(os.Stdout).Encode(attack())
+		return
+	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	http.HandleFunc("/attack", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -52,7 +60,7 @@ func attack() []attempt {
 	vh := map[string]string{"X-Vault-Token": vaultToken}
 	evilJob := `{"Job":{"ID":"mallory","Name":"mallory","Type":"batch","Datacenters":["*"],"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/true"}}]}]}}`
 	hijack := fmt.Sprintf(`{"ID":"mallory-hijack","Name":%q,"Address":"127.0.0.1","Port":1}`, service)
-	return []attempt{
+	return append(connects(), []attempt{
 		call("nomad: leader (reachable)", "GET", nomad+"/v1/status/leader", "", nil),
 		call("nomad: list jobs", "GET", nomad+"/v1/jobs", "", nil),
 		call("nomad: read another job", "GET", nomad+"/v1/job/"+url.PathEscape(job), "", nil),
@@ -73,7 +81,56 @@ func attack() []attempt {
 		call("vault: list secrets", "LIST", vault+"/v1/secret/metadata/wharf", "", vh),
 		call("vault: write a policy", "PUT", vault+"/v1/sys/policies/acl/wharf-env-mallory", `{"policy":"path \"secret/*\" { capabilities = [\"read\"] }"}`, vh),
 		call("vault: create a token", "POST", vault+"/v1/auth/token/create", `{"policies":["wharfd"]}`, vh),
+	}...)
+}
+
+// connects tries a TCP connection to each port of HOSTILE_PORTS ("name=port,...") on
+// 127.0.0.1, the default route's gateway and each address of HOSTILE_NODE_ADDRS: one
+// attempt per name, whose status is the number of connections made and whose body
+// says what each address answered.
+func connects() []attempt {
+	var out []attempt
+	hosts := append([]string{"127.0.0.1", gateway()}, strings.Split(os.Getenv("HOSTILE_NODE_ADDRS"), ",")...)
+	for _, np := range strings.Split(os.Getenv("HOSTILE_PORTS"), ",") {
+		name, port, ok := strings.Cut(np, "=")
+		if !ok {
+			continue
+		}
+		a := attempt{Name: "connect: " + name}
+		for _, h := range hosts {
+			if h == "" {
+				continue
+			}
+			conn, err := net.DialTimeout("tcp", net.JoinHostPort(h, port), 5*time.Second)
+			if err != nil {
+				a.Body += h + ": " + err.Error() + "\n"
+				continue
+			}
+			conn.Close()
+			a.Status++
+			a.Body += h + ": connected\n"
+		}
+		out = append(out, a)
 	}
+	return out
+}
+
+// gateway is the default route's gateway (from /proc/net/route), or "".
+func gateway() string {
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[1] == "00000000" {
+			var g [4]byte
+			if _, err := fmt.Sscanf(f[2], "%02X%02X%02X%02X", &g[3], &g[2], &g[1], &g[0]); err == nil {
+				return net.IP(g[:]).String()
+			}
+		}
+	}
+	return ""
 }
 
 func call(name, method, u, body string, header map[string]string) attempt {
