@@ -149,7 +149,7 @@ func (c *Client) backupVars(bj platform.BackupJob, schedule string) jobspecs.Bac
 		Region: bj.Region, Datacenters: c.runtime.Datacenters, VaultPolicy: bj.Policy, Role: bj.Role,
 		Address: bj.Address, Database: bj.Database, RestoreURL: bj.RestoreURL, Schedule: schedule,
 		NetworkMode: c.runtime.NetworkMode,
-		Meta: map[string]string{"wharf_job": bj.ID, backupRoleMeta: bj.Role},
+		Meta:        map[string]string{"wharf_job": bj.ID, backupRoleMeta: bj.Role},
 	}
 }
 
