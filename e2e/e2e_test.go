@@ -77,6 +77,20 @@ func writeToken(t testing.TB, dir, name, token string) string {
 	return path
 }
 
+// agentTLSArgs are the flags that make a command speak TLS to the named agents of a
+// stack with TLS (devstack.Config.TLS): the stack's authority, and its certificate as
+// the client's own; none for a stack without.
+func agentTLSArgs(s *devstack.Stack, agents ...string) []string {
+	if s.TLS == nil {
+		return nil
+	}
+	var args []string
+	for _, a := range agents {
+		args = append(args, "-"+a+"-ca-file", s.TLS.CAFile, "-"+a+"-cert-file", s.TLS.CertFile, "-"+a+"-key-file", s.TLS.KeyFile)
+	}
+	return args
+}
+
 // operatorGet GETs a path of the stack's Nomad API with the operator's (management)
 // token, to look at what wharfd did.
 func operatorGet(s *devstack.Stack, path string) (*http.Response, error) {
@@ -105,7 +119,7 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 		"-nomad-network-mode", "bridge", "-builder", filepath.Join(binDir, "wharf-builder"),
 		"-deploy-min-healthy-time", "2s", "-deploy-healthy-deadline", "20s", "-deploy-progress-deadline", "40s",
 		"-allowed-images", "wharf/busybox,wharf-e2e", // local images the tests deploy by name
-	}, extraArgs...)
+	}, append(agentTLSArgs(s, "consul", "nomad", "vault"), extraArgs...)...)
 	logged := &logBuffer{}
 	p, err := devstack.StartProcess("wharfd", func(_, line string) {
 		t.Logf("wharfd: %s", line)

@@ -29,8 +29,8 @@ func startIngress(t testing.TB, s *devstack.Stack) string {
 	addrFile := filepath.Join(dir, "addrs.json")
 	p, err := devstack.StartProcess("ingress", func(_, line string) { t.Logf("ingress: %s", line) },
 		filepath.Join(binDir, "wharf-ingress"),
-		[]string{"-cloudspace", "local", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-addr-file", addrFile,
-			"-consul-addr", s.Consul.Addr, "-consul-token-file", writeToken(t, dir, "consul-token", s.Consul.IngressToken)}, nil)
+		append([]string{"-cloudspace", "local", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-addr-file", addrFile,
+			"-consul-addr", s.Consul.Addr, "-consul-token-file", writeToken(t, dir, "consul-token", s.Consul.IngressToken)}, agentTLSArgs(s, "consul")...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

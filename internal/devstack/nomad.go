@@ -130,11 +130,15 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 	}
 	set(block(b, "consul"), consul)
 	if cfg.VaultAddr != "" {
-		set(block(b, "vault"), map[string]cty.Value{
+		vault := map[string]cty.Value{
 			"enabled":          cty.True,
 			"address":          str(cfg.VaultAddr),
 			"create_from_role": str(NomadTokenRole),
-		})
+		}
+		if cfg.TLS != nil && strings.HasPrefix(cfg.VaultAddr, "https://") {
+			vault["ca_file"] = str(cfg.TLS.CAFile)
+		}
+		set(block(b, "vault"), vault)
 	}
 	docker := block(block(b, "plugin", "docker"), "config")
 	// infra_image holds an allocation's network namespace in bridge mode (see PauseImage).

@@ -25,8 +25,8 @@ type Config struct {
 	// between stacks running on one machine at once.
 	Name  string
 	Ports Ports
-	// TLS makes Consul's and Nomad's APIs HTTPS and their RPC mutual TLS, with an
-	// authority of the stack's own (in DataDir/tls).
+	// TLS makes Consul's, Nomad's and Vault's APIs HTTPS and Consul's and Nomad's RPC
+	// mutual TLS, with an authority of the stack's own (in DataDir/tls).
 	TLS bool
 	// KeepPostgres keeps the PostgreSQL cluster across restarts (see PostgresConfig.Keep).
 	KeepPostgres bool
@@ -86,7 +86,7 @@ func Start(cfg Config) (_ *Stack, err error) {
 	}
 	if s.Vault, err = StartVault(VaultConfig{
 		Binary: cfg.Binaries.Vault, DataDir: dir("vault"), Log: cfg.Log,
-		Port: cfg.Ports.VaultAPI, ClusterPort: cfg.Ports.VaultCluster,
+		Port: cfg.Ports.VaultAPI, ClusterPort: cfg.Ports.VaultCluster, TLS: s.TLS,
 	}); err != nil {
 		return nil, err
 	}
