@@ -170,13 +170,14 @@ The local cloudspace is running (region "local"):
   Vault           %[4]s   (root token in %[5]s)
   Registry        %[6]s
   PostgreSQL      %[9]s   (superuser postgres, password in %[10]s)
+  Task network    bridge %[15]s, %[16]s (tasks reach PostgreSQL and the outside world, nothing else here)
 The management tokens are the operator's: export CONSUL_HTTP_TOKEN=$(cat %[13]s) NOMAD_TOKEN=$(cat %[14]s)
 Press Ctrl-C to stop everything.
 `, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
 		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr,
 		token, filepath.Join(dataDir, "admin-token"), stack.Postgres.Addr, stack.Postgres.PasswordFile,
 		strings.TrimPrefix(ingressAddr, "127.0.0.1:"), ingressAdminAddr,
-		stack.Consul.ManagementTokenPath, stack.Nomad.ManagementTokenPath)
+		stack.Consul.ManagementTokenPath, stack.Nomad.ManagementTokenPath, stack.Bridge.Name, stack.Bridge.Subnet)
 
 	// wharfd and wharf-ingress are started again when they end (supervise). An agent that
 	// ends is reported and left down (wharfd's health shows it, as it would in a real
