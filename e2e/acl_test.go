@@ -40,7 +40,7 @@ type aclVictim struct {
 // stack's task bridge, so from the task ("task/...") not even a connection is made to
 // the node's agents, the registry or wharfd, on loopback, on the bridge's gateway or on
 // the node's own addresses, while the database port given to tasks is reached (the
-// control). The same attempts are then made as a task on the host's network would make
+// control), where the superuser and the cluster's own database are refused to them. The same attempts are then made as a task on the host's network would make
 // them ("host/...": the hostile binary run on the node with the task's Vault token),
 // where only ACLs stand in the way: Nomad (list jobs, read another job, its allocation
 // and its task's logs, alloc exec, register and stop jobs), Consul (list, read and write
@@ -85,6 +85,7 @@ func TestHostileTenant(t *testing.T) {
 			"postgres (control)=" + aclPort(t, s.Postgres.Addr),
 		}, ","),
 		"HOSTILE_NODE_ADDRS": strings.Join(aclNodeAddrs(t, s), ","),
+		"HOSTILE_DATABASE":   s.Postgres.Addr,
 	}
 	maps.Copy(taskEnv, attackEnv)
 	for k, v := range taskEnv {
@@ -150,6 +151,12 @@ func TestHostileTenant(t *testing.T) {
 	for name := range want {
 		wantTask[name] = func(a aclAttempt) bool { return a.Status == 0 && a.Error != "" }
 	}
+	// The database port is open to tasks, but pg_hba.conf refuses the superuser and the
+	// cluster's own database to them before any password is asked for.
+	hbaRejects := func(a aclAttempt) bool { return strings.Contains(a.Body, "pg_hba.conf rejects connection") }
+	wantTask["postgres: log in as the superuser"] = hbaRejects
+	wantTask["postgres: log in to the cluster's database"] = hbaRejects
+	wantTask["postgres: log in as a user (control)"] = func(a aclAttempt) bool { return a.Body == "password requested" }
 	aclJudge(t, "task", fromTask, wantTask)
 	// From the host's network: the ACLs alone refuse.
 	aclJudge(t, "host", fromHost, want)

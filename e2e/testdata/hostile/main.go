@@ -60,7 +60,7 @@ func attack() []attempt {
 	vh := map[string]string{"X-Vault-Token": vaultToken}
 	evilJob := `{"Job":{"ID":"mallory","Name":"mallory","Type":"batch","Datacenters":["*"],"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/true"}}]}]}}`
 	hijack := fmt.Sprintf(`{"ID":"mallory-hijack","Name":%q,"Address":"127.0.0.1","Port":1}`, service)
-	return append(connects(), []attempt{
+	return append(append(connects(), pgLogins()...), []attempt{
 		call("nomad: leader (reachable)", "GET", nomad+"/v1/status/leader", "", nil),
 		call("nomad: list jobs", "GET", nomad+"/v1/jobs", "", nil),
 		call("nomad: read another job", "GET", nomad+"/v1/job/"+url.PathEscape(job), "", nil),
@@ -113,6 +113,68 @@ func connects() []attempt {
 		out = append(out, a)
 	}
 	return out
+}
+
+// pgLogins starts PostgreSQL sessions at HOSTILE_DATABASE (host:port) as the superuser,
+// and as an ordinary user to the cluster's own database and to another: each attempt's
+// body is what the server answered the startup message with, "password requested" or
+// its error's message.
+func pgLogins() []attempt {
+	addr := os.Getenv("HOSTILE_DATABASE")
+	if addr == "" {
+		return nil
+	}
+	var out []attempt
+	for _, l := range []struct{ name, user, db string }{
+		{"postgres: log in as the superuser", "postgres", "wharf_0000000000000000"},
+		{"postgres: log in to the cluster's database", "mallory", "postgres"},
+		{"postgres: log in as a user (control)", "mallory", "wharf_0000000000000000"},
+	} {
+		a := attempt{Name: l.name}
+		a.Body, a.Error = pgStartup(addr, l.user, l.db)
+		out = append(out, a)
+	}
+	return out
+}
+
+// pgStartup sends a protocol 3.0 startup message and reads the server's first answer.
+func pgStartup(addr, user, db string) (string, string) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "", err.Error()
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	params := "user\x00" + user + "\x00database\x00" + db + "\x00\x00"
+	msg := make([]byte, 8, 8+len(params))
+	binary.BigEndian.PutUint32(msg[0:4], uint32(8+len(params)))
+	binary.BigEndian.PutUint32(msg[4:8], 196608)
+	if _, err := conn.Write(append(msg, params...)); err != nil {
+		return "", err.Error()
+	}
+	var head [5]byte
+	if _, err := io.ReadFull(conn, head[:]); err != nil {
+		return "", err.Error()
+	}
+	n := int(binary.BigEndian.Uint32(head[1:5])) - 4
+	if n < 0 || n > 1<<16 {
+		return "", fmt.Sprintf("message of %d bytes", n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(conn, body); err != nil {
+		return "", err.Error()
+	}
+	switch head[0] {
+	case 'R':
+		return "password requested", ""
+	case 'E':
+		for _, f := range strings.Split(string(body), "\x00") {
+			if strings.HasPrefix(f, "M") {
+				return "error: " + f[1:], ""
+			}
+		}
+	}
+	return fmt.Sprintf("message %q", head[0]), ""
 }
 
 // gateway is the default route's gateway (from /proc/net/route), or "".
