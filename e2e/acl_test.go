@@ -40,7 +40,9 @@ type aclVictim struct {
 // stack's task bridge, so from the task ("task/...") not even a connection is made to
 // the node's agents, the registry or wharfd, on loopback, on the bridge's gateway or on
 // the node's own addresses, while the database port given to tasks is reached (the
-// control), where the superuser and the cluster's own database are refused to them. The same attempts are then made as a task on the host's network would make
+// control), where the superuser and the cluster's own database are refused to them, and
+// the victim's page is reached through the ingress (the control: the address the
+// ingress keeps for tasks). The same attempts are then made as a task on the host's network would make
 // them ("host/...": the hostile binary run on the node with the task's Vault token),
 // where only ACLs stand in the way: Nomad (list jobs, read another job, its allocation
 // and its task's logs, alloc exec, register and stop jobs), Consul (list, read and write
@@ -53,7 +55,8 @@ func TestHostileTenant(t *testing.T) {
 	hostileBin := aclBuildHostileBinary(t)
 	token := bootstrap(t, s)
 	w := startWharfd(t, s)
-	ing := startIngress(t, s)
+	ingAddrs := startIngressAddrs(t, s)
+	ing := ingAddrs["http"]
 	c := &client{t: t, url: w.URL, token: token}
 	c.seedApp(s, "victim")
 	const victimEnv = "/v1/orgs/acme/apps/victim/envs/live"
@@ -86,6 +89,8 @@ func TestHostileTenant(t *testing.T) {
 		}, ","),
 		"HOSTILE_NODE_ADDRS": strings.Join(aclNodeAddrs(t, s), ","),
 		"HOSTILE_DATABASE":   s.Postgres.Addr,
+		"HOSTILE_INGRESS":    ingAddrs["tasks-http"],
+		"VICTIM_HOST":        victimHost,
 	}
 	maps.Copy(taskEnv, attackEnv)
 	for k, v := range taskEnv {
@@ -157,6 +162,10 @@ func TestHostileTenant(t *testing.T) {
 	wantTask["postgres: log in as the superuser"] = hbaRejects
 	wantTask["postgres: log in to the cluster's database"] = hbaRejects
 	wantTask["postgres: log in as a user (control)"] = func(a aclAttempt) bool { return a.Body == "password requested" }
+	// Other applications are reached through the ingress, as from anywhere.
+	wantTask["ingress: another application's page (control)"] = func(a aclAttempt) bool {
+		return a.Status == http.StatusOK && a.Body == "victim release 1\n"
+	}
 	aclJudge(t, "task", fromTask, wantTask)
 	// From the host's network: the ACLs alone refuse.
 	aclJudge(t, "host", fromHost, want)

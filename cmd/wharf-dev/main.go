@@ -148,10 +148,18 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 	if err != nil {
 		return err
 	}
+	// Tasks reach other applications through the ingress's listener on the task
+	// bridge's gateway, the one port of the machine besides PostgreSQL's that the
+	// bridge's fence opens to them.
+	ingressPort, _ := strconv.Atoi(strings.TrimPrefix(ingressAddr, "127.0.0.1:"))
+	ingressTasksAddr := stack.Bridge.Addr(ingressPort)
+	if err := stack.Bridge.Allow(ingressPort); err != nil {
+		return err
+	}
 	ing, err := supervise("wharf-ingress", report, func() (*devstack.Process, error) {
 		return devstack.StartProcess("ingress", logs.Write, filepath.Join(filepath.Dir(wharfdBin), "wharf-ingress"),
 			[]string{"-cloudspace", "local", "-consul-addr", stack.Consul.Addr, "-consul-token-file", ingressToken,
-				"-http", ingressAddr, "-admin", ingressAdminAddr, "-log-format", "text"}, nil)
+				"-http", ingressAddr, "-tasks-http", ingressTasksAddr, "-admin", ingressAdminAddr, "-log-format", "text"}, nil)
 	})
 	if err != nil {
 		return err
@@ -170,14 +178,14 @@ The local cloudspace is running (region "local"):
   Vault           %[4]s   (root token in %[5]s)
   Registry        %[6]s
   PostgreSQL      %[9]s   (superuser postgres, password in %[10]s)
-  Task network    bridge %[15]s, %[16]s (tasks reach PostgreSQL and the outside world, nothing else here)
+  Task network    bridge %[15]s, %[16]s (tasks reach PostgreSQL, the ingress at %[17]s and the outside world, nothing else here)
 The management tokens are the operator's: export CONSUL_HTTP_TOKEN=$(cat %[13]s) NOMAD_TOKEN=$(cat %[14]s)
 Press Ctrl-C to stop everything.
 `, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
 		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr,
 		token, filepath.Join(dataDir, "admin-token"), stack.Postgres.Addr, stack.Postgres.PasswordFile,
 		strings.TrimPrefix(ingressAddr, "127.0.0.1:"), ingressAdminAddr,
-		stack.Consul.ManagementTokenPath, stack.Nomad.ManagementTokenPath, stack.Bridge.Name, stack.Bridge.Subnet)
+		stack.Consul.ManagementTokenPath, stack.Nomad.ManagementTokenPath, stack.Bridge.Name, stack.Bridge.Subnet, ingressTasksAddr)
 
 	// wharfd and wharf-ingress are started again when they end (supervise). An agent that
 	// ends is reported and left down (wharfd's health shows it, as it would in a real

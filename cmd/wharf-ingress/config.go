@@ -25,6 +25,9 @@ type Config struct {
 	HTTP       string // plain HTTP listener: ACME challenges, redirects, routes
 	HTTPS      string // TLS listener; empty serves no HTTPS
 	Admin      string // /metrics and /health
+	// TasksHTTP is a second plain HTTP listener, for the node's tasks where they do not
+	// reach HTTP's address: the local cloudspace's task bridge gateway. Empty: none.
+	TasksHTTP string
 	AddrFile   string // when set, the bound addresses are written here as JSON
 	LogLevel   slog.Level
 	LogFormat  string
@@ -78,6 +81,7 @@ type fileConfig struct {
 	Listen     *struct {
 		HTTP  *string `hcl:"http,optional"`
 		HTTPS *string `hcl:"https,optional"`
+		Tasks *string `hcl:"tasks_http,optional"`
 		Admin *string `hcl:"admin,optional"`
 	} `hcl:"listen,block"`
 	Consul *struct {
@@ -113,6 +117,7 @@ var settings = slices.Concat([]setting{
 	opt("WHARF_CLOUDSPACE", "cloudspace", "the cloudspace whose routes to serve", str(func(c *Config) *string { return &c.Cloudspace })),
 	opt("WHARF_INGRESS_HTTP", "http", "plain HTTP listen address (host:port)", str(func(c *Config) *string { return &c.HTTP })),
 	opt("WHARF_INGRESS_HTTPS", "https", "HTTPS listen address (host:port); empty: no HTTPS", str(func(c *Config) *string { return &c.HTTPS })),
+	opt("WHARF_INGRESS_TASKS_HTTP", "tasks-http", "plain HTTP listen address for the node's tasks (the task bridge's gateway, host:port); empty: none", str(func(c *Config) *string { return &c.TasksHTTP })),
 	opt("WHARF_INGRESS_ADMIN", "admin", "metrics and health listen address (host:port)", str(func(c *Config) *string { return &c.Admin })),
 	opt("", "addr-file", "write the bound addresses here as JSON once listening", str(func(c *Config) *string { return &c.AddrFile })),
 	opt("WHARF_LOG_LEVEL", "log-level", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }),
@@ -164,7 +169,7 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 	pair, byEnv, byFlag := cmdconfig.V[Config], idx.ByEnv, idx.ByFlag
 	pairs := []cmdconfig.Value[Config]{pair(f.Cloudspace, byEnv["WHARF_CLOUDSPACE"]), pair(f.LogLevel, byEnv["WHARF_LOG_LEVEL"]), pair(f.LogFormat, byEnv["WHARF_LOG_FORMAT"])}
 	if l := f.Listen; l != nil {
-		pairs = append(pairs, pair(l.HTTP, byFlag["http"]), pair(l.HTTPS, byFlag["https"]), pair(l.Admin, byFlag["admin"]))
+		pairs = append(pairs, pair(l.HTTP, byFlag["http"]), pair(l.HTTPS, byFlag["https"]), pair(l.Tasks, byFlag["tasks-http"]), pair(l.Admin, byFlag["admin"]))
 	}
 	if c := f.Consul; c != nil {
 		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]), pair(c.TokenFile, byEnv["WHARF_CONSUL_TOKEN_FILE"]), pair(c.RoutesPrefix, byFlag["routes-prefix"]), pair(c.CheckFilter, byFlag["check-filter"]))
@@ -194,8 +199,8 @@ func (c Config) cacheKey() ([]byte, error) {
 
 func (c Config) validate() error {
 	var errs []error
-	for name, v := range map[string]string{"http": c.HTTP, "https": c.HTTPS, "admin": c.Admin} {
-		if v == "" && name != "https" {
+	for name, v := range map[string]string{"http": c.HTTP, "https": c.HTTPS, "admin": c.Admin, "tasks": c.TasksHTTP} {
+		if v == "" && name != "https" && name != "tasks" {
 			errs = append(errs, fmt.Errorf("the %s listen address is empty", name))
 		} else if _, _, err := net.SplitHostPort(v); v != "" && err != nil {
 			errs = append(errs, fmt.Errorf("%s listen address %q: %w", name, v, err))

@@ -142,6 +142,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		{name: "http", addr: cfg.HTTP, srv: &http.Server{Handler: plain, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}},
 		{name: "admin", addr: cfg.Admin, srv: &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}},
 	}
+	if cfg.TasksHTTP != "" {
+		ls = append(ls, listener{name: "tasks-http", addr: cfg.TasksHTTP, srv: &http.Server{Handler: plain, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}})
+	}
 	if certs != nil {
 		ls = append(ls, listener{name: "https", addr: cfg.HTTPS, tls: true,
 			srv: &http.Server{Handler: proxy, TLSConfig: certs.TLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}})

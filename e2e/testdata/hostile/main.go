@@ -60,7 +60,7 @@ func attack() []attempt {
 	vh := map[string]string{"X-Vault-Token": vaultToken}
 	evilJob := `{"Job":{"ID":"mallory","Name":"mallory","Type":"batch","Datacenters":["*"],"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/true"}}]}]}}`
 	hijack := fmt.Sprintf(`{"ID":"mallory-hijack","Name":%q,"Address":"127.0.0.1","Port":1}`, service)
-	return append(append(connects(), pgLogins()...), []attempt{
+	return append(append(append(connects(), pgLogins()...), throughIngress()...), []attempt{
 		call("nomad: leader (reachable)", "GET", nomad+"/v1/status/leader", "", nil),
 		call("nomad: list jobs", "GET", nomad+"/v1/jobs", "", nil),
 		call("nomad: read another job", "GET", nomad+"/v1/job/"+url.PathEscape(job), "", nil),
@@ -113,6 +113,27 @@ func connects() []attempt {
 		out = append(out, a)
 	}
 	return out
+}
+
+// throughIngress asks the ingress's address for tasks (HOSTILE_INGRESS) for the page of
+// another application (VICTIM_HOST), as any client may.
+func throughIngress() []attempt {
+	addr, host := os.Getenv("HOSTILE_INGRESS"), os.Getenv("VICTIM_HOST")
+	if addr == "" {
+		return nil
+	}
+	a := attempt{Name: "ingress: another application's page (control)"}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	req.Host = host
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		a.Error = err.Error()
+		return []attempt{a}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	a.Status, a.Body = resp.StatusCode, string(b)
+	return []attempt{a}
 }
 
 // pgLogins starts PostgreSQL sessions at HOSTILE_DATABASE (host:port) as the superuser,
