@@ -28,10 +28,10 @@ type Config struct {
 	// TasksHTTP is a second plain HTTP listener, for the node's tasks where they do not
 	// reach HTTP's address: the local cloudspace's task bridge gateway. Empty: none.
 	TasksHTTP string
-	AddrFile   string // when set, the bound addresses are written here as JSON
-	LogLevel   slog.Level
-	LogFormat  string
-	AccessLog  bool
+	AddrFile  string // when set, the bound addresses are written here as JSON
+	LogLevel  slog.Level
+	LogFormat string
+	AccessLog bool
 
 	ConsulAddr  string
 	ConsulToken platform.Secret
