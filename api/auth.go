@@ -44,3 +44,9 @@ func principal(c echo.Context) platform.Principal {
 	p, _ := c.Get(principalKey).(platform.Principal)
 	return p
 }
+
+// envRef is the environment a route's path names ({org}, {app}, {env}): the one typed
+// reference the platform takes.
+func envRef(c echo.Context) platform.EnvRef {
+	return platform.Ref(c.Param("org"), c.Param("app"), c.Param("env"))
+}

@@ -23,7 +23,7 @@ type Builds interface {
 	ListBuilds(ctx context.Context, p platform.Principal, org, app string, pr platform.PageRequest) (platform.Page[platform.Build], error)
 	BuildLog(ctx context.Context, p platform.Principal, org, app, id string, from int) ([]string, error)
 	CancelBuild(ctx context.Context, p platform.Principal, org, app, id string) (platform.Build, error)
-	CreateDeploy(ctx context.Context, p platform.Principal, org, app, env string, req platform.DeployRequest) (platform.Deploy, error)
+	CreateDeploy(ctx context.Context, p platform.Principal, ref platform.EnvRef, req platform.DeployRequest) (platform.Deploy, error)
 	UploadLimit(ctx context.Context, p platform.Principal, org, app string) (int64, error)
 }
 
@@ -108,7 +108,7 @@ func registerBuilds(v1 *echo.Group, auth echo.MiddlewareFunc, m Builds) {
 		if err != nil {
 			return err
 		}
-		d, err := m.CreateDeploy(ctx, p, c.Param("org"), c.Param("app"), c.Param("env"), platform.DeployRequest{Kind: platform.DeployRelease, Build: b.ID})
+		d, err := m.CreateDeploy(ctx, p, envRef(c), platform.DeployRequest{Kind: platform.DeployRelease, Build: b.ID})
 		if err != nil {
 			if platform.ErrorCode(err) == platform.Conflict {
 				_, _ = m.CancelBuild(ctx, p, c.Param("org"), c.Param("app"), b.ID)

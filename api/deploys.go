@@ -15,17 +15,17 @@ import (
 
 // Deployments is what the deploy routes need; *platform.Deployer is one.
 type Deployments interface {
-	GetProcfile(ctx context.Context, p platform.Principal, org, app, env string) (platform.Procfile, error)
-	PutProcfile(ctx context.Context, p platform.Principal, org, app, env string, in platform.Procfile, ifMatch uint64) (platform.Procfile, error)
-	CreateDeploy(ctx context.Context, p platform.Principal, org, app, env string, req platform.DeployRequest) (platform.Deploy, error)
-	GetDeploy(ctx context.Context, p platform.Principal, org, app, env, id string) (platform.Deploy, error)
-	ListDeploys(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Deploy], error)
-	ListReleases(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Release], error)
-	GetRelease(ctx context.Context, p platform.Principal, org, app, env string, n int) (platform.Release, error)
-	Status(ctx context.Context, p platform.Principal, org, app, env string) (platform.EnvStatus, error)
-	Logs(ctx context.Context, p platform.Principal, org, app, env, process string, follow bool, emit func(platform.LogLine)) error
-	GetEnvironment(ctx context.Context, p platform.Principal, org, app, env string) (platform.Environment, error)
-	UpdateEnvironment(ctx context.Context, p platform.Principal, org, app, env string, patch platform.EnvironmentPatch, ifMatch uint64) (platform.Environment, error)
+	GetProcfile(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.Procfile, error)
+	PutProcfile(ctx context.Context, p platform.Principal, ref platform.EnvRef, in platform.Procfile, ifMatch uint64) (platform.Procfile, error)
+	CreateDeploy(ctx context.Context, p platform.Principal, ref platform.EnvRef, req platform.DeployRequest) (platform.Deploy, error)
+	GetDeploy(ctx context.Context, p platform.Principal, ref platform.EnvRef, id string) (platform.Deploy, error)
+	ListDeploys(ctx context.Context, p platform.Principal, ref platform.EnvRef, pr platform.PageRequest) (platform.Page[platform.Deploy], error)
+	ListReleases(ctx context.Context, p platform.Principal, ref platform.EnvRef, pr platform.PageRequest) (platform.Page[platform.Release], error)
+	GetRelease(ctx context.Context, p platform.Principal, ref platform.EnvRef, n int) (platform.Release, error)
+	Status(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.EnvStatus, error)
+	Logs(ctx context.Context, p platform.Principal, ref platform.EnvRef, process string, follow bool, emit func(platform.LogLine)) error
+	GetEnvironment(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.Environment, error)
+	UpdateEnvironment(ctx context.Context, p platform.Principal, ref platform.EnvRef, patch platform.EnvironmentPatch, ifMatch uint64) (platform.Environment, error)
 }
 
 var _ Deployments = (*platform.Deployer)(nil)
@@ -71,18 +71,18 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 	kind := func(k string) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			ctx, org, app, e := names(c)
-			d, err := m.CreateDeploy(ctx, principal(c), org, app, e, platform.DeployRequest{Kind: k})
+			d, err := m.CreateDeploy(ctx, principal(c), platform.Ref(org, app, e), platform.DeployRequest{Kind: k})
 			return accepted(c, d, err)
 		}
 	}
 
 	r(http.MethodGet, env+"/procfile", get(func(c echo.Context, p platform.Principal) (platform.Procfile, error) {
 		ctx, org, app, e := names(c)
-		return m.GetProcfile(ctx, p, org, app, e)
+		return m.GetProcfile(ctx, p, platform.Ref(org, app, e))
 	}))
 	r(http.MethodPut, env+"/procfile", update(func(c echo.Context, p platform.Principal, in procfileInput, ifMatch uint64) (platform.Procfile, error) {
 		ctx, org, app, e := names(c)
-		return m.PutProcfile(ctx, p, org, app, e, platform.Procfile{Processes: in.Processes, ReleaseCommand: in.ReleaseCommand, Cron: in.Cron}, ifMatch)
+		return m.PutProcfile(ctx, p, platform.Ref(org, app, e), platform.Procfile{Processes: in.Processes, ReleaseCommand: in.ReleaseCommand, Cron: in.Cron}, ifMatch)
 	}))
 	r(http.MethodPost, env+"/deploys", func(c echo.Context) error {
 		var in deployInput
@@ -90,23 +90,23 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 			return err
 		}
 		ctx, org, app, e := names(c)
-		d, err := m.CreateDeploy(ctx, principal(c), org, app, e, platform.DeployRequest{Kind: platform.DeployRelease, Image: in.Image, Build: in.Build, GitCommit: in.GitCommit})
+		d, err := m.CreateDeploy(ctx, principal(c), platform.Ref(org, app, e), platform.DeployRequest{Kind: platform.DeployRelease, Image: in.Image, Build: in.Build, GitCommit: in.GitCommit})
 		return accepted(c, d, err)
 	})
 	r(http.MethodGet, env+"/deploys", list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Deploy], error) {
 		ctx, org, app, e := names(c)
-		return m.ListDeploys(ctx, p, org, app, e, pr)
+		return m.ListDeploys(ctx, p, platform.Ref(org, app, e), pr)
 	}))
 	r(http.MethodGet, env+"/deploys/:deploy", get(func(c echo.Context, p platform.Principal) (platform.Deploy, error) {
 		ctx, org, app, e := names(c)
-		return m.GetDeploy(ctx, p, org, app, e, c.Param("deploy"))
+		return m.GetDeploy(ctx, p, platform.Ref(org, app, e), c.Param("deploy"))
 	}))
 	r(http.MethodGet, env+"/deploys/:deploy/events", func(c echo.Context) error {
 		return streamDeploy(c, m)
 	})
 	r(http.MethodGet, env+"/releases", list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Release], error) {
 		ctx, org, app, e := names(c)
-		return m.ListReleases(ctx, p, org, app, e, pr)
+		return m.ListReleases(ctx, p, platform.Ref(org, app, e), pr)
 	}))
 	r(http.MethodGet, env+"/releases/:release", get(func(c echo.Context, p platform.Principal) (platform.Release, error) {
 		n, err := strconv.Atoi(c.Param("release"))
@@ -114,7 +114,7 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 			return platform.Release{}, platform.Errorf(platform.NotFound, "release %q not found", c.Param("release"))
 		}
 		ctx, org, app, e := names(c)
-		return m.GetRelease(ctx, p, org, app, e, n)
+		return m.GetRelease(ctx, p, platform.Ref(org, app, e), n)
 	}))
 	r(http.MethodPost, env+"/rollback", func(c echo.Context) error {
 		var in rollbackInput
@@ -122,7 +122,7 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 			return err
 		}
 		ctx, org, app, e := names(c)
-		d, err := m.CreateDeploy(ctx, principal(c), org, app, e, platform.DeployRequest{Kind: platform.DeployRollback, Release: in.Release})
+		d, err := m.CreateDeploy(ctx, principal(c), platform.Ref(org, app, e), platform.DeployRequest{Kind: platform.DeployRollback, Release: in.Release})
 		return accepted(c, d, err)
 	})
 	r(http.MethodPost, env+"/scale", func(c echo.Context) error {
@@ -132,7 +132,7 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 		}
 		ctx, org, app, e := names(c)
 		p := principal(c)
-		cur, err := m.GetEnvironment(ctx, p, org, app, e)
+		cur, err := m.GetEnvironment(ctx, p, platform.Ref(org, app, e))
 		if err != nil {
 			return err
 		}
@@ -145,17 +145,17 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 		}
 		// The plan's limits are checked here, against the environment's version read
 		// above; a concurrent change makes this a conflict, not a lost update.
-		updated, err := m.UpdateEnvironment(ctx, p, org, app, e, platform.EnvironmentPatch{Processes: &procs}, cur.Index)
+		updated, err := m.UpdateEnvironment(ctx, p, platform.Ref(org, app, e), platform.EnvironmentPatch{Processes: &procs}, cur.Index)
 		if err != nil {
 			return err
 		}
-		if st, err := m.Status(ctx, p, org, app, e); err != nil {
+		if st, err := m.Status(ctx, p, platform.Ref(org, app, e)); err != nil {
 			return err
 		} else if st.Release == 0 {
 			// Nothing runs yet: the scale applies with the first deploy.
 			return writeResource(c, http.StatusOK, updated)
 		}
-		d, err := m.CreateDeploy(ctx, p, org, app, e, platform.DeployRequest{Kind: platform.DeployScale})
+		d, err := m.CreateDeploy(ctx, p, platform.Ref(org, app, e), platform.DeployRequest{Kind: platform.DeployScale})
 		if platform.ErrorCode(err) == platform.Conflict {
 			return platform.Wrap(platform.Conflict, err, "the new scale is saved, but "+platform.ErrorMessage(err)+"; it applies with the next deploy")
 		}
@@ -166,7 +166,7 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 	r(http.MethodPost, env+"/restart", kind(platform.DeployRestart))
 	r(http.MethodGet, env+"/status", get(func(c echo.Context, p platform.Principal) (platform.EnvStatus, error) {
 		ctx, org, app, e := names(c)
-		return m.Status(ctx, p, org, app, e)
+		return m.Status(ctx, p, platform.Ref(org, app, e))
 	}))
 	r(http.MethodGet, env+"/logs", func(c echo.Context) error {
 		return streamLogs(c, m)
@@ -179,7 +179,7 @@ func registerDeploys(v1 *echo.Group, auth echo.MiddlewareFunc, m Deployments) {
 func streamDeploy(c echo.Context, m Deployments) error {
 	ctx := c.Request().Context()
 	org, app, env, id := c.Param("org"), c.Param("app"), c.Param("env"), c.Param("deploy")
-	d, err := m.GetDeploy(ctx, principal(c), org, app, env, id)
+	d, err := m.GetDeploy(ctx, principal(c), platform.Ref(org, app, env), id)
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func streamDeploy(c echo.Context, m Deployments) error {
 			return nil
 		case <-time.After(500 * time.Millisecond):
 		}
-		next, err := m.GetDeploy(ctx, principal(c), org, app, env, id)
+		next, err := m.GetDeploy(ctx, principal(c), platform.Ref(org, app, env), id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -235,7 +235,7 @@ func streamLogs(c echo.Context, m Deployments) error {
 	w := c.Response()
 	enc := json.NewEncoder(w)
 	started := false
-	err := m.Logs(ctx, principal(c), c.Param("org"), c.Param("app"), c.Param("env"), process, follow, func(l platform.LogLine) {
+	err := m.Logs(ctx, principal(c), envRef(c), process, follow, func(l platform.LogLine) {
 		if !started {
 			w.Header().Set(echo.HeaderContentType, "application/x-ndjson")
 			w.Header().Set(echo.HeaderCacheControl, "no-store")

@@ -11,11 +11,11 @@ import (
 
 // Domains is what the domain and routing routes need; *platform.Deployer is one.
 type Domains interface {
-	ListDomains(ctx context.Context, p platform.Principal, org, app, env string) ([]platform.Domain, error)
-	PutDomain(ctx context.Context, p platform.Principal, org, app, env, name string, primary bool) (platform.Domain, error)
-	DeleteDomain(ctx context.Context, p platform.Principal, org, app, env, name string) error
-	GetRouting(ctx context.Context, p platform.Principal, org, app, env string) (platform.Routing, error)
-	SetRouting(ctx context.Context, p platform.Principal, org, app, env string, in platform.RoutingInput, ifMatch uint64) (platform.Routing, error)
+	ListDomains(ctx context.Context, p platform.Principal, ref platform.EnvRef) ([]platform.Domain, error)
+	PutDomain(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string, primary bool) (platform.Domain, error)
+	DeleteDomain(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string) error
+	GetRouting(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.Routing, error)
+	SetRouting(ctx context.Context, p platform.Principal, ref platform.EnvRef, in platform.RoutingInput, ifMatch uint64) (platform.Routing, error)
 }
 
 var _ Domains = (*platform.Deployer)(nil)
@@ -38,20 +38,20 @@ func registerDomains(v1 *echo.Group, auth echo.MiddlewareFunc, m Domains) {
 	}
 	const env = "/orgs/:org/apps/:app/envs/:env"
 	r(http.MethodGet, env+"/domains", func(c echo.Context) error {
-		doms, err := m.ListDomains(c.Request().Context(), principal(c), c.Param("org"), c.Param("app"), c.Param("env"))
+		doms, err := m.ListDomains(c.Request().Context(), principal(c), envRef(c))
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, map[string]any{"items": doms})
 	})
 	r(http.MethodPut, env+"/domains/:domain", update(func(c echo.Context, p platform.Principal, in domainInput, _ uint64) (platform.Domain, error) {
-		return m.PutDomain(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), c.Param("domain"), in.Primary)
+		return m.PutDomain(c.Request().Context(), p, envRef(c), c.Param("domain"), in.Primary)
 	}))
 	r(http.MethodDelete, env+"/domains/:domain", del(func(c echo.Context, p platform.Principal, _ uint64) error {
-		return m.DeleteDomain(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), c.Param("domain"))
+		return m.DeleteDomain(c.Request().Context(), p, envRef(c), c.Param("domain"))
 	}))
 	r(http.MethodGet, env+"/routing", get(func(c echo.Context, p platform.Principal) (platform.Routing, error) {
-		return m.GetRouting(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"))
+		return m.GetRouting(c.Request().Context(), p, envRef(c))
 	}))
 	r(http.MethodPatch, env+"/routing", update(func(c echo.Context, p platform.Principal, in routingInput, ifMatch uint64) (platform.Routing, error) {
 		ri := platform.RoutingInput{HTTPSRedirect: in.HTTPSRedirect, ProtectionUser: in.ProtectionUser}
@@ -59,6 +59,6 @@ func registerDomains(v1 *echo.Group, auth echo.MiddlewareFunc, m Domains) {
 			pw := platform.Secret(*in.ProtectionPassword)
 			ri.ProtectionPassword = &pw
 		}
-		return m.SetRouting(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), ri, ifMatch)
+		return m.SetRouting(c.Request().Context(), p, envRef(c), ri, ifMatch)
 	}))
 }

@@ -26,15 +26,15 @@ func (echoModel) CreateEnvironment(_ context.Context, _ platform.Principal, org,
 	return in, nil
 }
 
-func (echoModel) UpdateEnvironment(_ context.Context, _ platform.Principal, org, app, env string, patch platform.EnvironmentPatch, _ uint64) (platform.Environment, error) {
-	e := platform.Environment{Org: org, App: app, Name: env}
+func (echoModel) UpdateEnvironment(_ context.Context, _ platform.Principal, ref platform.EnvRef, patch platform.EnvironmentPatch, _ uint64) (platform.Environment, error) {
+	e := platform.Environment{Org: ref.Org, App: ref.App, Name: ref.Env}
 	if patch.Processes != nil {
 		e.Processes = *patch.Processes
 	}
 	return e, nil
 }
 
-func (echoModel) PutVariable(_ context.Context, _ platform.Principal, _, _, _, name string, in platform.VariableInput, _ uint64) (platform.Variable, bool, error) {
+func (echoModel) PutVariable(_ context.Context, _ platform.Principal, _ platform.EnvRef, name string, in platform.VariableInput, _ uint64) (platform.Variable, bool, error) {
 	return platform.Variable{Name: name, Secret: in.Secret}, true, nil
 }
 

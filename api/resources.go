@@ -66,16 +66,16 @@ type (
 	}
 	environments interface {
 		CreateEnvironment(ctx context.Context, p platform.Principal, org, app string, in platform.Environment) (platform.Environment, error)
-		GetEnvironment(ctx context.Context, p platform.Principal, org, app, env string) (platform.Environment, error)
+		GetEnvironment(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.Environment, error)
 		ListEnvironments(ctx context.Context, p platform.Principal, org, app string, pr platform.PageRequest) (platform.Page[platform.Environment], error)
-		UpdateEnvironment(ctx context.Context, p platform.Principal, org, app, env string, patch platform.EnvironmentPatch, ifMatch uint64) (platform.Environment, error)
-		DeleteEnvironment(ctx context.Context, p platform.Principal, org, app, env string, ifMatch uint64) error
+		UpdateEnvironment(ctx context.Context, p platform.Principal, ref platform.EnvRef, patch platform.EnvironmentPatch, ifMatch uint64) (platform.Environment, error)
+		DeleteEnvironment(ctx context.Context, p platform.Principal, ref platform.EnvRef, ifMatch uint64) error
 	}
 	variables interface {
-		ListVariables(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Variable], error)
-		GetVariable(ctx context.Context, p platform.Principal, org, app, env, name string) (platform.Variable, error)
-		PutVariable(ctx context.Context, p platform.Principal, org, app, env, name string, in platform.VariableInput, ifMatch uint64) (platform.Variable, bool, error)
-		DeleteVariable(ctx context.Context, p platform.Principal, org, app, env, name string, ifMatch uint64) error
+		ListVariables(ctx context.Context, p platform.Principal, ref platform.EnvRef, pr platform.PageRequest) (platform.Page[platform.Variable], error)
+		GetVariable(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string) (platform.Variable, error)
+		PutVariable(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string, in platform.VariableInput, ifMatch uint64) (platform.Variable, bool, error)
+		DeleteVariable(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string, ifMatch uint64) error
 	}
 )
 
@@ -333,20 +333,20 @@ func registerResources(v1 *echo.Group, m Model) {
 		return v, v.Name, err
 	}))
 	r(http.MethodGet, env, get(func(c echo.Context, p platform.Principal) (platform.Environment, error) {
-		return m.GetEnvironment(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"))
+		return m.GetEnvironment(c.Request().Context(), p, envRef(c))
 	}))
 	r(http.MethodPatch, env, update(func(c echo.Context, p platform.Principal, in platform.EnvironmentPatch, ifMatch uint64) (platform.Environment, error) {
-		return m.UpdateEnvironment(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), in, ifMatch)
+		return m.UpdateEnvironment(c.Request().Context(), p, envRef(c), in, ifMatch)
 	}))
 	r(http.MethodDelete, env, del(func(c echo.Context, p platform.Principal, ifMatch uint64) error {
-		return m.DeleteEnvironment(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), ifMatch)
+		return m.DeleteEnvironment(c.Request().Context(), p, envRef(c), ifMatch)
 	}))
 
 	r(http.MethodGet, env+"/vars", list(func(c echo.Context, p platform.Principal, pr platform.PageRequest) (platform.Page[platform.Variable], error) {
-		return m.ListVariables(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), pr)
+		return m.ListVariables(c.Request().Context(), p, envRef(c), pr)
 	}))
 	r(http.MethodGet, vr, get(func(c echo.Context, p platform.Principal) (platform.Variable, error) {
-		return m.GetVariable(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), c.Param("name"))
+		return m.GetVariable(c.Request().Context(), p, envRef(c), c.Param("name"))
 	}))
 	r(http.MethodPut, vr, func(c echo.Context) error {
 		var in platform.VariableInput
@@ -357,7 +357,7 @@ func registerResources(v1 *echo.Group, m Model) {
 		if err != nil {
 			return err
 		}
-		v, created, err := m.PutVariable(c.Request().Context(), principal(c), c.Param("org"), c.Param("app"), c.Param("env"), c.Param("name"), in, ifMatch)
+		v, created, err := m.PutVariable(c.Request().Context(), principal(c), envRef(c), c.Param("name"), in, ifMatch)
 		if err != nil {
 			return err
 		}
@@ -368,7 +368,7 @@ func registerResources(v1 *echo.Group, m Model) {
 		return writeResource(c, status, v)
 	})
 	r(http.MethodDelete, vr, del(func(c echo.Context, p platform.Principal, ifMatch uint64) error {
-		return m.DeleteVariable(c.Request().Context(), p, c.Param("org"), c.Param("app"), c.Param("env"), c.Param("name"), ifMatch)
+		return m.DeleteVariable(c.Request().Context(), p, envRef(c), c.Param("name"), ifMatch)
 	}))
 }
 

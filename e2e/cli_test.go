@@ -448,9 +448,16 @@ func TestCLI(t *testing.T) {
 	u.fails(5, `(exists|already)`, nil, "apps", "create", "shop", "--cloudspace", "local", "--plan", "dev", "--no-link")
 	u.fails(5, `plan.*limit`, nil, "scale", "test", "web=9") // beyond the plan
 	u.fails(6, `cannot reach wharfd at http://127.0.0.1:1`, []string{"WHARF_ADDR=http://127.0.0.1:1"}, "apps")
-	// This wharfd has no PostgreSQL cluster: a database service is unavailable.
+	// This wharfd has no PostgreSQL cluster: a database service is unavailable. It has an
+	// object store: a storage bucket is added, listed and removed.
 	mustContain(t, "services list", u.ok("services", "list", "test").stdout, "No service instances in acme/shop test.")
 	u.fails(6, `PostgreSQL`, nil, "services", "add", "test", "db")
+	mustContain(t, "services add storage", u.ok("services", "add", "test", "media", "--kind", "storage").stdout,
+		"Added media (storage, attached) to acme/shop test: deploy to give the app DEFAULT_STORAGE_DSN", "Objects under public/ are served to anyone at "+s.ObjectStore.Endpoint()+"/wharf-")
+	mustContain(t, "services list storage", u.ok("services", "list", "test").stdout, "media", "storage", "DEFAULT_STORAGE_DSN", "attached", "wharf-")
+	u.fails(2, `confirm with --confirm media`, nil, "services", "remove", "test", "media")
+	mustContain(t, "services remove storage", u.ok("services", "remove", "test", "media", "--confirm", "media").stdout, "Removed media from acme/shop test")
+	u.fails(2, `kind must be postgres or storage`, nil, "services", "add", "test", "x", "--kind", "nfs")
 	mustContain(t, "completion", u.ok("completion", "bash").stdout, "bash completion")
 
 	// Custom domains.

@@ -119,6 +119,8 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 		"-nomad-network-mode", "bridge", "-builder", filepath.Join(binDir, "wharf-builder"),
 		"-deploy-min-healthy-time", "2s", "-deploy-healthy-deadline", "20s", "-deploy-progress-deadline", "40s",
 		"-allowed-images", "wharf/busybox,wharf-e2e", // local images the tests deploy by name
+		"-object-store-endpoint", s.ObjectStore.Endpoint(), "-object-store-region", s.ObjectStore.Region,
+		"-object-store-access-key", s.ObjectStore.AccessKey, "-object-store-secret-key-file", s.ObjectStore.SecretKeyFile,
 	}, append(agentTLSArgs(s, "consul", "nomad", "vault"), extraArgs...)...)
 	logged := &logBuffer{}
 	p, err := devstack.StartProcess("wharfd", func(_, line string) {

@@ -128,17 +128,26 @@ func TestIsolation(t *testing.T) {
 		mallory := isoPerson(t, admin, "iso-mallory")
 		victim.must(200, "PUT", "/v1/orgs/iso5/members/iso-mallory", map[string]any{"role": "viewer"}, nil)
 		victim.must(200, "PUT", "/v1/orgs/iso5/apps/sandbox/collaborators/iso-mallory", map[string]any{"role": "developer"}, nil)
+		// A real backup of payroll's database, taken by the victim.
+		var bk struct {
+			ID string `json:"id"`
+		}
+		victim.must(201, "POST", "/v1/orgs/iso5/apps/payroll/envs/test/services/db/backups", nil, &bk)
+		restore := "/v1/orgs/iso5/apps/payroll/envs/test/services/db/backups/" + bk.ID + "/restore"
 		into := map[string]any{"app": "sandbox", "env": "test", "service": "db"}
 		var raw json.RawMessage
-		if code := mallory.do("POST", "/v1/orgs/iso5/apps/payroll/envs/test/services/db/backups/any/restore", into, &raw); code != http.StatusForbidden {
+		if code := mallory.do("POST", restore, into, &raw); code != http.StatusForbidden {
 			t.Errorf("a viewer of payroll restores it into sandbox: %d %s, want 403", code, raw)
 		}
-		// A developer on both is let through to the backup itself (there is none).
-		victim.must(404, "POST", "/v1/orgs/iso5/apps/payroll/envs/test/services/db/backups/any/restore", into, nil)
 		// Nobody outside the organisation learns it exists.
-		if code := hostile.do("POST", "/v1/orgs/iso5/apps/payroll/envs/test/services/db/backups/any/restore", into, &raw); code != http.StatusNotFound {
+		if code := hostile.do("POST", restore, into, &raw); code != http.StatusNotFound {
 			t.Errorf("the hostile tenant restores: %d %s, want 404", code, raw)
 		}
+		if code := hostile.do("POST", "/v1/orgs/iso5/apps/payroll/envs/test/services/db/backups", nil, &raw); code != http.StatusNotFound {
+			t.Errorf("the hostile tenant takes a backup of the victim's database: %d %s, want 404", code, raw)
+		}
+		// A developer on both restores it.
+		victim.must(200, "POST", restore, into, nil)
 	})
 
 	// Attack 6: any organisation admin chose any plan and any dedicated cloudspace.

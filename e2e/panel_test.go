@@ -371,6 +371,19 @@ func TestPanel(t *testing.T) {
 		t.Errorf("the removed service is still listed")
 	}
 
+	// A storage bucket: its variables and public URL shown, then removed.
+	b.fill("#service-form", map[string]string{"name": "media", "kind": "storage"})
+	b.submit("#service-form")
+	if got := b.text(`tr[data-service="media"]`); !strings.Contains(got, "attached") || !strings.Contains(got, "DEFAULT_STORAGE_DSN") ||
+		!strings.Contains(got, s.ObjectStore.Endpoint()+"/wharf-") {
+		t.Fatalf("the attached storage instance: %q", got)
+	}
+	b.fill(`tr[data-service="media"] form[action$="/services/remove"]`, map[string]string{"confirm": "media"})
+	b.submit(`tr[data-service="media"] form[action$="/services/remove"]`)
+	if n := b.count(`tr[data-service="media"]`); n != 0 {
+		t.Errorf("the removed storage instance is still listed")
+	}
+
 	// A custom domain, and basic-auth protection whose password is never shown.
 	b.fill("#domain-form", map[string]string{"name": "shop.example.com"})
 	b.do(5*time.Second, chromedp.Click(chromedp.CSS(`#domain-form [name="primary"]`)))

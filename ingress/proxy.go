@@ -150,7 +150,7 @@ func (p *Proxy) Instances(host string) []Instance {
 	if tg == nil {
 		return nil
 	}
-	return tg.svc.instances.Load().list
+	return tg.serving().instances.Load().list
 }
 
 // Routed reports whether host is in the route table; the certificate manager asks it
@@ -193,7 +193,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("WWW-Authenticate", `Basic realm="`+tg.route.Name()+`", charset="UTF-8"`)
 		page(rw, http.StatusUnauthorized, "Authentication required", "This environment is protected.")
 	default:
-		insts := tg.svc.instances.Load().pick(p.cfg.Attempts)
+		insts := tg.serving().instances.Load().pick(p.cfg.Attempts)
 		if len(insts) == 0 {
 			rw.Header().Set("Retry-After", "5")
 			page(rw, http.StatusServiceUnavailable, "No healthy instance",

@@ -365,3 +365,36 @@ func TestProxyReady(t *testing.T) {
 		t.Error("an ingress with no routes is not ready once they are loaded")
 	}
 }
+
+// TestRouteMovesToAnotherService: a route that names a new service (an environment moved
+// to new names, or to another cloudspace) keeps being served by its previous service
+// until the new one's instances are read, then by the new one alone; never by none.
+func TestRouteMovesToAnotherService(t *testing.T) {
+	t.Parallel()
+	p := New(Config{})
+	st := newState()
+	p.apply(st, RoutesUpdate{Routes: []Route{route("shop", "live", "legacy", "shop.test")}})
+	p.apply(st, InstancesUpdate{Service: "legacy", Instances: []Instance{{Addr: "127.0.0.1:1"}}})
+	want := func(step, addr string) {
+		t.Helper()
+		got := p.Instances("shop.test")
+		if len(got) != 1 || got[0].Addr != addr {
+			t.Errorf("%s: instances %v, want %s", step, got, addr)
+		}
+	}
+	want("before the move", "127.0.0.1:1")
+	p.apply(st, RoutesUpdate{Routes: []Route{route("shop", "live", "new", "shop.test")}})
+	want("route names the new service, its instances unread", "127.0.0.1:1")
+	p.apply(st, RoutesUpdate{Routes: []Route{route("shop", "live", "newer", "shop.test")}})
+	want("moved again before the first move's instances were read", "127.0.0.1:1")
+	p.apply(st, InstancesUpdate{Service: "newer", Instances: []Instance{{Addr: "127.0.0.1:2"}}})
+	want("the new service's instances read", "127.0.0.1:2")
+	p.apply(st, InstancesUpdate{Service: "legacy", Instances: nil})
+	want("the legacy service gone", "127.0.0.1:2")
+
+	// A new route (no previous service) is not served by anything else's.
+	p.apply(st, RoutesUpdate{Routes: []Route{route("shop", "live", "newer", "shop.test"), route("blog", "live", "blog", "blog.test")}})
+	if got := p.Instances("blog.test"); len(got) != 0 {
+		t.Errorf("a new route's instances before its service was read: %v", got)
+	}
+}

@@ -47,15 +47,28 @@ type target struct {
 	// deliberate slowness is paid once per credential, not per request.
 	auth *authCache
 	m    routeMetrics
+	// prev is the service the route named before it named svc, kept while svc's
+	// instances have not been read yet: a route moving to another service (an upgrade to
+	// new names, a migration) is served by the one it had until the ingress knows the new
+	// one's instances, never by none.
+	prev *service
+}
+
+// serving is the service whose instances receive the route's requests now: svc, or prev
+// while svc's instances are unknown.
+func (t *target) serving() *service {
+	if t.prev != nil && !t.svc.known.Load() {
+		return t.prev
+	}
+	return t.svc
 }
 
 // service holds the passing instances of one Consul service; a source replaces them.
 type service struct {
 	name      string
 	instances atomic.Pointer[instanceSet]
-	// known is set once the service's instances have been read (the state's goroutine
-	// alone touches it).
-	known bool
+	// known is set once the service's instances have been read.
+	known atomic.Bool
 }
 
 // instanceSet is an immutable list of instances and the round-robin cursor over it.
@@ -125,13 +138,13 @@ func (s *state) setInstances(name string, list []Instance) {
 		return 0
 	})
 	svc.instances.Store(&instanceSet{list: list})
-	svc.known = true
+	svc.known.Store(true)
 }
 
 // instancesKnown reports whether every routed service's instances have been read once.
 func (s *state) instancesKnown() bool {
 	for _, svc := range s.services {
-		if !svc.known {
+		if !svc.known.Load() {
 			return false
 		}
 	}
@@ -159,7 +172,14 @@ func (s *state) setRoutes(routes []Route, metrics *proxyMetrics) (*table, map[st
 			targets[key] = t
 			continue
 		}
-		targets[key] = &target{route: r, svc: s.service(r.Service), auth: &authCache{}, m: metrics.route(r.Name())}
+		tg := &target{route: r, svc: s.service(r.Service), auth: &authCache{}, m: metrics.route(r.Name())}
+		if old := s.targets[key]; old != nil && old.route.Service != r.Service && !tg.svc.known.Load() {
+			tg.prev = old.svc
+			if old.prev != nil && !old.svc.known.Load() {
+				tg.prev = old.prev
+			}
+		}
+		targets[key] = tg
 	}
 	used := map[string]bool{}
 	for _, r := range next {

@@ -18,6 +18,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"maps"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -158,7 +159,9 @@ type Common struct {
 	RuntimeVersion int
 	// Services are the database service instances whose credentials the tasks receive.
 	Services []Service
-	Meta     map[string]string
+	// Storage are the storage service instances whose keys the tasks receive.
+	Storage []Storage
+	Meta    map[string]string
 }
 
 // Service is one database service instance as a template renders it: a Vault database
@@ -180,6 +183,70 @@ var (
 	serviceAddrPattern   = regexp.MustCompile(`^[A-Za-z0-9.-]+:[0-9]{1,5}$`)
 	serviceDBPattern     = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 )
+
+// Storage is one storage service instance as a template renders it: its keys, read from
+// Vault KV at Path, become <Prefix>_STORAGE_DSN (and, when Defaults is set, AWS_* and
+// S3_*). Every field but Name lands in a template block's text, so each is held to a
+// strict alphabet.
+type Storage struct {
+	Name      string // the instance's name
+	Prefix    string
+	Defaults  bool
+	Path      string // the KV v2 data path of its keys
+	Bucket    string
+	Endpoint  string // the object store's URL, http(s)://host[:port]
+	Region    string
+	PublicURL string // where the bucket's public objects are served
+}
+
+var (
+	storageBucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+	storageRegionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	storageURLPattern    = regexp.MustCompile(`^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?$`)
+)
+
+func storageValue(sts []Storage) (cty.Value, error) {
+	ty := cty.Object(map[string]cty.Type{"prefix": cty.String, "defaults": cty.Bool, "path": cty.String, "bucket": cty.String,
+		"endpoint": cty.String, "region": cty.String, "public": cty.String, "dsn_tail": cty.String})
+	if len(sts) == 0 {
+		return cty.MapValEmpty(ty), nil
+	}
+	vals := map[string]cty.Value{}
+	prefixes := map[string]bool{}
+	for _, st := range sts {
+		switch {
+		case !processPattern.MatchString(st.Name):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "storage name %q is not a lower-case name", st.Name)
+		case !servicePrefixPattern.MatchString(st.Prefix):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "storage prefix %q is not an upper-case name", st.Prefix)
+		case !vaultPathPattern.MatchString(st.Path):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "storage keys path %q is not a plain Vault path", st.Path)
+		case !storageBucketPattern.MatchString(st.Bucket):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "bucket %q is not a plain bucket name", st.Bucket)
+		case !storageURLPattern.MatchString(st.Endpoint) || strings.Count(st.Endpoint, "/") != 2:
+			return cty.NilVal, platform.Errorf(platform.Invalid, "storage endpoint %q is not a plain http(s) URL of a host", st.Endpoint)
+		case !storageRegionPattern.MatchString(st.Region):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "storage region %q is not a plain region name", st.Region)
+		case !storageURLPattern.MatchString(st.PublicURL):
+			return cty.NilVal, platform.Errorf(platform.Invalid, "public URL %q is not a plain http(s) URL", st.PublicURL)
+		}
+		if _, dup := vals[st.Name]; dup || prefixes[st.Prefix] {
+			return cty.NilVal, platform.Errorf(platform.Invalid, "storage %q or prefix %s given twice", st.Name, st.Prefix)
+		}
+		prefixes[st.Prefix] = true
+		scheme, host, _ := strings.Cut(st.Endpoint, "://")
+		// Divio's form: the bucket as the first label of the host; the query says how to
+		// reach it (path-style requests, as a bucket here is no DNS name of its own).
+		tail := "@" + st.Bucket + "." + host + "/?auth=s3v4&region=" + st.Region + "&scheme=" + scheme +
+			"&path_style=true&public_url=" + url.QueryEscape(st.PublicURL)
+		vals[st.Name] = cty.ObjectVal(map[string]cty.Value{
+			"prefix": cty.StringVal(st.Prefix), "defaults": cty.BoolVal(st.Defaults), "path": cty.StringVal(st.Path),
+			"bucket": cty.StringVal(st.Bucket), "endpoint": cty.StringVal(st.Endpoint), "region": cty.StringVal(st.Region),
+			"public": cty.StringVal(st.PublicURL), "dsn_tail": cty.StringVal(tail),
+		})
+	}
+	return cty.MapVal(vals), nil
+}
 
 func servicesValue(svcs []Service) (cty.Value, error) {
 	ty := cty.Object(map[string]cty.Type{"prefix": cty.String, "database_url": cty.Bool, "role": cty.String, "address": cty.String, "database": cty.String})
@@ -242,8 +309,13 @@ func (c Common) values() (map[string]cty.Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	storage, err := storageValue(c.Storage)
+	if err != nil {
+		return nil, err
+	}
 	return map[string]cty.Value{
 		"services":        services,
+		"storage":         storage,
 		"region":          cty.StringVal(c.Region),
 		"datacenters":     stringList(dcs),
 		"node_pool":       cty.StringVal(pool),

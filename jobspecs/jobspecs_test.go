@@ -44,6 +44,12 @@ func withServices(c jobspecs.Common) jobspecs.Common {
 		{Name: "db", Prefix: "DEFAULT", DatabaseURL: true, Role: "wharf-0123456789abcdef", Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef"},
 		{Name: "analytics", Prefix: "ANALYTICS", Role: "wharf-fedcba9876543210", Address: "127.0.0.1:5432", Database: "wharf_fedcba9876543210"},
 	}
+	c.Storage = []jobspecs.Storage{
+		{Name: "media", Prefix: "DEFAULT", Defaults: true, Path: "secret/data/wharf/_storage/wharf-00112233445566aa", Bucket: "wharf-00112233445566aa",
+			Endpoint: "http://127.0.0.1:7070", Region: "us-east-1", PublicURL: "http://127.0.0.1:7070/wharf-00112233445566aa/public/"},
+		{Name: "archive", Prefix: "ARCHIVE", Path: "secret/data/wharf/_storage/wharf-00112233445566bb", Bucket: "wharf-00112233445566bb",
+			Endpoint: "https://s3.example.net", Region: "eu-central-1", PublicURL: "https://media.example.net/wharf-00112233445566bb/public/"},
+	}
 	return c
 }
 
@@ -198,6 +204,22 @@ func testHostileValues(t *testing.T, nc *nomad.Client) {
 		if _, err := jobspecs.Render(context.Background(), nc, "x", jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-backup.wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
 			Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef", NetworkMode: mode}); platform.ErrorCode(err) != platform.Invalid {
 			t.Errorf("backup network mode %q: err = %v, want invalid", mode, err)
+		}
+	}
+	for _, mutate := range []func(*jobspecs.Storage){
+		func(s *jobspecs.Storage) { s.Path = `secret/data/x" }}{{ key "y` },
+		func(s *jobspecs.Storage) { s.Prefix = "A={{ env \"HOME\" }}" },
+		func(s *jobspecs.Storage) { s.Bucket = "b}}{{" },
+		func(s *jobspecs.Storage) { s.Endpoint = "http://h:1/x?{{ .Data }}" },
+		func(s *jobspecs.Storage) { s.Endpoint = "http://h:1/path" },
+		func(s *jobspecs.Storage) { s.Region = "r\"x" },
+		func(s *jobspecs.Storage) { s.PublicURL = "http://h/\"${x}" },
+		func(s *jobspecs.Storage) { s.Name = "Bad Name" },
+	} {
+		c := withServices(common())
+		mutate(&c.Storage[0])
+		if _, err := jobspecs.Render(context.Background(), nc, "x", jobspecs.ReleaseVars{Common: c}); platform.ErrorCode(err) != platform.Invalid {
+			t.Errorf("a storage instance with template text %+v: err = %v, want invalid", c.Storage[0], err)
 		}
 	}
 	if _, err := jobspecs.Render(context.Background(), nc, "Not An ID", jobspecs.ReleaseVars{Common: common()}); platform.ErrorCode(err) != platform.Invalid {

@@ -66,6 +66,21 @@ variable "services" {
   description = "The database service instances whose credentials the task receives, by name."
 }
 
+variable "storage" {
+  type = map(object({
+    prefix   = string # <PREFIX>_STORAGE_DSN
+    defaults = bool   # also AWS_* and S3_* (the DEFAULT prefix)
+    path     = string # the KV v2 data path of the instance's keys
+    bucket   = string
+    endpoint = string # the object store's URL
+    region   = string
+    public   = string # the URL of the bucket's public objects
+    dsn_tail = string # the DSN after its keys: "@<bucket>.<host>/?auth=s3v4&..."
+  }))
+  default     = {}
+  description = "The storage service instances whose keys the task receives, by name."
+}
+
 variable "memory" {
   type    = number
   default = 256
@@ -151,6 +166,31 @@ job "wharf-release" {
           data        = <<-EOT
           {{ with secret "database/creds/${template.value.role}" }}{{ $dsn := printf "postgresql://%s:%s@${template.value.address}/${template.value.database}?sslmode=disable" (urlquery .Data.username) (urlquery .Data.password) }}${template.value.prefix}_DATABASE_DSN={{ $dsn | toJSON }}
           %{ if template.value.database_url }DATABASE_URL={{ $dsn | toJSON }}
+          %{ endif }{{ end }}
+          EOT
+        }
+      }
+
+      dynamic "template" {
+        for_each = var.storage
+        content {
+          # A storage instance's keys live in Vault KV; the environment's policy reads those of
+          # the instances its release uses. Only Wharf's own, validated names and URLs are
+          # placed in the template text; the keys are data.
+          destination = "secrets/storage-${template.key}.env"
+          env         = true
+          change_mode = "noop"
+          data        = <<-EOT
+          {{ with secret "${template.value.path}" }}{{ $key := .Data.data.access_key }}{{ $secret := .Data.data.secret_key }}${template.value.prefix}_STORAGE_DSN={{ print "s3://" (urlquery $key) ":" (urlquery $secret) "${template.value.dsn_tail}" | toJSON }}
+          %{ if template.value.defaults }AWS_ACCESS_KEY_ID={{ $key | toJSON }}
+          AWS_SECRET_ACCESS_KEY={{ $secret | toJSON }}
+          AWS_REGION="${template.value.region}"
+          AWS_DEFAULT_REGION="${template.value.region}"
+          AWS_ENDPOINT_URL_S3="${template.value.endpoint}"
+          S3_ENDPOINT="${template.value.endpoint}"
+          S3_REGION="${template.value.region}"
+          S3_BUCKET="${template.value.bucket}"
+          S3_PUBLIC_URL="${template.value.public}"
           %{ endif }{{ end }}
           EOT
         }

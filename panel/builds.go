@@ -83,7 +83,7 @@ func (p *Panel) deployBuild(r *request) error {
 		fe.Add("env", "choose an environment")
 		return fe.Err()
 	}
-	d, err := p.m.CreateDeploy(r.ctx(), r.who, r.Param("org"), r.Param("app"), env, platform.DeployRequest{Kind: platform.DeployRelease, Build: r.Param("build")})
+	d, err := p.m.CreateDeploy(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), env), platform.DeployRequest{Kind: platform.DeployRelease, Build: r.Param("build")})
 	if err != nil {
 		return err
 	}

@@ -184,7 +184,7 @@ type orgData struct {
 func (p *Panel) envRows(r *request, a platform.Application) []envRow {
 	var rows []envRow
 	for _, e := range a.Environments {
-		st, err := p.m.Status(r.ctx(), r.who, a.Org, a.Name, e)
+		st, err := p.m.Status(r.ctx(), r.who, platform.Ref(a.Org, a.Name, e))
 		row := envRow{Name: e, Status: st}
 		if err != nil {
 			row.Error = platform.ErrorMessage(err)
@@ -333,40 +333,40 @@ type scaleRow struct {
 
 func (p *Panel) env(r *request) error {
 	ctx, org, app, name := r.ctx(), r.Param("org"), r.Param("app"), r.Param("env")
-	e, err := p.m.GetEnvironment(ctx, r.who, org, app, name)
+	e, err := p.m.GetEnvironment(ctx, r.who, platform.Ref(org, app, name))
 	if err != nil {
 		return err
 	}
 	d := envData{Org: org, App: app, Env: e, Can: canFor(p.role(r, org, app))}
-	if d.Status, err = p.m.Status(ctx, r.who, org, app, name); err != nil {
+	if d.Status, err = p.m.Status(ctx, r.who, platform.Ref(org, app, name)); err != nil {
 		return err
 	}
 	if d.Vars, err = all(func(pr platform.PageRequest) (platform.Page[platform.Variable], error) {
-		return p.m.ListVariables(ctx, r.who, org, app, name, pr)
+		return p.m.ListVariables(ctx, r.who, platform.Ref(org, app, name), pr)
 	}); err != nil {
 		return err
 	}
-	if d.Domains, err = p.m.ListDomains(ctx, r.who, org, app, name); err != nil {
+	if d.Domains, err = p.m.ListDomains(ctx, r.who, platform.Ref(org, app, name)); err != nil {
 		return err
 	}
-	if d.Routing, err = p.m.GetRouting(ctx, r.who, org, app, name); err != nil {
+	if d.Routing, err = p.m.GetRouting(ctx, r.who, platform.Ref(org, app, name)); err != nil {
 		return err
 	}
 	if d.Services, err = all(func(pr platform.PageRequest) (platform.Page[platform.EnvService], error) {
-		return p.m.ListServices(ctx, r.who, org, app, name, pr)
+		return p.m.ListServices(ctx, r.who, platform.Ref(org, app, name), pr)
 	}); err != nil {
 		return err
 	}
-	if d.Procfile, err = p.m.GetProcfile(ctx, r.who, org, app, name); err != nil && platform.ErrorCode(err) != platform.NotFound {
+	if d.Procfile, err = p.m.GetProcfile(ctx, r.who, platform.Ref(org, app, name)); err != nil && platform.ErrorCode(err) != platform.NotFound {
 		return err
 	}
 	if d.Releases, err = all(func(pr platform.PageRequest) (platform.Page[platform.Release], error) {
-		return p.m.ListReleases(ctx, r.who, org, app, name, pr)
+		return p.m.ListReleases(ctx, r.who, platform.Ref(org, app, name), pr)
 	}); err != nil {
 		return err
 	}
 	slices.Reverse(d.Releases)
-	page, err := p.m.ListDeploys(ctx, r.who, org, app, name, platform.PageRequest{Limit: platform.MaxPageSize})
+	page, err := p.m.ListDeploys(ctx, r.who, platform.Ref(org, app, name), platform.PageRequest{Limit: platform.MaxPageSize})
 	if err != nil {
 		return err
 	}
@@ -400,14 +400,14 @@ func (p *Panel) env(r *request) error {
 func (p *Panel) putVariable(r *request) error {
 	name := strings.TrimSpace(r.FormValue("name"))
 	in := platform.VariableInput{Value: r.FormValue("value"), Secret: r.FormValue("secret") == "on"}
-	if _, _, err := p.m.PutVariable(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), name, in, 0); err != nil {
+	if _, _, err := p.m.PutVariable(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), name, in, 0); err != nil {
 		return err
 	}
 	return back(r, envPath(r)+"#variables")
 }
 
 func (p *Panel) deleteVariable(r *request) error {
-	if err := p.m.DeleteVariable(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), r.FormValue("name"), 0); err != nil {
+	if err := p.m.DeleteVariable(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), r.FormValue("name"), 0); err != nil {
 		return err
 	}
 	return back(r, envPath(r)+"#variables")
@@ -417,7 +417,7 @@ func (p *Panel) deleteVariable(r *request) error {
 // of the procfile.
 func (p *Panel) putProcfile(r *request) error {
 	ctx, org, app, env := r.ctx(), r.Param("org"), r.Param("app"), r.Param("env")
-	cur, err := p.m.GetProcfile(ctx, r.who, org, app, env)
+	cur, err := p.m.GetProcfile(ctx, r.who, platform.Ref(org, app, env))
 	if err != nil && platform.ErrorCode(err) != platform.NotFound {
 		return err
 	}
@@ -435,7 +435,7 @@ func (p *Panel) putProcfile(r *request) error {
 		procs[process] = platform.ProcessDef{Command: r.FormValue("command"), HealthPath: strings.TrimSpace(r.FormValue("health_path"))}
 	}
 	next := platform.Procfile{Processes: procs, ReleaseCommand: r.FormValue("release_command"), Cron: cur.Cron}
-	if _, err := p.m.PutProcfile(ctx, r.who, org, app, env, next, cur.Index); err != nil {
+	if _, err := p.m.PutProcfile(ctx, r.who, platform.Ref(org, app, env), next, cur.Index); err != nil {
 		return err
 	}
 	return back(r, envPath(r)+"#procfile")
@@ -449,7 +449,7 @@ func (p *Panel) deployed(r *request, d platform.Deploy, err error) error {
 }
 
 func (p *Panel) deploy(r *request) error {
-	d, err := p.m.CreateDeploy(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), platform.DeployRequest{
+	d, err := p.m.CreateDeploy(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), platform.DeployRequest{
 		Kind: platform.DeployRelease, Image: strings.TrimSpace(r.FormValue("image")), GitCommit: strings.TrimSpace(r.FormValue("git_commit")),
 	})
 	return p.deployed(r, d, err)
@@ -462,7 +462,7 @@ func (p *Panel) rollback(r *request) error {
 		fe.Add("release", "must be a release number")
 		return fe.Err()
 	}
-	d, err := p.m.CreateDeploy(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), platform.DeployRequest{Kind: platform.DeployRollback, Release: n})
+	d, err := p.m.CreateDeploy(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), platform.DeployRequest{Kind: platform.DeployRollback, Release: n})
 	return p.deployed(r, d, err)
 }
 
@@ -473,7 +473,7 @@ func (p *Panel) lifecycle(r *request) error {
 		fe.Add("kind", "must be stop, start or restart")
 		return fe.Err()
 	}
-	d, err := p.m.CreateDeploy(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), platform.DeployRequest{Kind: kind})
+	d, err := p.m.CreateDeploy(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), platform.DeployRequest{Kind: kind})
 	return p.deployed(r, d, err)
 }
 
@@ -490,7 +490,7 @@ func (p *Panel) scale(r *request) error {
 		fe.Check("memory_mb", map[bool]string{true: "must be a whole number"}[err2 != nil])
 		return fe.Err()
 	}
-	cur, err := p.m.GetEnvironment(ctx, r.who, org, app, env)
+	cur, err := p.m.GetEnvironment(ctx, r.who, platform.Ref(org, app, env))
 	if err != nil {
 		return err
 	}
@@ -499,17 +499,17 @@ func (p *Panel) scale(r *request) error {
 		procs[k] = v
 	}
 	procs[process] = platform.ProcessScale{Instances: instances, MemoryMB: memory}
-	if _, err := p.m.UpdateEnvironment(ctx, r.who, org, app, env, platform.EnvironmentPatch{Processes: &procs}, cur.Index); err != nil {
+	if _, err := p.m.UpdateEnvironment(ctx, r.who, platform.Ref(org, app, env), platform.EnvironmentPatch{Processes: &procs}, cur.Index); err != nil {
 		return err
 	}
-	st, err := p.m.Status(ctx, r.who, org, app, env)
+	st, err := p.m.Status(ctx, r.who, platform.Ref(org, app, env))
 	if err != nil {
 		return err
 	}
 	if st.Release == 0 {
 		return back(r, envPath(r)+"#scale") // it applies with the first deploy
 	}
-	d, err := p.m.CreateDeploy(ctx, r.who, org, app, env, platform.DeployRequest{Kind: platform.DeployScale})
+	d, err := p.m.CreateDeploy(ctx, r.who, platform.Ref(org, app, env), platform.DeployRequest{Kind: platform.DeployScale})
 	if platform.ErrorCode(err) == platform.Conflict {
 		return platform.Wrap(platform.Conflict, err, "the new scale is saved, but "+platform.ErrorMessage(err)+"; it applies with the next deploy")
 	}
@@ -548,7 +548,7 @@ func phasesOf(d platform.Deploy) []phase {
 }
 
 func (p *Panel) deployView(r *request) error {
-	d, err := p.m.GetDeploy(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), r.Param("deploy"))
+	d, err := p.m.GetDeploy(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), r.Param("deploy"))
 	if err != nil {
 		return err
 	}
@@ -569,7 +569,7 @@ func (p *Panel) deployView(r *request) error {
 func (p *Panel) deployEvents(r *request) error {
 	ctx := r.ctx()
 	org, app, env, id := r.Param("org"), r.Param("app"), r.Param("env"), r.Param("deploy")
-	d, err := p.m.GetDeploy(ctx, r.who, org, app, env, id)
+	d, err := p.m.GetDeploy(ctx, r.who, platform.Ref(org, app, env), id)
 	if err != nil {
 		return err
 	}
@@ -595,7 +595,7 @@ func (p *Panel) deployEvents(r *request) error {
 			return nil
 		case <-time.After(500 * time.Millisecond):
 		}
-		next, err := p.m.GetDeploy(ctx, r.who, org, app, env, id)
+		next, err := p.m.GetDeploy(ctx, r.who, platform.Ref(org, app, env), id)
 		if err != nil {
 			if ctx.Err() == nil {
 				fmt.Fprintf(w, "event: failure\ndata: %q\n\n", platform.ErrorMessage(err))
@@ -627,7 +627,7 @@ func (p *Panel) logs(r *request) error {
 	if process != "" && platform.CheckName(process) != "" {
 		return platform.Errorf(platform.NotFound, "process %q not found", process)
 	}
-	err := p.m.Logs(ctx, r.who, r.Param("org"), r.Param("app"), r.Param("env"), process, false, func(l platform.LogLine) {
+	err := p.m.Logs(ctx, r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), process, false, func(l platform.LogLine) {
 		d.Lines = append(d.Lines, l)
 		if len(d.Lines) > maxLogLines {
 			d.Lines = d.Lines[1:]
@@ -657,7 +657,7 @@ func (p *Panel) logEvents(r *request) error {
 			started = true
 		}
 	}
-	err := p.m.Logs(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), process, true, func(l platform.LogLine) {
+	err := p.m.Logs(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), process, true, func(l platform.LogLine) {
 		start()
 		b, _ := json.Marshal(l)
 		fmt.Fprintf(w, "event: line\ndata: %s\n\n", b)
@@ -710,11 +710,15 @@ func (p *Panel) deleteMember(r *request) error {
 	return back(r, "/orgs/"+org+"#members")
 }
 
-// attachService provisions a PostgreSQL database and attaches it; the next deploy
-// hands its credentials to the environment.
+// attachService provisions a PostgreSQL database or a storage bucket and attaches it;
+// the next deploy hands its credentials to the environment.
 func (p *Panel) attachService(r *request) error {
-	in := platform.ServiceInput{Name: strings.TrimSpace(r.FormValue("name")), Kind: platform.ServicePostgres, Prefix: strings.TrimSpace(r.FormValue("prefix"))}
-	if _, err := p.m.AttachService(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), in); err != nil {
+	kind := r.FormValue("kind")
+	if kind == "" {
+		kind = platform.ServicePostgres
+	}
+	in := platform.ServiceInput{Name: strings.TrimSpace(r.FormValue("name")), Kind: kind, Prefix: strings.TrimSpace(r.FormValue("prefix"))}
+	if _, err := p.m.AttachService(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), in); err != nil {
 		return err
 	}
 	return back(r, envPath(r)+"#services")
@@ -726,9 +730,9 @@ func (p *Panel) serviceState(r *request) error {
 	var err error
 	switch r.FormValue("to") {
 	case "detach":
-		_, err = p.m.DetachService(ctx, r.who, org, app, env, name)
+		_, err = p.m.DetachService(ctx, r.who, platform.Ref(org, app, env), name)
 	case "attach":
-		_, err = p.m.ReattachService(ctx, r.who, org, app, env, name)
+		_, err = p.m.ReattachService(ctx, r.who, platform.Ref(org, app, env), name)
 	default:
 		var fe platform.FieldErrors
 		fe.Add("to", "must be attach or detach")
@@ -740,9 +744,9 @@ func (p *Panel) serviceState(r *request) error {
 	return back(r, envPath(r)+"#services")
 }
 
-// removeService drops a service instance's database, once its name is typed again.
+// removeService deletes a service instance and its data, once its name is typed again.
 func (p *Panel) removeService(r *request) error {
-	if err := p.m.RemoveService(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), r.FormValue("name"), strings.TrimSpace(r.FormValue("confirm"))); err != nil {
+	if err := p.m.RemoveService(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), r.FormValue("name"), strings.TrimSpace(r.FormValue("confirm"))); err != nil {
 		return err
 	}
 	return back(r, envPath(r)+"#services")
@@ -751,14 +755,14 @@ func (p *Panel) removeService(r *request) error {
 // putDomain adds a custom domain, or makes one the primary.
 func (p *Panel) putDomain(r *request) error {
 	name := strings.ToLower(strings.TrimSpace(r.FormValue("name")))
-	if _, err := p.m.PutDomain(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), name, r.FormValue("primary") == "on"); err != nil {
+	if _, err := p.m.PutDomain(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), name, r.FormValue("primary") == "on"); err != nil {
 		return err
 	}
 	return back(r, envPath(r)+"#domains")
 }
 
 func (p *Panel) deleteDomain(r *request) error {
-	if err := p.m.DeleteDomain(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), r.FormValue("name")); err != nil {
+	if err := p.m.DeleteDomain(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), r.FormValue("name")); err != nil {
 		return err
 	}
 	return back(r, envPath(r)+"#domains")
@@ -775,7 +779,7 @@ func (p *Panel) setRouting(r *request) error {
 		secret := platform.Secret(pw)
 		in.ProtectionPassword = &secret
 	}
-	if _, err := p.m.SetRouting(r.ctx(), r.who, r.Param("org"), r.Param("app"), r.Param("env"), in, 0); err != nil {
+	if _, err := p.m.SetRouting(r.ctx(), r.who, platform.Ref(r.Param("org"), r.Param("app"), r.Param("env")), in, 0); err != nil {
 		return err
 	}
 	return back(r, envPath(r)+"#domains")

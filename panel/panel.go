@@ -55,29 +55,29 @@ type Model interface {
 	ListCollaborators(ctx context.Context, p platform.Principal, org, app string, pr platform.PageRequest) (platform.Page[platform.Collaborator], error)
 	PutCollaborator(ctx context.Context, p platform.Principal, org, app, person string, role platform.Role) (platform.Collaborator, error)
 	DeleteCollaborator(ctx context.Context, p platform.Principal, org, app, person string) error
-	GetEnvironment(ctx context.Context, p platform.Principal, org, app, env string) (platform.Environment, error)
-	UpdateEnvironment(ctx context.Context, p platform.Principal, org, app, env string, patch platform.EnvironmentPatch, ifMatch uint64) (platform.Environment, error)
-	ListVariables(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Variable], error)
-	PutVariable(ctx context.Context, p platform.Principal, org, app, env, name string, in platform.VariableInput, ifMatch uint64) (platform.Variable, bool, error)
-	DeleteVariable(ctx context.Context, p platform.Principal, org, app, env, name string, ifMatch uint64) error
-	GetProcfile(ctx context.Context, p platform.Principal, org, app, env string) (platform.Procfile, error)
-	PutProcfile(ctx context.Context, p platform.Principal, org, app, env string, in platform.Procfile, ifMatch uint64) (platform.Procfile, error)
-	CreateDeploy(ctx context.Context, p platform.Principal, org, app, env string, req platform.DeployRequest) (platform.Deploy, error)
-	GetDeploy(ctx context.Context, p platform.Principal, org, app, env, id string) (platform.Deploy, error)
-	ListDeploys(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Deploy], error)
-	ListReleases(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.Release], error)
-	Status(ctx context.Context, p platform.Principal, org, app, env string) (platform.EnvStatus, error)
-	Logs(ctx context.Context, p platform.Principal, org, app, env, process string, follow bool, emit func(platform.LogLine)) error
-	ListDomains(ctx context.Context, p platform.Principal, org, app, env string) ([]platform.Domain, error)
-	PutDomain(ctx context.Context, p platform.Principal, org, app, env, name string, primary bool) (platform.Domain, error)
-	DeleteDomain(ctx context.Context, p platform.Principal, org, app, env, name string) error
-	GetRouting(ctx context.Context, p platform.Principal, org, app, env string) (platform.Routing, error)
-	SetRouting(ctx context.Context, p platform.Principal, org, app, env string, in platform.RoutingInput, ifMatch uint64) (platform.Routing, error)
-	ListServices(ctx context.Context, p platform.Principal, org, app, env string, pr platform.PageRequest) (platform.Page[platform.EnvService], error)
-	AttachService(ctx context.Context, p platform.Principal, org, app, env string, in platform.ServiceInput) (platform.EnvService, error)
-	DetachService(ctx context.Context, p platform.Principal, org, app, env, name string) (platform.EnvService, error)
-	ReattachService(ctx context.Context, p platform.Principal, org, app, env, name string) (platform.EnvService, error)
-	RemoveService(ctx context.Context, p platform.Principal, org, app, env, name, confirm string) error
+	GetEnvironment(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.Environment, error)
+	UpdateEnvironment(ctx context.Context, p platform.Principal, ref platform.EnvRef, patch platform.EnvironmentPatch, ifMatch uint64) (platform.Environment, error)
+	ListVariables(ctx context.Context, p platform.Principal, ref platform.EnvRef, pr platform.PageRequest) (platform.Page[platform.Variable], error)
+	PutVariable(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string, in platform.VariableInput, ifMatch uint64) (platform.Variable, bool, error)
+	DeleteVariable(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string, ifMatch uint64) error
+	GetProcfile(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.Procfile, error)
+	PutProcfile(ctx context.Context, p platform.Principal, ref platform.EnvRef, in platform.Procfile, ifMatch uint64) (platform.Procfile, error)
+	CreateDeploy(ctx context.Context, p platform.Principal, ref platform.EnvRef, req platform.DeployRequest) (platform.Deploy, error)
+	GetDeploy(ctx context.Context, p platform.Principal, ref platform.EnvRef, id string) (platform.Deploy, error)
+	ListDeploys(ctx context.Context, p platform.Principal, ref platform.EnvRef, pr platform.PageRequest) (platform.Page[platform.Deploy], error)
+	ListReleases(ctx context.Context, p platform.Principal, ref platform.EnvRef, pr platform.PageRequest) (platform.Page[platform.Release], error)
+	Status(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.EnvStatus, error)
+	Logs(ctx context.Context, p platform.Principal, ref platform.EnvRef, process string, follow bool, emit func(platform.LogLine)) error
+	ListDomains(ctx context.Context, p platform.Principal, ref platform.EnvRef) ([]platform.Domain, error)
+	PutDomain(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string, primary bool) (platform.Domain, error)
+	DeleteDomain(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string) error
+	GetRouting(ctx context.Context, p platform.Principal, ref platform.EnvRef) (platform.Routing, error)
+	SetRouting(ctx context.Context, p platform.Principal, ref platform.EnvRef, in platform.RoutingInput, ifMatch uint64) (platform.Routing, error)
+	ListServices(ctx context.Context, p platform.Principal, ref platform.EnvRef, pr platform.PageRequest) (platform.Page[platform.EnvService], error)
+	AttachService(ctx context.Context, p platform.Principal, ref platform.EnvRef, in platform.ServiceInput) (platform.EnvService, error)
+	DetachService(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string) (platform.EnvService, error)
+	ReattachService(ctx context.Context, p platform.Principal, ref platform.EnvRef, name string) (platform.EnvService, error)
+	RemoveService(ctx context.Context, p platform.Principal, ref platform.EnvRef, name, confirm string) error
 	CreateBuild(ctx context.Context, p platform.Principal, org, app string, src platform.BuildSource, tarball []byte) (platform.Build, error)
 	GetBuild(ctx context.Context, p platform.Principal, org, app, id string) (platform.Build, error)
 	ListBuilds(ctx context.Context, p platform.Principal, org, app string, pr platform.PageRequest) (platform.Page[platform.Build], error)

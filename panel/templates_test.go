@@ -23,10 +23,11 @@ func TestTemplates(t *testing.T) {
 		"audit": []platform.AuditEvent{{Action: "application.create"}},
 		"app":   appData{App: platform.Application{Org: "acme", Name: "shop"}, Builds: []platform.Build{{ID: "b1"}}},
 		"env": envData{Org: "acme", App: "shop", Env: platform.Environment{Name: "test"}, Vars: []platform.Variable{{Name: "S", Secret: true}},
-			Services: []platform.EnvService{{Name: "db", Prefix: "DEFAULT", State: platform.ServiceAttached}, {Name: "old", Prefix: "OLD", State: platform.ServiceDetached}},
-			Domains:  []platform.Domain{{Name: "www.example.com", Primary: true}, {Name: "example.com"}},
-			Routing:  platform.Routing{ProtectionUser: "preview"},
-			Can:      can{Configure: true, Manage: true}},
+			Services: []platform.EnvService{{Name: "db", Prefix: "DEFAULT", State: platform.ServiceAttached}, {Name: "old", Prefix: "OLD", State: platform.ServiceDetached},
+				{Name: "media", Kind: platform.ServiceStorage, Prefix: "DEFAULT", State: platform.ServiceAttached, Bucket: "wharf-00112233445566aa", PublicURL: "http://s3.test/wharf-00112233445566aa/public/"}},
+			Domains: []platform.Domain{{Name: "www.example.com", Primary: true}, {Name: "example.com"}},
+			Routing: platform.Routing{ProtectionUser: "preview"},
+			Can:     can{Configure: true, Manage: true}},
 		"deploy": deployData{Deploy: platform.Deploy{ID: "d1", Build: "b1"}, Build: &buildData{Build: platform.Build{ID: "b1"}}},
 		"build":  buildData{Build: platform.Build{ID: "b1", Status: platform.BuildRunning}, Envs: []string{"test"}},
 		"logs":   logsData{Lines: []platform.LogLine{{Line: "<hi>"}}},
@@ -42,6 +43,10 @@ func TestTemplates(t *testing.T) {
 			var b strings.Builder
 			if err := tmpl.ExecuteTemplate(io.MultiWriter(&b), "layout.html", view{Title: name, Who: who, CSRF: "tok", Org: "acme", Data: d}); err != nil {
 				t.Errorf("render %s: %v", name, err)
+			}
+			if name == "env" && (!strings.Contains(b.String(), "<code>DEFAULT_STORAGE_DSN</code>") || !strings.Contains(b.String(), "http://s3.test/wharf-00112233445566aa/public/") ||
+				!strings.Contains(b.String(), `<option value="storage">`)) {
+				t.Errorf("the environment page does not show the storage instance's variables and public URL, or the storage kind")
 			}
 			if name == "logs" && strings.Contains(b.String(), "<hi>") {
 				t.Errorf("the logs page does not escape output")

@@ -374,7 +374,8 @@ func (s *Service) ListEnvironments(ctx context.Context, p Principal, org, app st
 }
 
 // GetEnvironment returns one environment.
-func (s *Service) GetEnvironment(ctx context.Context, p Principal, org, app, env string) (Environment, error) {
+func (s *Service) GetEnvironment(ctx context.Context, p Principal, ref EnvRef) (Environment, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Environment{}, err
 	}
@@ -436,7 +437,8 @@ func (s *Service) CreateEnvironment(ctx context.Context, p Principal, org, app s
 
 // UpdateEnvironment changes an environment's processes or services, within the plan's
 // limits. It needs the developer role.
-func (s *Service) UpdateEnvironment(ctx context.Context, p Principal, org, app, name string, patch EnvironmentPatch, ifMatch uint64) (Environment, error) {
+func (s *Service) UpdateEnvironment(ctx context.Context, p Principal, ref EnvRef, patch EnvironmentPatch, ifMatch uint64) (Environment, error) {
+	org, app, name := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Environment{}, err
 	}
@@ -475,7 +477,8 @@ func (s *Service) UpdateEnvironment(ctx context.Context, p Principal, org, app, 
 
 // DeleteEnvironment deletes a custom environment and its variables; test and live stay
 // as long as their application. It needs the developer role.
-func (s *Service) DeleteEnvironment(ctx context.Context, p Principal, org, app, name string, ifMatch uint64) error {
+func (s *Service) DeleteEnvironment(ctx context.Context, p Principal, ref EnvRef, ifMatch uint64) error {
+	org, app, name := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return err
 	}

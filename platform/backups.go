@@ -110,9 +110,19 @@ func (b *Backups) ready() error {
 	return b.databases()
 }
 
+// readyFor says whether instances of kind can be backed up here: databases through
+// Nomad jobs and the registry, storage buckets through the object store.
+func (b *Backups) readyFor(kind string) error {
+	if kind == ServiceStorage {
+		return b.objectStore()
+	}
+	return b.ready()
+}
+
 // ListBackups lists an instance's backups, oldest first.
-func (b *Backups) ListBackups(ctx context.Context, p Principal, org, app, env, svc string, pr PageRequest) (Page[Backup], error) {
-	if _, err := b.GetService(ctx, p, org, app, env, svc); err != nil {
+func (b *Backups) ListBackups(ctx context.Context, p Principal, ref EnvRef, svc string, pr PageRequest) (Page[Backup], error) {
+	org, app, env := ref.Org, ref.App, ref.Env
+	if _, err := b.GetService(ctx, p, Ref(org, app, env), svc); err != nil {
 		return Page[Backup]{}, err
 	}
 	return loadPage[Backup](ctx, b.KV, backupPrefix(org, app, env, svc), pr)
@@ -120,15 +130,16 @@ func (b *Backups) ListBackups(ctx context.Context, p Principal, org, app, env, s
 
 // CreateBackup takes a backup of the instance now (developer). Errors: not_found,
 // forbidden, conflict (the dump failed), unavailable.
-func (b *Backups) CreateBackup(ctx context.Context, p Principal, org, app, env, svc string) (Backup, error) {
+func (b *Backups) CreateBackup(ctx context.Context, p Principal, ref EnvRef, svc string) (Backup, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := b.authorize(ctx, p, org, app, ActConfigure); err != nil {
-		return Backup{}, err
-	}
-	if err := b.ready(); err != nil {
 		return Backup{}, err
 	}
 	s, err := load[EnvService](ctx, b.KV, serviceKey(org, app, env, svc), "service instance "+svc)
 	if err != nil {
+		return Backup{}, err
+	}
+	if err := b.readyFor(s.Kind); err != nil {
 		return Backup{}, err
 	}
 	bk, err := b.backup(ctx, s, "manual")
@@ -163,6 +174,9 @@ func (b *Backups) job(ctx context.Context, s EnvService, kind string) (BackupJob
 }
 
 func (b *Backups) backup(ctx context.Context, s EnvService, trigger string) (Backup, error) {
+	if s.Kind == ServiceStorage {
+		return b.archive(ctx, s, trigger)
+	}
 	job, err := b.job(ctx, s, "backup")
 	if err != nil {
 		return Backup{}, err
@@ -216,6 +230,10 @@ func (b *Backups) prune(ctx context.Context, s EnvService) error {
 	}
 	if err := b.KV.Txn(ctx, t.ops); err != nil {
 		return err
+	}
+	if s.Kind == ServiceStorage {
+		b.deleteArchives(ctx, s, expired)
+		return nil
 	}
 	if b.Blobs == nil {
 		return nil
@@ -280,7 +298,8 @@ func Expired(all []Backup, daily, weekly int) []Backup {
 // (whose data the restore copies: a viewer may not copy it into an application where
 // they can read it) and on the target's.
 // Errors: invalid, not_found, forbidden, conflict (the restore failed), unavailable.
-func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env, svc, id string, to RestoreInput) (Backup, error) {
+func (b *Backups) RestoreBackup(ctx context.Context, p Principal, ref EnvRef, svc, id string, to RestoreInput) (Backup, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if to.App == "" {
 		to.App = app
 	}
@@ -290,7 +309,8 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	if to.Service == "" {
 		to.Service = svc
 	}
-	if _, err := b.GetService(ctx, p, org, app, env, svc); err != nil {
+	src, err := b.GetService(ctx, p, Ref(org, app, env), svc)
+	if err != nil {
 		return Backup{}, err
 	}
 	if err := b.authorize(ctx, p, org, app, ActConfigure); err != nil {
@@ -299,7 +319,7 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	if err := b.authorize(ctx, p, org, to.App, ActConfigure); err != nil {
 		return Backup{}, err
 	}
-	if err := b.ready(); err != nil {
+	if err := b.readyFor(src.Kind); err != nil {
 		return Backup{}, err
 	}
 	bk, err := load[Backup](ctx, b.KV, backupPrefix(org, app, env, svc)+id, "backup "+id)
@@ -310,13 +330,22 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, org, app, env,
 	if err != nil {
 		return Backup{}, err
 	}
-	job, err := b.job(ctx, target, "restore")
-	if err != nil {
-		return Backup{}, err
+	if target.Kind != src.Kind {
+		return Backup{}, Errorf(Invalid, "a %s backup cannot be restored into a %s instance", src.Kind, target.Kind)
 	}
-	job.RestoreURL = b.Artifacts.BlobURL(AppRef{Org: org, App: app}.BackupRepo(), bk.Digest)
-	if err := b.Runner.RunRestore(ctx, job); err != nil {
-		return Backup{}, err
+	if src.Kind == ServiceStorage {
+		if err := b.ObjectStore.RestoreArchive(ctx, Ref(org, app, env).StorageBackupKey(svc, bk.ID), target.Bucket); err != nil {
+			return Backup{}, err
+		}
+	} else {
+		job, err := b.job(ctx, target, "restore")
+		if err != nil {
+			return Backup{}, err
+		}
+		job.RestoreURL = b.Artifacts.BlobURL(AppRef{Org: org, App: app}.BackupRepo(), bk.Digest)
+		if err := b.Runner.RunRestore(ctx, job); err != nil {
+			return Backup{}, err
+		}
 	}
 	t := &txn{}
 	b.audit(t, p, org, "backup.restore", app+"/"+env+"/"+svc+"/"+id+" -> "+to.App+"/"+to.Env+"/"+to.Service)
@@ -334,6 +363,9 @@ func (b *Backups) RunSchedule(ctx context.Context, interval time.Duration) {
 	for {
 		if b.ready() == nil {
 			b.scheduled(ctx)
+		}
+		if b.objectStore() == nil {
+			b.scheduledStorage(ctx, time.Now())
 		}
 		select {
 		case <-ctx.Done():
@@ -360,7 +392,7 @@ func (b *Backups) scheduled(ctx context.Context) {
 			continue
 		}
 		roles[s.CredentialsRole] = true
-		if s.State == ServiceProvisioning {
+		if s.State == ServiceProvisioning || s.Kind == ServiceStorage {
 			continue
 		}
 		job, err := b.job(ctx, s, "scheduled")

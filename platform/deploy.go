@@ -48,8 +48,9 @@ type RuntimeStore interface {
 	// WriteRuntime stores a new version of the environment's runtime configuration.
 	WriteRuntime(ctx context.Context, t Target, values map[string]Secret) (int, error)
 	// PutEnvPolicy lets the environment's tasks read its runtime configuration and
-	// the credentials of the given Vault database roles, nothing else.
-	PutEnvPolicy(ctx context.Context, t Target, credentialRoles []string) error
+	// the credentials of the given service instances (database roles, storage keys),
+	// nothing else.
+	PutEnvPolicy(ctx context.Context, t Target, services []ServiceBinding) error
 	// DeleteEnv removes the environment's runtime configuration and policy.
 	DeleteEnv(ctx context.Context, t Target) error
 }
@@ -287,6 +288,10 @@ type Deployer struct {
 	// attaching one is unavailable.
 	Databases     DatabaseCluster
 	DatabaseCreds DatabaseCredentials
+	// ObjectStore and StorageCreds serve storage service instances; without them,
+	// attaching one is refused as unavailable.
+	ObjectStore  ObjectStore
+	StorageCreds StorageCredentials
 	// Routes, when set, publishes each environment's route for the ingress.
 	Routes Router
 	// BuildLimit is how long a build may run; DefaultBuildLimit when zero.
@@ -313,7 +318,8 @@ func (d *Deployer) log() *slog.Logger {
 
 // GetProcfile returns the environment's procfile: by default, a web process running the
 // image's own command.
-func (d *Deployer) GetProcfile(ctx context.Context, p Principal, org, app, env string) (Procfile, error) {
+func (d *Deployer) GetProcfile(ctx context.Context, p Principal, ref EnvRef) (Procfile, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Procfile{}, err
 	}
@@ -333,7 +339,8 @@ func (d *Deployer) procfile(ctx context.Context, org, app, env string) (Procfile
 
 // PutProcfile replaces the environment's procfile; it takes effect with the next
 // deploy. It needs the developer role.
-func (d *Deployer) PutProcfile(ctx context.Context, p Principal, org, app, env string, in Procfile, ifMatch uint64) (Procfile, error) {
+func (d *Deployer) PutProcfile(ctx context.Context, p Principal, ref EnvRef, in Procfile, ifMatch uint64) (Procfile, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Procfile{}, err
 	}
@@ -377,7 +384,8 @@ func (d *Deployer) PutProcfile(ctx context.Context, p Principal, org, app, env s
 // One deploy runs per environment at a time: while one is in progress another is
 // refused with conflict, naming it. Deploys, rollbacks and restarts need the developer
 // role.
-func (d *Deployer) CreateDeploy(ctx context.Context, p Principal, org, app, env string, req DeployRequest) (Deploy, error) {
+func (d *Deployer) CreateDeploy(ctx context.Context, p Principal, ref EnvRef, req DeployRequest) (Deploy, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Deploy{}, err
 	}
@@ -414,6 +422,13 @@ func (d *Deployer) CreateDeploy(ctx context.Context, p Principal, org, app, env 
 	if err := fe.Err(); err != nil {
 		return Deploy{}, err
 	}
+	return d.queueDeploy(ctx, p, org, app, env, req)
+}
+
+// queueDeploy records a validated deploy request of p's and queues it, unless one is in
+// progress (conflict). CreateDeploy authorises and validates first; the upgrade
+// (platform/upgrade.go) queues its restarts here as wharfd itself.
+func (d *Deployer) queueDeploy(ctx context.Context, p Principal, org, app, env string, req DeployRequest) (Deploy, error) {
 	e, err := load[Environment](ctx, d.KV, envKey(org, app, env), "environment")
 	if err != nil {
 		return Deploy{}, err
@@ -476,7 +491,8 @@ func newDeployID(now time.Time) string {
 }
 
 // GetDeploy returns one deploy of the environment.
-func (d *Deployer) GetDeploy(ctx context.Context, p Principal, org, app, env, id string) (Deploy, error) {
+func (d *Deployer) GetDeploy(ctx context.Context, p Principal, ref EnvRef, id string) (Deploy, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Deploy{}, err
 	}
@@ -488,7 +504,8 @@ func (d *Deployer) getDeploy(ctx context.Context, org, app, env, id string) (Dep
 }
 
 // ListDeploys returns a page of the environment's deploys, oldest first.
-func (d *Deployer) ListDeploys(ctx context.Context, p Principal, org, app, env string, pr PageRequest) (Page[Deploy], error) {
+func (d *Deployer) ListDeploys(ctx context.Context, p Principal, ref EnvRef, pr PageRequest) (Page[Deploy], error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Page[Deploy]{}, err
 	}
@@ -496,7 +513,8 @@ func (d *Deployer) ListDeploys(ctx context.Context, p Principal, org, app, env s
 }
 
 // ListReleases returns a page of the environment's releases, oldest first.
-func (d *Deployer) ListReleases(ctx context.Context, p Principal, org, app, env string, pr PageRequest) (Page[Release], error) {
+func (d *Deployer) ListReleases(ctx context.Context, p Principal, ref EnvRef, pr PageRequest) (Page[Release], error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Page[Release]{}, err
 	}
@@ -504,7 +522,8 @@ func (d *Deployer) ListReleases(ctx context.Context, p Principal, org, app, env 
 }
 
 // GetRelease returns release n of the environment.
-func (d *Deployer) GetRelease(ctx context.Context, p Principal, org, app, env string, n int) (Release, error) {
+func (d *Deployer) GetRelease(ctx context.Context, p Principal, ref EnvRef, n int) (Release, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Release{}, err
 	}
@@ -535,7 +554,8 @@ func (d *Deployer) target(ctx context.Context, org, app, env string) (Target, er
 }
 
 // Status returns what the environment runs and its live instances.
-func (d *Deployer) Status(ctx context.Context, p Principal, org, app, env string) (EnvStatus, error) {
+func (d *Deployer) Status(ctx context.Context, p Principal, ref EnvRef) (EnvStatus, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return EnvStatus{}, err
 	}
@@ -564,7 +584,8 @@ func (d *Deployer) Status(ctx context.Context, p Principal, org, app, env string
 
 // Logs streams the output of the environment's instances (of one process, when process
 // is not empty) to emit; see Scheduler.Logs.
-func (d *Deployer) Logs(ctx context.Context, p Principal, org, app, env, process string, follow bool, emit func(LogLine)) error {
+func (d *Deployer) Logs(ctx context.Context, p Principal, ref EnvRef, process string, follow bool, emit func(LogLine)) error {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return err
 	}
@@ -938,7 +959,7 @@ func (r *run) release(ctx context.Context, e Environment) (Release, error) {
 		if rel.Config.Services, err = d.existingServices(ctx, dep.Org, dep.App, dep.Env, old.Config.Services); err != nil {
 			return Release{}, err
 		}
-		if err := d.Runtime.PutEnvPolicy(ctx, r.t, CredentialRoles(rel.Config.Services)); err != nil {
+		if err := d.Runtime.PutEnvPolicy(ctx, r.t, rel.Config.Services); err != nil {
 			return Release{}, err
 		}
 	} else {
@@ -949,7 +970,7 @@ func (r *run) release(ctx context.Context, e Environment) (Release, error) {
 		if cfg.Services, err = d.releaseServices(ctx, dep.Org, dep.App, dep.Env); err != nil {
 			return Release{}, err
 		}
-		if err := d.Runtime.PutEnvPolicy(ctx, r.t, CredentialRoles(cfg.Services)); err != nil {
+		if err := d.Runtime.PutEnvPolicy(ctx, r.t, cfg.Services); err != nil {
 			return Release{}, err
 		}
 		if rel.RuntimeVersion, err = d.Runtime.WriteRuntime(ctx, r.t, values); err != nil {
@@ -1085,7 +1106,8 @@ func (r *run) releaseCommand(ctx context.Context, rel Release) error {
 // first stops everything it runs and removes its runtime configuration and Vault
 // policy; its procfile, releases and deploys go with it. It is refused while a deploy
 // is in progress.
-func (d *Deployer) DeleteEnvironment(ctx context.Context, p Principal, org, app, name string, ifMatch uint64) error {
+func (d *Deployer) DeleteEnvironment(ctx context.Context, p Principal, ref EnvRef, ifMatch uint64) error {
+	org, app, name := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return err
 	}
@@ -1099,7 +1121,7 @@ func (d *Deployer) DeleteEnvironment(ctx context.Context, p Principal, org, app,
 	if err := d.teardown(ctx, org, app, name); err != nil {
 		return err
 	}
-	if err := d.Service.DeleteEnvironment(ctx, p, org, app, name, ifMatch); err != nil {
+	if err := d.Service.DeleteEnvironment(ctx, p, Ref(org, app, name), ifMatch); err != nil {
 		return err
 	}
 	return d.forget(ctx, org, app, name)

@@ -85,7 +85,8 @@ func CheckDomainName(s string) string {
 }
 
 // ListDomains returns the environment's custom domains, by name.
-func (d *Deployer) ListDomains(ctx context.Context, p Principal, org, app, env string) ([]Domain, error) {
+func (d *Deployer) ListDomains(ctx context.Context, p Principal, ref EnvRef) ([]Domain, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return nil, err
 	}
@@ -99,7 +100,8 @@ func (d *Deployer) ListDomains(ctx context.Context, p Principal, org, app, env s
 // making one primary makes the others not). A domain another environment has is a
 // conflict. The route changes at once when the environment runs. It needs the developer
 // role.
-func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, name string, primary bool) (Domain, error) {
+func (d *Deployer) PutDomain(ctx context.Context, p Principal, ref EnvRef, name string, primary bool) (Domain, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Domain{}, err
 	}
@@ -121,7 +123,6 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 	}
 	dom := Domain{Org: org, App: app, Env: env, Name: name, Primary: primary}
 	t := &txn{}
-	t.check(envKey(org, app, env), e.Index)
 	found := false
 	for _, c := range current {
 		switch {
@@ -136,7 +137,9 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 			t.update(domainKey(org, app, env, c.Name), encode(c), c.Index)
 		}
 	}
-	if !found {
+	if found {
+		t.check(envKey(org, app, env), e.Index)
+	} else {
 		// Each domain may order a certificate: the plan limits how many there are.
 		_, plan, err := d.appAndPlan(ctx, org, app)
 		if err != nil {
@@ -146,6 +149,11 @@ func (d *Deployer) PutDomain(ctx context.Context, p Principal, org, app, env, na
 			return Domain{}, Errorf(LimitExceeded, "environment %q has %d custom domains, as many as plan %q allows", env, len(current), plan.Name)
 		}
 		t.check(planKey(plan.Name), plan.Index)
+		// The environment's record is rewritten at the index it was read, not merely
+		// checked: two domains added at once each saw room for one more, and a check
+		// alone lets both through; the rewrite makes the second meet a conflict.
+		e.UpdatedAt = d.now()
+		t.update(envKey(org, app, env), encode(e), e.Index)
 		// The claim is created with check-and-set (index 0) in the same transaction as
 		// the domain: of two environments adding one name, the second meets a conflict.
 		if _, err := load[deployLock](ctx, d.KV, domainClaimKey(name), "domain"); err == nil {
@@ -196,7 +204,8 @@ func (d *Deployer) checkCustomDomain(ctx context.Context, ref EnvRef, name strin
 
 // DeleteDomain removes a custom domain from the environment. It needs the developer
 // role.
-func (d *Deployer) DeleteDomain(ctx context.Context, p Principal, org, app, env, name string) error {
+func (d *Deployer) DeleteDomain(ctx context.Context, p Principal, ref EnvRef, name string) error {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return err
 	}
@@ -219,7 +228,8 @@ func (d *Deployer) DeleteDomain(ctx context.Context, p Principal, org, app, env,
 }
 
 // GetRouting returns the environment's routing.
-func (d *Deployer) GetRouting(ctx context.Context, p Principal, org, app, env string) (Routing, error) {
+func (d *Deployer) GetRouting(ctx context.Context, p Principal, ref EnvRef) (Routing, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Routing{}, err
 	}
@@ -241,7 +251,8 @@ func (d *Deployer) routing(ctx context.Context, org, app, env string) (routingRe
 
 // SetRouting changes the environment's HTTPS redirect and basic-auth protection. Only
 // non-live environments can be protected. It needs the developer role.
-func (d *Deployer) SetRouting(ctx context.Context, p Principal, org, app, env string, in RoutingInput, ifMatch uint64) (Routing, error) {
+func (d *Deployer) SetRouting(ctx context.Context, p Principal, ref EnvRef, in RoutingInput, ifMatch uint64) (Routing, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Routing{}, err
 	}
@@ -296,7 +307,7 @@ func (d *Deployer) SetRouting(ctx context.Context, p Principal, org, app, env st
 	if err := d.republish(ctx, org, app, env); err != nil {
 		return Routing{}, err
 	}
-	return d.GetRouting(ctx, p, org, app, env)
+	return d.GetRouting(ctx, p, Ref(org, app, env))
 }
 
 // RouteSpec returns what the ingress needs of the environment: its generated domain and
@@ -312,6 +323,15 @@ func (d *Deployer) RouteSpec(ctx context.Context, t Target) (RouteSpec, error) {
 	}
 	spec := RouteSpec{Hosts: []string{t.DefaultDomain()}, Primary: t.DefaultDomain(),
 		HTTPSRedirect: r.HTTPSRedirect, ProtectionUser: r.ProtectionUser, ProtectionHash: r.Hash}
+	// An environment moved from legacy names keeps answering at its legacy generated
+	// host, so links to it keep working. No one can claim that host: it is one label
+	// under the ingress domain, where custom domains are refused and generated hosts
+	// have three.
+	if up, err := d.upgraded(ctx, t.EnvRef); err != nil {
+		return RouteSpec{}, err
+	} else if up && t.Cloudspace.IngressDomain != "" {
+		spec.Hosts = append(spec.Hosts, t.LegacyHost(t.Cloudspace.IngressDomain))
+	}
 	sort.Slice(doms, func(i, j int) bool { return doms[i].Name < doms[j].Name })
 	for _, dom := range doms {
 		if dom.Name != t.DefaultDomain() { // the generated host, added to be primary

@@ -10,7 +10,8 @@ import (
 
 // This file is the one place that names what Wharf makes outside itself: Nomad jobs,
 // Consul services, Vault policies and paths, route records, generated hosts, registry
-// repositories, PostgreSQL databases and roles. Nothing else builds such a name.
+// repositories, PostgreSQL databases and roles, object store buckets and accounts.
+// Nothing else builds such a name.
 //
 // Organisation, application and environment names (and process, cron entry, service
 // instance names) are DNS labels (CheckName): [a-z0-9-], at most 63 characters, and they
@@ -233,6 +234,49 @@ func DatabaseNames(id string) InstanceNames {
 // DatabaseOwner is the owner role of database db.
 func DatabaseOwner(db string) string { return db + "_owner" }
 
+// ---- Object storage -----------------------------------------------------------------
+
+// StorageInstanceNames are the names of one storage service instance outside Wharf. Like
+// a database instance's, they come from a random 64-bit id (16 hex digits), never from
+// the environment, so a re-attached instance never meets what is left of an earlier one,
+// and no tenant's names can be made to equal another's.
+type StorageInstanceNames struct {
+	Bucket          string // S3 bucket, "wharf-<id>" (3 to 63 of [a-z0-9-], as S3 wants)
+	AccessKey       string // the object store account reaching only that bucket, "WHARF<ID>"
+	CredentialsRole string // names the instance's keys in Vault, "wharf-<id>"
+}
+
+// StorageNames derives a storage instance's names from its id (16 lower-case hex
+// digits).
+func StorageNames(id string) StorageInstanceNames {
+	return StorageInstanceNames{Bucket: "wharf-" + id, AccessKey: "WHARF" + strings.ToUpper(id), CredentialsRole: "wharf-" + id}
+}
+
+// StorageCredentialsPath is where a storage instance's keys live in Vault KV v2,
+// relative to the mount: "wharf/_storage/<credentials role>". "_storage" is no
+// organisation's name (names are DNS labels), so no secret variable or runtime
+// configuration can be there.
+func StorageCredentialsPath(credentialsRole string) string {
+	return "wharf/_storage/" + credentialsRole
+}
+
+// StorageBackupBucket is the object store's bucket of storage backups (archives of
+// instances' buckets). It is the store's root account's, which no tenant's account
+// reaches, and no instance's bucket ("wharf-<16 hex digits>") can be named so.
+const StorageBackupBucket = "wharf-backups"
+
+// StorageBackupKey is where backup id of the environment's storage instance svc is kept
+// in StorageBackupBucket: "<org>/<app>/<env>/<svc>/<id>.tar". Every field is a DNS
+// label, so keys of two backups never meet, and an environment's archives are exactly
+// those under "<org>/<app>/<env>/".
+func (r EnvRef) StorageBackupKey(svc, id string) string {
+	return r.Org + "/" + r.App + "/" + r.Env + "/" + svc + "/" + id + ".tar"
+}
+
+// StoragePublicPrefix is the key prefix of a bucket's public objects: anyone may read
+// those (not list them) at the instance's public URL; every other key needs its keys.
+const StoragePublicPrefix = "public/"
+
 // ---- hashing ------------------------------------------------------------------------
 
 const hashChars = 26 // base32 characters: 130 bits
@@ -263,3 +307,49 @@ func readableHashed(readable, kind string, fields ...string) string {
 	readable = strings.TrimRight(readable, "-")
 	return readable + "-" + nameHash(kind, fields...)
 }
+
+// ---- Legacy names (before this derivation) -------------------------------------------
+
+// The names below are those Wharf gave before this file existed (up to commit ca8c846):
+// fields joined with "-", so two environments could share one. They are derived here only
+// so the upgrade (platform/upgrade.go) can find what an older wharfd made and move it to
+// the names above; nothing creates them any more. Because they are ambiguous, a legacy
+// job is taken for an environment's only when its wharf_org/wharf_app/wharf_env meta
+// name that environment.
+
+// LegacyJobID is the environment's legacy service job, "wharf-<org>-<app>-<env>"; it was
+// also its Consul service's name.
+func (r EnvRef) LegacyJobID() string { return "wharf-" + r.Org + "-" + r.App + "-" + r.Env }
+
+// LegacyCronJobID is the legacy periodic job of the environment's cron entry name.
+func (r EnvRef) LegacyCronJobID(name string) string { return r.LegacyJobID() + "-cron-" + name }
+
+// LegacyBackupsJobID is the legacy periodic backup job of the environment's instance svc.
+func (r EnvRef) LegacyBackupsJobID(svc string) string { return r.LegacyJobID() + "-backups-" + svc }
+
+// LegacyReleaseJobID is the legacy batch job of release n's release command.
+func (r EnvRef) LegacyReleaseJobID(n int) string {
+	return r.LegacyJobID() + "-release-" + strconv.Itoa(n)
+}
+
+// LegacyVaultPolicy is the environment's legacy policy, "wharf-env-<org>-<app>-<env>".
+func (r EnvRef) LegacyVaultPolicy() string {
+	return "wharf-env-" + r.Org + "-" + r.App + "-" + r.Env
+}
+
+// LegacyBackupPolicy is a service instance's legacy backup policy,
+// "wharf-env-backup-<credentials role>" (which was also an environment policy's form).
+func LegacyBackupPolicy(credentialsRole string) string { return "wharf-env-backup-" + credentialsRole }
+
+// LegacyRouteApp named the environment's application in its legacy route record's key:
+// "<org>-<app>".
+func (r EnvRef) LegacyRouteApp() string { return r.Org + "-" + r.App }
+
+// LegacyHost was the environment's generated host, "<app>-<env>.<ingress domain>".
+func (r EnvRef) LegacyHost(ingressDomain string) string {
+	return r.App + "-" + r.Env + "." + ingressDomain
+}
+
+// LegacyJobPrefix starts every legacy job ID and no job ID of this derivation (which
+// start with "wharf."): "wharf-".
+const LegacyJobPrefix = "wharf-"

@@ -26,6 +26,7 @@ func allNames(r platform.EnvRef, sub string, n int, id string) []derived {
 		return fmt.Sprintf("%q", append([]string{kind, r.Org, r.App}, extra...))
 	}
 	db := platform.DatabaseNames(id)
+	st := platform.StorageNames(id)
 	return []derived{
 		{"nomad-job", r.JobID(), from("service")},
 		{"nomad-job", r.ReleaseJobID(n), from("release", fmt.Sprint(n))},
@@ -48,6 +49,11 @@ func allNames(r platform.EnvRef, sub string, n int, id string) []derived {
 		{"postgres", db.Database, fmt.Sprintf("%q", []string{"database", id})},
 		{"postgres", db.Owner, fmt.Sprintf("%q", []string{"owner", id})},
 		{"vault-db-role", db.CredentialsRole, fmt.Sprintf("%q", []string{"role", id})},
+		{"s3-bucket", st.Bucket, fmt.Sprintf("%q", []string{"bucket", id})},
+		{"s3-account", st.AccessKey, fmt.Sprintf("%q", []string{"account", id})},
+		{"vault-kv", platform.StorageCredentialsPath(st.CredentialsRole), fmt.Sprintf("%q", []string{"storage-keys", id})},
+		{"s3-bucket", platform.StorageBackupBucket, `"backup-bucket"`},
+		{"s3-backup-key", r.StorageBackupKey(sub, "b20261202-101010-0a1b2c"), from("storage-backup", sub)},
 	}
 }
 
@@ -80,6 +86,16 @@ func checkValid(t *testing.T, d derived) {
 			Hosts: []string{"a.localhost"}, Primary: "a.localhost", Service: "s"}
 		if len(f) != 3 || rt.Validate() != nil || rt.Key() != d.name {
 			bad("is not a route key")
+		}
+	case "s3-bucket":
+		// S3: 3 to 63 of [a-z0-9.-], starting and ending with a letter or digit; no dots
+		// here, so a bucket is one DNS label of a virtual-hosted URL.
+		if len(d.name) < 3 || len(d.name) > 63 || platform.CheckName(d.name) != "" {
+			bad("is not an S3 bucket name")
+		}
+	case "s3-account":
+		if len(d.name) > 32 || strings.Trim(d.name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+			bad("is not an upper-case access key id")
 		}
 	case "postgres":
 		if len(d.name) > 63 || strings.Trim(d.name, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {

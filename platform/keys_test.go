@@ -2,6 +2,8 @@ package platform_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
@@ -38,9 +40,9 @@ func TestForgetExactKeys(t *testing.T) {
 	yes := true
 	for env, domain := range map[string]string{"stage": "shop.co", "stage2": "shop.com"} {
 		must(d.CreateEnvironment(ctx, admin, "keys", "shop", platform.Environment{Name: env}))
-		must(d.PutDomain(ctx, admin, "keys", "shop", env, domain, true))
-		must(d.SetRouting(ctx, admin, "keys", "shop", env, platform.RoutingInput{HTTPSRedirect: &yes}, 0))
-		must(d.PutProcfile(ctx, admin, "keys", "shop", env, platform.Procfile{Processes: map[string]platform.ProcessDef{"web": {Command: "httpd"}}}, 0))
+		must(d.PutDomain(ctx, admin, platform.Ref("keys", "shop", env), domain, true))
+		must(d.SetRouting(ctx, admin, platform.Ref("keys", "shop", env), platform.RoutingInput{HTTPSRedirect: &yes}, 0))
+		must(d.PutProcfile(ctx, admin, platform.Ref("keys", "shop", env), platform.Procfile{Processes: map[string]platform.ProcessDef{"web": {Command: "httpd"}}}, 0))
 	}
 	if err := d.Forget(ctx, "keys", "shop", "stage"); err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func TestForgetExactKeys(t *testing.T) {
 	}
 	// The claim is enforced as well as stored: another environment cannot take it.
 	must(d.CreateEnvironment(ctx, admin, "keys", "shop", platform.Environment{Name: "other"}))
-	if _, err := d.PutDomain(ctx, admin, "keys", "shop", "other", "shop.com", false); platform.ErrorCode(err) != platform.Conflict {
+	if _, err := d.PutDomain(ctx, admin, platform.Ref("keys", "shop", "other"), "shop.com", false); platform.ErrorCode(err) != platform.Conflict {
 		t.Errorf("claiming shop.com again = %v, want conflict", err)
 	}
 }
@@ -86,5 +88,61 @@ func TestDeleteTreeNeedsSlash(t *testing.T) {
 	}
 	if recs, _ := kv.List(ctx, "a/"); len(recs) != 1 || recs[0].Key != "a/shop.com" {
 		t.Errorf("after deleting a/shop.co: %+v", recs)
+	}
+}
+
+// TestConcurrentDomainsKeepTheLimit adds many custom domains to one environment at once,
+// against a real Consul: however they interleave, no more than the plan's limit land
+// (each addition saw room for one more; only one of those racing may win).
+func TestConcurrentDomainsKeepTheLimit(t *testing.T) {
+	agent := agenttest.Consul(t)
+	c, err := consul.New(consul.Config{Address: agent.Addr, Token: agent.WharfdToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := c.Store("")
+	ctx := context.Background()
+	d := &platform.Deployer{Service: &platform.Service{KV: kv}}
+	admin := platform.Principal{Person: platform.BootstrapPerson, Admin: true}
+	if _, _, err := d.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const limit = 2
+	must(d.CreateCloudspace(ctx, admin, platform.Cloudspace{Name: "local", Vendor: "on-premises", Location: "Lab", Tenancy: "public", Region: "local", IngressDomain: "apps.test", Registry: "127.0.0.1:5000"}))
+	must(d.CreatePlan(ctx, admin, platform.Plan{Name: "small", Public: true, Limits: platform.Limits{Environments: 5, InstancesPerProcess: 2, MemoryMBPerInstance: 256, ServiceInstances: 1, CustomDomains: limit, UploadMB: 256}}))
+	must(d.CreateOrganisation(ctx, admin, platform.Organisation{Name: "race"}))
+	must(d.CreateApplication(ctx, admin, "race", platform.Application{Name: "shop", Cloudspace: "local", Plan: "small"}))
+	must(d.CreateEnvironment(ctx, admin, "race", "shop", platform.Environment{Name: "stage"}))
+	for round := range 5 {
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := d.PutDomain(ctx, admin, platform.Ref("race", "shop", "stage"), fmt.Sprintf("r%d-%d.shop.test", round, i), false)
+				if code := platform.ErrorCode(err); err != nil && code != platform.Conflict && code != platform.LimitExceeded {
+					t.Errorf("add a domain: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		doms, err := d.ListDomains(ctx, admin, platform.Ref("race", "shop", "stage"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(doms) > limit {
+			t.Fatalf("round %d: %d custom domains landed, the plan allows %d", round, len(doms), limit)
+		}
+		for _, dom := range doms {
+			if err := d.DeleteDomain(ctx, admin, platform.Ref("race", "shop", "stage"), dom.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -34,7 +34,7 @@ type DatabaseCredentials interface {
 // The states of a service instance. Attaching and detaching take effect with the next
 // deploy: a release runs with the instances attached when it was made.
 const (
-	ServiceProvisioning = "provisioning" // its database is being made
+	ServiceProvisioning = "provisioning" // its database or bucket is being made
 	ServiceAttached     = "attached"     // the next release hands its credentials to the environment
 	ServiceDetaching    = "detaching"    // the running release may still use it; the next will not
 	ServiceDetached     = "detached"     // no release made since uses it; its data is kept
@@ -42,13 +42,16 @@ const (
 	// listed.
 )
 
-// DefaultServicePrefix is the prefix of a service instance attached without one: its
-// variables are DEFAULT_DATABASE_DSN and DATABASE_URL.
+// DefaultServicePrefix is the prefix of a service instance attached without one: a
+// database's variables are DEFAULT_DATABASE_DSN and DATABASE_URL, a storage instance's
+// DEFAULT_STORAGE_DSN and the AWS_* and S3_* variables.
 const DefaultServicePrefix = "DEFAULT"
 
 // EnvService is a service instance attached to an environment: a PostgreSQL database
 // whose credentials its tasks receive as <Prefix>_DATABASE_DSN (and DATABASE_URL for the
-// default prefix). It holds names only, never a credential.
+// default prefix), or (kind storage) a bucket of the cloudspace's object store whose keys
+// they receive as <Prefix>_STORAGE_DSN (and AWS_*, S3_* for the default prefix). It holds
+// names only, never a credential.
 type EnvService struct {
 	Org    string `json:"org"`
 	App    string `json:"app"`
@@ -59,10 +62,17 @@ type EnvService struct {
 	State  string `json:"state"`
 	// Database is the PostgreSQL database, owned by the role Database+"_owner".
 	Database string `json:"database"`
-	// CredentialsRole is the Vault database role that issues the instance's users.
+	// CredentialsRole is the Vault database role that issues the instance's users; for a
+	// storage instance, it names the instance's keys in Vault (StorageCredentialsPath).
 	CredentialsRole string `json:"credentials_role"`
 	// Address is the cluster's host:port.
-	Address string `json:"address"`
+	Address string `json:"address,omitempty"`
+	// Bucket, Endpoint (URL) and Region locate a storage instance's bucket; PublicURL is
+	// where its objects under StoragePublicPrefix are served to anyone.
+	Bucket    string `json:"bucket,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	Region    string `json:"region,omitempty"`
+	PublicURL string `json:"public_url,omitempty"`
 	// Error says why provisioning failed, when it did.
 	Error string `json:"error,omitempty"`
 	Meta
@@ -83,9 +93,13 @@ type ServiceBinding struct {
 	Name            string `json:"name"`
 	Kind            string `json:"kind"`
 	Prefix          string `json:"prefix"`
-	Database        string `json:"database"`
+	Database        string `json:"database,omitempty"`
 	CredentialsRole string `json:"credentials_role"`
-	Address         string `json:"address"`
+	Address         string `json:"address,omitempty"`
+	Bucket          string `json:"bucket,omitempty"`
+	Endpoint        string `json:"endpoint,omitempty"`
+	Region          string `json:"region,omitempty"`
+	PublicURL       string `json:"public_url,omitempty"`
 }
 
 var (
@@ -109,7 +123,8 @@ func (d *Deployer) databases() error {
 }
 
 // ListServices lists the environment's service instances.
-func (d *Deployer) ListServices(ctx context.Context, p Principal, org, app, env string, pr PageRequest) (Page[EnvService], error) {
+func (d *Deployer) ListServices(ctx context.Context, p Principal, ref EnvRef, pr PageRequest) (Page[EnvService], error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Page[EnvService]{}, err
 	}
@@ -120,20 +135,23 @@ func (d *Deployer) ListServices(ctx context.Context, p Principal, org, app, env 
 }
 
 // GetService returns one of the environment's service instances.
-func (d *Deployer) GetService(ctx context.Context, p Principal, org, app, env, name string) (EnvService, error) {
+func (d *Deployer) GetService(ctx context.Context, p Principal, ref EnvRef, name string) (EnvService, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActRead); err != nil {
 		return EnvService{}, err
 	}
 	return load[EnvService](ctx, d.KV, serviceKey(org, app, env, name), "service instance "+name)
 }
 
-// AttachService provisions a new PostgreSQL service instance (a database and its owner
-// role, and a Vault role issuing users of it) and attaches it to the environment under
-// its prefix; the next deploy hands its credentials to the environment's tasks. It needs
-// the developer role, and the plan's limit on service instances holds under concurrent
-// requests. Errors: invalid, not_found, conflict, forbidden, limit_exceeded,
-// unavailable.
-func (d *Deployer) AttachService(ctx context.Context, p Principal, org, app, env string, in ServiceInput) (EnvService, error) {
+// AttachService provisions a new service instance and attaches it to the environment
+// under its prefix: a PostgreSQL database (a database and its owner role, and a Vault
+// role issuing users of it), or a storage bucket (an object store account reaching only
+// that bucket, its keys kept in Vault). The next deploy hands its credentials to the
+// environment's tasks. It needs the developer role, and the plan's limit on service
+// instances (of both kinds together) holds under concurrent requests. Errors: invalid,
+// not_found, conflict, forbidden, limit_exceeded, unavailable.
+func (d *Deployer) AttachService(ctx context.Context, p Principal, ref EnvRef, in ServiceInput) (EnvService, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return EnvService{}, err
 	}
@@ -147,8 +165,8 @@ func (d *Deployer) AttachService(ctx context.Context, p Principal, org, app, env
 	if !serviceNamePattern.MatchString(in.Name) {
 		fe.Add("name", "must be a lower-case name of letters, digits and dashes, starting with a letter")
 	}
-	if in.Kind != ServicePostgres {
-		fe.Add("kind", "must be postgres")
+	if in.Kind != ServicePostgres && in.Kind != ServiceStorage {
+		fe.Add("kind", "must be %s or %s", ServicePostgres, ServiceStorage)
 	}
 	if !servicePrefixPattern.MatchString(in.Prefix) {
 		fe.Add("prefix", "must be upper-case letters, digits and underscores, starting with a letter")
@@ -156,7 +174,7 @@ func (d *Deployer) AttachService(ctx context.Context, p Principal, org, app, env
 	if err := fe.Err(); err != nil {
 		return EnvService{}, err
 	}
-	if err := d.databases(); err != nil {
+	if err := d.kindReady(in.Kind); err != nil {
 		return EnvService{}, err
 	}
 	e, err := load[Environment](ctx, d.KV, envKey(org, app, env), "environment")
@@ -175,22 +193,25 @@ func (d *Deployer) AttachService(ctx context.Context, p Principal, org, app, env
 		switch {
 		case s.Name == in.Name:
 			return EnvService{}, Errorf(Conflict, "service instance %q exists in environment %q", in.Name, env)
-		case s.Prefix == in.Prefix:
+		case s.Prefix == in.Prefix && s.Kind == in.Kind:
 			return EnvService{}, Errorf(Conflict, "service instance %q already uses the prefix %s", s.Name, in.Prefix)
 		}
 	}
 	if n := max(len(existing), len(e.Services)); n >= plan.Limits.ServiceInstances {
 		return EnvService{}, Errorf(LimitExceeded, "plan %q allows %d service instances per environment, and %q has them all", plan.Name, plan.Limits.ServiceInstances, env)
 	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return EnvService{}, Wrap(Internal, err, "generate a database name")
-	}
-	names := DatabaseNames(hex.EncodeToString(b[:]))
-	svc := EnvService{
-		Org: org, App: app, Env: env, Name: in.Name, Kind: in.Kind, Prefix: in.Prefix,
-		State: ServiceProvisioning, Database: names.Database, CredentialsRole: names.CredentialsRole,
-		Address: d.Databases.Address(),
+	svc := EnvService{Org: org, App: app, Env: env, Name: in.Name, Kind: in.Kind, Prefix: in.Prefix, State: ServiceProvisioning}
+	if in.Kind == ServiceStorage {
+		if err := d.newStorageService(&svc); err != nil {
+			return EnvService{}, err
+		}
+	} else {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return EnvService{}, Wrap(Internal, err, "generate a database name")
+		}
+		names := DatabaseNames(hex.EncodeToString(b[:]))
+		svc.Database, svc.CredentialsRole, svc.Address = names.Database, names.CredentialsRole, d.Databases.Address()
 	}
 	stamp(&svc.Meta, d.now())
 	e.Services = append(slices.DeleteFunc(e.Services, func(s ServiceInstance) bool { return s.Name == in.Name }), ServiceInstance{Name: in.Name, Kind: in.Kind})
@@ -216,6 +237,9 @@ func (d *Deployer) AttachService(ctx context.Context, p Principal, org, app, env
 }
 
 func (d *Deployer) provision(ctx context.Context, s EnvService) error {
+	if s.Kind == ServiceStorage {
+		return d.provisionStorage(ctx, s)
+	}
 	if err := d.Databases.CreateDatabase(ctx, s.Database, s.Owner()); err != nil {
 		return err
 	}
@@ -241,7 +265,8 @@ func (d *Deployer) setServiceState(ctx context.Context, org, app, env, name stri
 // DetachService detaches a service instance from the environment: the next deploy's
 // release no longer receives its credentials. Its data is kept. It needs the developer
 // role. Errors: not_found, conflict, forbidden.
-func (d *Deployer) DetachService(ctx context.Context, p Principal, org, app, env, name string) (EnvService, error) {
+func (d *Deployer) DetachService(ctx context.Context, p Principal, ref EnvRef, name string) (EnvService, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return EnvService{}, err
 	}
@@ -259,7 +284,8 @@ func (d *Deployer) DetachService(ctx context.Context, p Principal, org, app, env
 
 // ReattachService attaches a detached service instance again, from the next deploy. It
 // needs the developer role. Errors: not_found, conflict, forbidden.
-func (d *Deployer) ReattachService(ctx context.Context, p Principal, org, app, env, name string) (EnvService, error) {
+func (d *Deployer) ReattachService(ctx context.Context, p Principal, ref EnvRef, name string) (EnvService, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return EnvService{}, err
 	}
@@ -276,9 +302,11 @@ func (d *Deployer) ReattachService(ctx context.Context, p Principal, org, app, e
 
 // RemoveService removes a service instance for good: every credential it issued is
 // revoked (their users dropped), its database and owner role are dropped and its Vault
-// role removed. confirm must repeat the instance's name. It needs the admin role.
+// role removed; a storage instance's objects, bucket, account and keys are deleted.
+// confirm must repeat the instance's name. It needs the admin role.
 // Errors: invalid, not_found, forbidden, unavailable.
-func (d *Deployer) RemoveService(ctx context.Context, p Principal, org, app, env, name, confirm string) error {
+func (d *Deployer) RemoveService(ctx context.Context, p Principal, ref EnvRef, name, confirm string) error {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := d.authorize(ctx, p, org, app, ActManage); err != nil {
 		return err
 	}
@@ -288,15 +316,16 @@ func (d *Deployer) RemoveService(ctx context.Context, p Principal, org, app, env
 	}
 	if confirm != name {
 		var fe FieldErrors
-		fe.Add("confirm", "must repeat the service instance's name: removing it drops its database and every credential")
+		fe.Add("confirm", "must repeat the service instance's name: removing it deletes its data and every credential")
 		return fe.Err()
 	}
-	if err := d.databases(); err != nil {
+	if err := d.kindReady(s.Kind); err != nil {
 		return err
 	}
 	if err := d.deprovision(ctx, s); err != nil {
 		return err
 	}
+	d.forgetArchives(ctx, s)
 	t := &txn{}
 	t.delete(s.key(), s.Index)
 	t.deleteTree(backupPrefix(org, app, env, name)) // its dumps go with its database
@@ -309,8 +338,12 @@ func (d *Deployer) RemoveService(ctx context.Context, p Principal, org, app, env
 	return d.commit(ctx, t, "the service instance")
 }
 
-// deprovision revokes an instance's credentials, then drops its database.
+// deprovision revokes an instance's credentials, then drops its database (or deletes
+// its bucket, then its keys).
 func (d *Deployer) deprovision(ctx context.Context, s EnvService) error {
+	if s.Kind == ServiceStorage {
+		return d.deprovisionStorage(ctx, s)
+	}
 	if err := d.DatabaseCreds.RemoveDatabase(ctx, s.CredentialsRole); err != nil {
 		return err
 	}
@@ -323,13 +356,14 @@ func (d *Deployer) removeServices(ctx context.Context, org, app, env string) err
 	if err != nil || len(svcs) == 0 {
 		return err
 	}
-	if err := d.databases(); err != nil {
-		return err
-	}
 	for _, s := range svcs {
+		if err := d.kindReady(s.Kind); err != nil {
+			return err
+		}
 		if err := d.deprovision(ctx, s); err != nil {
 			return err
 		}
+		d.forgetArchives(ctx, s)
 	}
 	t := &txn{}
 	t.deleteTree(envBackupsPrefix(org, app, env))
@@ -393,14 +427,14 @@ func (d *Deployer) settleDetached(ctx context.Context, org, app, env string, rel
 }
 
 func (s EnvService) binding() ServiceBinding {
-	return ServiceBinding{Name: s.Name, Kind: s.Kind, Prefix: s.Prefix, Database: s.Database, CredentialsRole: s.CredentialsRole, Address: s.Address}
+	return ServiceBinding{Name: s.Name, Kind: s.Kind, Prefix: s.Prefix, Database: s.Database, CredentialsRole: s.CredentialsRole, Address: s.Address,
+		Bucket: s.Bucket, Endpoint: s.Endpoint, Region: s.Region, PublicURL: s.PublicURL}
 }
 
-// CredentialRoles lists the Vault roles whose credentials the bindings' tasks read.
-func CredentialRoles(bs []ServiceBinding) []string {
-	out := make([]string, 0, len(bs))
-	for _, b := range bs {
-		out = append(out, b.CredentialsRole)
+// kindReady says whether this cloudspace serves service instances of kind.
+func (d *Deployer) kindReady(kind string) error {
+	if kind == ServiceStorage {
+		return d.objectStore()
 	}
-	return out
+	return d.databases()
 }

@@ -139,6 +139,27 @@ func exists(ctx context.Context, kv KV, key string) (bool, error) {
 	return false, err
 }
 
+// loadDeep reads and decodes every record depth path components under prefix
+// ("envs/", 3: every envs/<org>/<app>/<env>).
+func loadDeep[T any, P metaer[T]](ctx context.Context, kv KV, prefix string, depth int) ([]T, error) {
+	recs, err := kv.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, r := range recs {
+		if strings.Count(r.Key[len(prefix):], "/") != depth-1 {
+			continue
+		}
+		v, err := decode[T, P](r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // loadAll reads and decodes every record directly under prefix.
 func loadAll[T any, P metaer[T]](ctx context.Context, kv KV, prefix string) ([]T, error) {
 	recs, err := kv.List(ctx, prefix)

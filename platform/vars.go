@@ -8,7 +8,8 @@ import (
 
 // ListVariables returns a page of an environment's variables; secret ones without
 // their values.
-func (s *Service) ListVariables(ctx context.Context, p Principal, org, app, env string, pr PageRequest) (Page[Variable], error) {
+func (s *Service) ListVariables(ctx context.Context, p Principal, ref EnvRef, pr PageRequest) (Page[Variable], error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Page[Variable]{}, err
 	}
@@ -19,7 +20,8 @@ func (s *Service) ListVariables(ctx context.Context, p Principal, org, app, env 
 }
 
 // GetVariable returns one variable; a secret one without its value.
-func (s *Service) GetVariable(ctx context.Context, p Principal, org, app, env, name string) (Variable, error) {
+func (s *Service) GetVariable(ctx context.Context, p Principal, ref EnvRef, name string) (Variable, error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActRead); err != nil {
 		return Variable{}, err
 	}
@@ -42,7 +44,8 @@ func (in VariableInput) check(name string) FieldErrors {
 // true). A secret value goes to the secret store, with a check-and-set on its version,
 // and only its version reaches the state store. It needs the developer role. ifMatch,
 // when not zero, is the version of the variable the caller read.
-func (s *Service) PutVariable(ctx context.Context, p Principal, org, app, env, name string, in VariableInput, ifMatch uint64) (v Variable, created bool, err error) {
+func (s *Service) PutVariable(ctx context.Context, p Principal, ref EnvRef, name string, in VariableInput, ifMatch uint64) (v Variable, created bool, err error) {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return Variable{}, false, err
 	}
@@ -149,7 +152,8 @@ func (s *Service) putSecretVariable(ctx context.Context, p Principal, e Environm
 
 // DeleteVariable deletes a variable, and a secret one's value. It needs the developer
 // role.
-func (s *Service) DeleteVariable(ctx context.Context, p Principal, org, app, env, name string, ifMatch uint64) error {
+func (s *Service) DeleteVariable(ctx context.Context, p Principal, ref EnvRef, name string, ifMatch uint64) error {
+	org, app, env := ref.Org, ref.App, ref.Env
 	if err := s.authorize(ctx, p, org, app, ActConfigure); err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh installs what Wharf's dev stack and tests need, idempotently:
-#   - the pinned HashiCorp agents (MPL-2.0 releases only), built from the Go module proxy
-#     and cached by version under $WHARF_CACHE/bin (default ~/.cache/wharf/bin);
+#   - the pinned HashiCorp agents (MPL-2.0 releases only) and the object store (Versity's
+#     S3 gateway, Apache-2.0), built from the Go module proxy and cached by version under
+#     $WHARF_CACHE/bin (default ~/.cache/wharf/bin);
 #   - Debian packages (docker-registry, postgresql, busybox-static, ...);
 #   - the local base image wharf/busybox (FROM scratch + Debian's static busybox),
 #     because no image can be pulled on these machines.
@@ -13,6 +14,7 @@ set -euo pipefail
 NOMAD_VERSION=1.6.1
 CONSUL_VERSION=1.14.5
 VAULT_VERSION=1.14.1
+VERSITYGW_VERSION=1.8.0
 
 CACHE=${WHARF_CACHE:-$HOME/.cache/wharf}
 BIN=$CACHE/bin
@@ -20,10 +22,11 @@ mkdir -p "$BIN"
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
-# build_agent NAME MODULE VERSION EDIT-FUNCTION builds MODULE@VERSION into $BIN/NAME-VERSION
-# unless it is there already. EDIT-FUNCTION adjusts go.mod in the copied module directory.
+# build_agent NAME MODULE VERSION EDIT-FUNCTION [PACKAGE] builds MODULE@VERSION (its
+# PACKAGE, the module's root by default) into $BIN/NAME-VERSION unless it is there
+# already. EDIT-FUNCTION adjusts go.mod in the copied module directory.
 build_agent() {
-	local name=$1 module=$2 version=$3 edit=$4
+	local name=$1 module=$2 version=$3 edit=$4 pkg=${5:-.}
 	local out=$BIN/$name-$version
 	if [ -x "$out" ]; then
 		return 0
@@ -41,7 +44,7 @@ build_agent() {
 	(
 		cd "$work"
 		"$edit"
-		GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -trimpath -o "$out.tmp" .
+		GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -trimpath -o "$out.tmp" "$pkg"
 	)
 	mv "$out.tmp" "$out"
 	rm -rf "$work"
@@ -73,20 +76,24 @@ for r in json.load(sys.stdin).get("Replace") or []:
 	go mod edit -replace github.com/hashicorp/vault/sdk=github.com/hashicorp/vault/sdk@v0.9.2-0.20230721171514-bf23fe8636b0
 }
 
+# versitygw's go.mod needs no change: its module builds as the proxy serves it.
+edit_none() { :; }
+
 agent() {
 	case $1 in
 	nomad) build_agent nomad github.com/hashicorp/nomad "$NOMAD_VERSION" edit_nomad ;;
 	consul) build_agent consul github.com/hashicorp/consul "$CONSUL_VERSION" edit_consul ;;
 	vault) build_agent vault github.com/hashicorp/vault "$VAULT_VERSION" edit_vault ;;
+	versitygw) build_agent versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" edit_none ./cmd/versitygw ;;
 	*) log "unknown agent $1"; return 2 ;;
 	esac
 }
 
-# agents builds the three at once: most of a cold build is waiting on the module proxy.
+# agents builds the four at once: most of a cold build is waiting on the module proxy.
 # (This machine built all three from an empty module cache in 14 minutes this way.)
 agents() {
 	local pids=() rc=0 p
-	for a in consul vault nomad; do
+	for a in consul vault nomad versitygw; do
 		agent "$a" &
 		pids+=($!)
 	done

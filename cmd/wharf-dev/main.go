@@ -50,6 +50,8 @@ func setPorts(offset int) {
 		NomadHTTP: 4646 + offset, NomadRPC: 4647 + offset, NomadSerf: 4648 + offset,
 		Registry: 5000 + offset,
 		Postgres: 5432 + offset,
+		// versitygw's own default port.
+		ObjectStore: 7070 + offset,
 	}
 	at := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port+offset) }
 	wharfdAddr, ingressAddr, ingressAdminAddr = at(8080), at(8000), at(9102)
@@ -178,14 +180,17 @@ The local cloudspace is running (region "local"):
   Vault           %[4]s   (root token in %[5]s)
   Registry        %[6]s
   PostgreSQL      %[9]s   (superuser postgres, password in %[10]s)
-  Task network    bridge %[15]s, %[16]s (tasks reach PostgreSQL, the ingress at %[17]s and the outside world, nothing else here)
+  Object store    %[15]s   (S3; admin access key %[16]s, secret key in %[17]s)
+  Task network    bridge %[18]s, %[19]s (tasks reach PostgreSQL, the ingress at %[20]s and the outside world, nothing else here)
 The management tokens are the operator's: export CONSUL_HTTP_TOKEN=$(cat %[13]s) NOMAD_TOKEN=$(cat %[14]s)
 Press Ctrl-C to stop everything.
 `, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
 		filepath.Join(dataDir, "vault", "keys.json"), stack.Registry.Addr,
 		token, filepath.Join(dataDir, "admin-token"), stack.Postgres.Addr, stack.Postgres.PasswordFile,
 		strings.TrimPrefix(ingressAddr, "127.0.0.1:"), ingressAdminAddr,
-		stack.Consul.ManagementTokenPath, stack.Nomad.ManagementTokenPath, stack.Bridge.Name, stack.Bridge.Subnet, ingressTasksAddr)
+		stack.Consul.ManagementTokenPath, stack.Nomad.ManagementTokenPath,
+		stack.ObjectStore.Endpoint(), stack.ObjectStore.AccessKey, stack.ObjectStore.SecretKeyFile,
+		stack.Bridge.Name, stack.Bridge.Subnet, ingressTasksAddr)
 
 	// wharfd and wharf-ingress are started again when they end (supervise). An agent that
 	// ends is reported and left down (wharfd's health shows it, as it would in a real
@@ -193,7 +198,7 @@ Press Ctrl-C to stop everything.
 	agents := map[string]<-chan struct{}{
 		"consul": stack.Consul.Exited(), "vault": stack.Vault.Exited(),
 		"nomad": stack.Nomad.Exited(), "registry": stack.Registry.Exited(),
-		"postgres": stack.Postgres.Exited(),
+		"postgres": stack.Postgres.Exited(), "objectstore": stack.ObjectStore.Exited(),
 	}
 	for {
 		var exited string
@@ -210,6 +215,8 @@ Press Ctrl-C to stop everything.
 			exited = "registry"
 		case <-agents["postgres"]:
 			exited = "postgres"
+		case <-agents["objectstore"]:
+			exited = "objectstore"
 		}
 		fmt.Printf("wharf-dev: %s exited (its log: %s); Ctrl-C and `make dev` again to restart it\n",
 			exited, filepath.Join(logs.dir, exited+".log"))
@@ -271,6 +278,11 @@ func writeWharfdConfig(dataDir, wharfdBin string, s *devstack.Stack) (string, er
 	pb.SetAttributeValue("address", cty.StringVal(s.Postgres.Addr))
 	pb.SetAttributeValue("admin_user", cty.StringVal(s.Postgres.AdminUser))
 	pb.SetAttributeValue("admin_password_file", cty.StringVal(s.Postgres.PasswordFile))
+	ob := b.AppendNewBlock("object_store", nil).Body()
+	ob.SetAttributeValue("endpoint", cty.StringVal(s.ObjectStore.Endpoint()))
+	ob.SetAttributeValue("region", cty.StringVal(s.ObjectStore.Region))
+	ob.SetAttributeValue("access_key", cty.StringVal(s.ObjectStore.AccessKey))
+	ob.SetAttributeValue("secret_key_file", cty.StringVal(s.ObjectStore.SecretKeyFile))
 	path := filepath.Join(dataDir, "wharfd.hcl")
 	return path, os.WriteFile(path, f.Bytes(), 0o600)
 }

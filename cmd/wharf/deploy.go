@@ -19,8 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wharf-platform/wharf/internal/client"
 	"github.com/wharf-platform/wharf/cmd/wharf/internal/source"
+	"github.com/wharf-platform/wharf/internal/client"
 )
 
 // envArg is the environment an optional ENV argument names; test by default.

@@ -16,13 +16,33 @@ type service struct {
 	Prefix   string `json:"prefix"`
 	State    string `json:"state"`
 	Database string `json:"database"`
-	Error    string `json:"error"`
+	Bucket   string `json:"bucket"`
+	// PublicURL serves a storage instance's objects under public/ to anyone.
+	PublicURL string `json:"public_url"`
+	Error     string `json:"error"`
+}
+
+// variable is the instance's main variable: <PREFIX>_DATABASE_DSN or
+// <PREFIX>_STORAGE_DSN.
+func (s service) variable() string {
+	if s.Kind == "storage" {
+		return s.Prefix + "_STORAGE_DSN"
+	}
+	return s.Prefix + "_DATABASE_DSN"
+}
+
+// where is the instance's database or bucket.
+func (s service) where() string {
+	if s.Kind == "storage" {
+		return s.Bucket
+	}
+	return s.Database
 }
 
 func (c *cli) servicesCommand() *cobra.Command {
 	cmd := group(&cobra.Command{
 		Use:   "services",
-		Short: "List, add and remove an environment's service instances (PostgreSQL databases)",
+		Short: "List, add and remove an environment's service instances (PostgreSQL databases, S3 storage buckets)",
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list ENV",
@@ -35,9 +55,9 @@ func (c *cli) servicesCommand() *cobra.Command {
 			}
 			return c.list(cmd.Context(), cl, p, func(items []json.RawMessage) (table, string, error) {
 				svcs, err := decodeAll[service](items)
-				t := table{header: []string{"name", "kind", "variables", "state", "database", "error"}}
+				t := table{header: []string{"name", "kind", "variables", "state", "database/bucket", "public url", "error"}}
 				for _, s := range svcs {
-					t.add(s.Name, s.Kind, s.Prefix+"_DATABASE_DSN", s.State, s.Database, s.Error)
+					t.add(s.Name, s.Kind, s.variable(), s.State, s.where(), s.PublicURL, s.Error)
 				}
 				return t, "No service instances in " + r.String() + ".", err
 			})
@@ -47,7 +67,7 @@ func (c *cli) servicesCommand() *cobra.Command {
 	var kind, prefix string
 	add := &cobra.Command{
 		Use:   "add ENV NAME",
-		Short: "Add a PostgreSQL database to an environment; its credentials reach the app from the next deploy",
+		Short: "Add a PostgreSQL database (--kind postgres) or an S3 bucket (--kind storage) to an environment; its credentials reach the app from the next deploy",
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			cl, p, r, err := c.envClient(cmd.Context(), a[0], "services")
@@ -64,21 +84,24 @@ func (c *cli) servicesCommand() *cobra.Command {
 			}
 			var s service
 			_ = json.Unmarshal(raw, &s)
-			fmt.Fprintf(c.stdout, "Added %s (%s, %s) to %s: deploy to give the app %s_DATABASE_DSN\n", s.Name, s.Kind, s.State, r, s.Prefix)
+			fmt.Fprintf(c.stdout, "Added %s (%s, %s) to %s: deploy to give the app %s\n", s.Name, s.Kind, s.State, r, s.variable())
+			if s.PublicURL != "" {
+				fmt.Fprintf(c.stdout, "Objects under public/ are served to anyone at %s<key>\n", s.PublicURL)
+			}
 			return nil
 		},
 	}
-	add.Flags().StringVar(&kind, "kind", "postgres", "the kind of service")
-	add.Flags().StringVar(&prefix, "prefix", "", "prefix of its variables, PREFIX_DATABASE_DSN (default DEFAULT, which also sets DATABASE_URL)")
+	add.Flags().StringVar(&kind, "kind", "postgres", "the kind of service: postgres or storage")
+	add.Flags().StringVar(&prefix, "prefix", "", "prefix of its variables, PREFIX_DATABASE_DSN or PREFIX_STORAGE_DSN (default DEFAULT, which also sets DATABASE_URL, or AWS_* and S3_*)")
 
 	var confirm string
 	remove := &cobra.Command{
 		Use:   "remove ENV NAME --confirm NAME",
-		Short: "Remove a service instance for good: its database is dropped and its credentials revoked",
+		Short: "Remove a service instance for good: its database (or bucket, with every object) is deleted and its credentials revoked",
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if confirm != a[1] {
-				return usageErrorf("removing %s drops its database and every credential for good; confirm with --confirm %s", a[1], a[1])
+				return usageErrorf("removing %s deletes its data and every credential for good; confirm with --confirm %s", a[1], a[1])
 			}
 			cl, p, r, err := c.envClient(cmd.Context(), a[0], "services", a[1])
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -78,6 +79,18 @@ type Config struct {
 	// BackupInterval is how often wharfd keeps the periodic backup jobs in step and
 	// collects their dumps.
 	BackupSchedule, BackupInterval string
+
+	// ObjectStoreEndpoint is the cloudspace's S3-compatible object store (a URL) where
+	// storage service instances' buckets are made; empty when it has none.
+	// ObjectStoreAccessKey and its secret (read from ObjectStoreSecretKeyFile at start
+	// when not given) are the store's admin account. ObjectStorePublicURL is where its
+	// public objects are served (the endpoint when empty).
+	ObjectStoreEndpoint      string
+	ObjectStoreRegion        string
+	ObjectStoreAccessKey     string
+	ObjectStoreSecretKey     platform.Secret
+	ObjectStoreSecretKeyFile string
+	ObjectStorePublicURL     string
 }
 
 func defaultConfig() Config {
@@ -96,6 +109,7 @@ func defaultConfig() Config {
 		DatabaseCredsMaxTTL: "24h",
 		BackupSchedule:      platform.DefaultBackupSchedule,
 		BackupInterval:      "5m",
+		ObjectStoreRegion:   "us-east-1",
 	}
 }
 
@@ -112,6 +126,7 @@ func defaultConfig() Config {
 //
 //	registry { address = "127.0.0.1:5000" }
 //	postgres { address = "127.0.0.1:5432"  admin_user = "postgres"  admin_password_file = "/etc/wharf/postgres-password" }
+//	object_store { endpoint = "http://127.0.0.1:7070"  access_key = "wharf-root"  secret_key_file = "/etc/wharf/objectstore-secret-key" }
 type fileConfig struct {
 	Listen    *string `hcl:"listen,optional"`
 	LogLevel  *string `hcl:"log_level,optional"`
@@ -171,6 +186,14 @@ type fileConfig struct {
 		BackupSchedule    *string `hcl:"backup_schedule,optional"`
 		BackupInterval    *string `hcl:"backup_interval,optional"`
 	} `hcl:"postgres,block"`
+	ObjectStore *struct {
+		Endpoint      *string `hcl:"endpoint,optional"`
+		Region        *string `hcl:"region,optional"`
+		AccessKey     *string `hcl:"access_key,optional"`
+		SecretKey     *string `hcl:"secret_key,optional"`
+		SecretKeyFile *string `hcl:"secret_key_file,optional"`
+		PublicURL     *string `hcl:"public_url,optional"`
+	} `hcl:"object_store,block"`
 }
 
 // setting is one option of wharfd's (see internal/cmdconfig).
@@ -192,6 +215,18 @@ func list(p func(*Config) *[]string) func(*Config, string) error {
 			}
 		}
 		*p(c) = items
+		return nil
+	}
+}
+
+// httpURL sets an http(s) URL of a host (a path is allowed, a query is not).
+func httpURL(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("%q is not an http(s) URL of a host", v)
+		}
+		*p(c) = strings.TrimRight(v, "/")
 		return nil
 	}
 }
@@ -265,13 +300,19 @@ var settings = slices.Concat([]setting{
 	opt("WHARF_POSTGRES_ADMIN_PASSWORD_FILE", "postgres-admin-password-file", "file holding the PostgreSQL superuser's password", str(func(c *Config) *string { return &c.PostgresAdminPasswordFile })),
 	opt("WHARF_DATABASE_CREDS_TTL", "database-creds-ttl", "lifetime of database credentials between renewals", duration(func(c *Config) *string { return &c.DatabaseCredsTTL })),
 	opt("WHARF_DATABASE_CREDS_MAX_TTL", "database-creds-max-ttl", "longest life of one database credential", duration(func(c *Config) *string { return &c.DatabaseCredsMaxTTL })),
-	opt("WHARF_BACKUP_SCHEDULE", "backup-schedule", "when database services are backed up (cron, UTC)", func(c *Config, v string) error {
+	opt("WHARF_BACKUP_SCHEDULE", "backup-schedule", "when service instances are backed up (cron, UTC)", func(c *Config, v string) error {
 		if msg := platform.CheckCronSchedule(v); msg != "" {
 			return fmt.Errorf("backup schedule %q %s", v, msg)
 		}
 		c.BackupSchedule = v
 		return nil
 	}),
+	opt("WHARF_OBJECT_STORE_ENDPOINT", "object-store-endpoint", "the cloudspace's S3-compatible object store (URL), for storage services", httpURL(func(c *Config) *string { return &c.ObjectStoreEndpoint })),
+	opt("WHARF_OBJECT_STORE_REGION", "object-store-region", "the object store's S3 region", str(func(c *Config) *string { return &c.ObjectStoreRegion })),
+	opt("WHARF_OBJECT_STORE_ACCESS_KEY", "object-store-access-key", "access key id of the object store's admin account", str(func(c *Config) *string { return &c.ObjectStoreAccessKey })),
+	opt("WHARF_OBJECT_STORE_SECRET_KEY", "", "", secret(func(c *Config) *platform.Secret { return &c.ObjectStoreSecretKey })),
+	opt("WHARF_OBJECT_STORE_SECRET_KEY_FILE", "object-store-secret-key-file", "file holding the object store admin account's secret key", str(func(c *Config) *string { return &c.ObjectStoreSecretKeyFile })),
+	opt("WHARF_OBJECT_STORE_PUBLIC_URL", "object-store-public-url", "URL the object store's public objects are served under (the endpoint by default)", httpURL(func(c *Config) *string { return &c.ObjectStorePublicURL })),
 	opt("WHARF_BACKUP_INTERVAL", "backup-interval", "how often periodic backup jobs are kept in step and their dumps collected", duration(func(c *Config) *string { return &c.BackupInterval })),
 },
 	cmdconfig.TLSSettings("consul", func(c *Config) *platform.TLSFiles { return &c.ConsulTLS }),
@@ -295,6 +336,7 @@ func loadConfig(args, environ []string, usage io.Writer) (Config, error) {
 		{&cfg.NomadToken, cfg.NomadTokenFile, "nomad token"},
 		{&cfg.VaultToken, cfg.VaultTokenFile, "vault token"},
 		{&cfg.PostgresAdminPassword, cfg.PostgresAdminPasswordFile, "postgres admin password"},
+		{&cfg.ObjectStoreSecretKey, cfg.ObjectStoreSecretKeyFile, "object store secret key"},
 	} {
 		if err := cmdconfig.FromFile(f.secret, f.path, f.what); err != nil {
 			return cfg, err
@@ -342,6 +384,11 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 			pair(p.CredsTTL, byEnv["WHARF_DATABASE_CREDS_TTL"]), pair(p.CredsMaxTTL, byEnv["WHARF_DATABASE_CREDS_MAX_TTL"]),
 			pair(p.BackupSchedule, byEnv["WHARF_BACKUP_SCHEDULE"]), pair(p.BackupInterval, byEnv["WHARF_BACKUP_INTERVAL"]))
 	}
+	if o := f.ObjectStore; o != nil {
+		pairs = append(pairs, pair(o.Endpoint, byEnv["WHARF_OBJECT_STORE_ENDPOINT"]), pair(o.Region, byEnv["WHARF_OBJECT_STORE_REGION"]),
+			pair(o.AccessKey, byEnv["WHARF_OBJECT_STORE_ACCESS_KEY"]), pair(o.SecretKey, byEnv["WHARF_OBJECT_STORE_SECRET_KEY"]),
+			pair(o.SecretKeyFile, byEnv["WHARF_OBJECT_STORE_SECRET_KEY_FILE"]), pair(o.PublicURL, byEnv["WHARF_OBJECT_STORE_PUBLIC_URL"]))
+	}
 	return cmdconfig.ApplyValues(cfg, path, pairs...)
 }
 
@@ -362,6 +409,9 @@ func (c Config) validate() error {
 	}
 	if c.PostgresAddr != "" && (c.PostgresAdminUser == "" || c.PostgresAdminPassword == "") {
 		errs = append(errs, errors.New("a postgres address needs an admin user and password (admin_password_file)"))
+	}
+	if c.ObjectStoreEndpoint != "" && (c.ObjectStoreAccessKey == "" || c.ObjectStoreSecretKey == "") {
+		errs = append(errs, errors.New("an object store endpoint needs an access key and a secret key (secret_key_file)"))
 	}
 	if ttl, err := time.ParseDuration(c.DatabaseCredsTTL); err == nil {
 		if max, err := time.ParseDuration(c.DatabaseCredsMaxTTL); err == nil && max < ttl {

@@ -52,6 +52,16 @@ consul {
 nomad { ca_file = "/etc/wharf/nomad-ca.pem" }
 vault { ca_file = "/etc/wharf/vault-ca.pem" }
 `), 0o600)
+	osFile := filepath.Join(dir, "os.hcl")
+	os.WriteFile(osFile, []byte(`
+object_store {
+  endpoint        = "http://127.0.0.1:17070/"
+  access_key      = "root"
+  secret_key_file = "`+filepath.Join(dir, "ossecret")+`"
+  public_url      = "https://media.example.net"
+}
+`), 0o600)
+	os.WriteFile(filepath.Join(dir, "ossecret"), []byte("os-secret\n"), 0o600)
 	bad := filepath.Join(dir, "bad.hcl")
 	os.WriteFile(bad, []byte(`listen = `), 0o600)
 
@@ -122,6 +132,19 @@ vault { ca_file = "/etc/wharf/vault-ca.pem" }
 			}
 		}},
 		{name: "postgres without password", args: []string{"-postgres-addr", "127.0.0.1:1"}, wantErr: "admin user and password"},
+		{name: "object store from file", args: []string{"-config", osFile}, check: func(t *testing.T, c Config) {
+			if c.ObjectStoreEndpoint != "http://127.0.0.1:17070" || c.ObjectStoreAccessKey != "root" || c.ObjectStoreSecretKey.Reveal() != "os-secret" ||
+				c.ObjectStorePublicURL != "https://media.example.net" || c.ObjectStoreRegion != "us-east-1" {
+				t.Errorf("object store = %q %q %q %q", c.ObjectStoreEndpoint, c.ObjectStoreAccessKey, c.ObjectStorePublicURL, c.ObjectStoreRegion)
+			}
+		}},
+		{name: "object store flags beat file", args: []string{"-config", osFile, "-object-store-endpoint", "https://s3.example.net", "-object-store-region", "eu-central-1"}, check: func(t *testing.T, c Config) {
+			if c.ObjectStoreEndpoint != "https://s3.example.net" || c.ObjectStoreRegion != "eu-central-1" {
+				t.Errorf("object store = %q %q", c.ObjectStoreEndpoint, c.ObjectStoreRegion)
+			}
+		}},
+		{name: "object store without secret", args: []string{"-object-store-endpoint", "http://127.0.0.1:1", "-object-store-access-key", "root"}, wantErr: "secret key"},
+		{name: "bad object store endpoint", env: []string{"WHARF_OBJECT_STORE_ENDPOINT=127.0.0.1:7070"}, wantErr: "WHARF_OBJECT_STORE_ENDPOINT"},
 		{name: "bad postgres address", env: []string{"WHARF_POSTGRES_ADDR=nowhere"}, wantErr: "WHARF_POSTGRES_ADDR"},
 		{name: "backup schedule", args: []string{"-backup-schedule", "30 2 * * *", "-backup-interval", "1m"}, check: func(t *testing.T, c Config) {
 			if c.BackupSchedule != "30 2 * * *" || c.BackupInterval != "1m" {

@@ -28,6 +28,7 @@ import (
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/platform/consul"
 	"github.com/wharf-platform/wharf/platform/nomad"
+	"github.com/wharf-platform/wharf/platform/objectstore"
 	"github.com/wharf-platform/wharf/platform/postgres"
 	"github.com/wharf-platform/wharf/platform/registry"
 	"github.com/wharf-platform/wharf/platform/vault"
@@ -114,8 +115,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		GitLocalHosts: cfg.BuildGitLocalHosts, AllowedImages: cfg.AllowedImages,
 		Log: log.With("component", "controller"),
 	}
+	if cfg.ObjectStoreEndpoint != "" {
+		// The cloudspace's object store: wharfd makes and deletes storage instances'
+		// accounts and buckets there; their keys live in Vault.
+		store := objectstore.New(objectstore.Config{Endpoint: cfg.ObjectStoreEndpoint, Region: cfg.ObjectStoreRegion,
+			AccessKey: cfg.ObjectStoreAccessKey, SecretKey: cfg.ObjectStoreSecretKey, PublicURL: cfg.ObjectStorePublicURL})
+		deployer.ObjectStore = store
+		deployer.StorageCreds = vaultClient.StorageKeys()
+		health.Probers = append(health.Probers, store)
+	}
 	var backups *platform.Backups
-	var apiBackups api.Backups // nil without a cluster: no backup routes
+	var apiBackups api.Backups // nil without a cluster or an object store: no backup routes
 	if cfg.PostgresAddr != "" {
 		// The cloudspace's PostgreSQL cluster: wharfd makes and drops service
 		// instances' databases there; Vault issues their users.
@@ -129,6 +139,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deployer.DatabaseCreds = creds
 		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds, Schedule: cfg.BackupSchedule,
 			Blobs: registry.New(cfg.RegistryAddr, nil)}
+		apiBackups = backups
+	}
+	if backups == nil && deployer.ObjectStore != nil {
+		// Storage instances are backed up by wharfd itself, into the object store.
+		backups = &platform.Backups{Deployer: deployer, Schedule: cfg.BackupSchedule}
 		apiBackups = backups
 	}
 	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)
@@ -146,7 +161,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Domains: deployer,
 		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
 
-		Services: deployer, // service instances (databases)
+		Services: deployer, // service instances (databases, storage)
 		Backups:  apiBackups,
 	})
 
@@ -182,6 +197,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 				every, _ := time.ParseDuration(cfg.BackupInterval)
 				go backups.RunSchedule(lctx, every)
 			}
+			// A cloudspace made by an older wharfd moves to the current names.
+			upgrade := &platform.Upgrade{Deployer: deployer, Jobs: nomadClient, Routes: rts,
+				Policies: vaultClient.Runtime(), Log: log.With("component", "upgrade")}
+			go upgrade.Run(lctx, 5*time.Second)
 			_ = deployer.Run(lctx)
 			log.Info("no longer leading")
 		}))

@@ -35,13 +35,7 @@ func routeApp(t platform.Target) string { return t.RouteApp() }
 // PublishRoute writes the environment's route: its names, served by its web service,
 // with its HTTPS redirect and basic-auth protection (a bcrypt hash).
 func (r routes) PublishRoute(ctx context.Context, t platform.Target, spec platform.RouteSpec) error {
-	want := ingress.Route{
-		Version: ingress.RouteVersion, Cloudspace: t.Cloudspace.Name, App: routeApp(t), Env: t.Env,
-		Hosts: spec.Hosts, Primary: spec.Primary, Service: t.ServiceName(), HTTPSRedirect: spec.HTTPSRedirect,
-	}
-	if spec.ProtectionUser != "" {
-		want.BasicAuth = &ingress.BasicAuth{Username: spec.ProtectionUser, PasswordHash: spec.ProtectionHash}
-	}
+	want := routeRecord(t, spec, t.ServiceName())
 	for range 3 {
 		_, index, err := r.store.Get(ctx, t.Cloudspace.Name, routeApp(t), t.Env)
 		switch platform.ErrorCode(err) {
@@ -66,4 +60,40 @@ func (r routes) WithdrawRoute(ctx context.Context, t platform.Target) error {
 		return nil
 	}
 	return err
+}
+
+var _ platform.LegacyRouter = routes{}
+
+// AdoptLegacyRoute moves the environment's legacy route record (key
+// "<cloudspace>/<org>-<app>/<env>", written by a wharfd before platform/identity.go) to
+// its key, with spec's names, still served by service (the legacy one, until the
+// upgrade's deploy points it at the new). The move is one transaction. A legacy record
+// naming another service is left alone (legacy keys are ambiguous: it is then another
+// environment's), and with no legacy record there is nothing to do.
+func (r routes) AdoptLegacyRoute(ctx context.Context, t platform.Target, spec platform.RouteSpec, service string) error {
+	old, index, err := r.store.Get(ctx, t.Cloudspace.Name, t.LegacyRouteApp(), t.Env)
+	switch platform.ErrorCode(err) {
+	case "":
+	case platform.NotFound:
+		return nil
+	default:
+		return err
+	}
+	if old.Service != service {
+		return nil
+	}
+	return r.store.Move(ctx, t.Cloudspace.Name, t.LegacyRouteApp(), t.Env, index, routeRecord(t, spec, service))
+}
+
+// routeRecord is the environment's route record: spec's names and routing, served by
+// service.
+func routeRecord(t platform.Target, spec platform.RouteSpec, service string) ingress.Route {
+	r := ingress.Route{
+		Version: ingress.RouteVersion, Cloudspace: t.Cloudspace.Name, App: routeApp(t), Env: t.Env,
+		Hosts: spec.Hosts, Primary: spec.Primary, Service: service, HTTPSRedirect: spec.HTTPSRedirect,
+	}
+	if spec.ProtectionUser != "" {
+		r.BasicAuth = &ingress.BasicAuth{Username: spec.ProtectionUser, PasswordHash: spec.ProtectionHash}
+	}
+	return r
 }

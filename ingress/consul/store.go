@@ -94,3 +94,36 @@ func (s *RouteStore) Delete(ctx context.Context, cloudspace, app, env string, in
 	}
 	return nil
 }
+
+// Move replaces, in one transaction, the record under (cloudspace, fromApp, env) at
+// ModifyIndex fromIndex with r under its own key, which must not exist: the ingress sees
+// either the old record or the new one, never both (they would claim the same hosts)
+// nor neither. Errors: Invalid, Conflict (either key changed), Unavailable.
+func (s *RouteStore) Move(ctx context.Context, cloudspace, fromApp, env string, fromIndex uint64, r ingress.Route) error {
+	if r.Version == 0 {
+		r.Version = ingress.RouteVersion
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return platform.Wrap(platform.Internal, err, "encode route")
+	}
+	from, to := s.Key(cloudspace, fromApp, env), s.prefix+r.Key()
+	ok, resp, _, err := s.kv.Txn(consulapi.KVTxnOps{
+		{Verb: consulapi.KVDeleteCAS, Key: from, Index: fromIndex},
+		{Verb: consulapi.KVCAS, Key: to, Value: b, Index: 0},
+	}, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return translate(err, "move route "+from)
+	}
+	if !ok {
+		msg := ""
+		if resp != nil && len(resp.Errors) > 0 {
+			msg = ": " + resp.Errors[0].What
+		}
+		return platform.Errorf(platform.Conflict, "route record %s or %s changed%s", from, to, msg)
+	}
+	return nil
+}

@@ -1,4 +1,4 @@
-// Package agenttest starts real Consul, Vault, Nomad, registry and PostgreSQL processes for a test,
+// Package agenttest starts real Consul, Vault, Nomad, registry, object store and PostgreSQL processes for a test,
 // on free loopback ports with their data in the test's temporary directory, wired the
 // same way `make dev` wires them (both go through internal/devstack). Each agent's output
 // goes to t.Log; each is stopped, and its data removed, in t.Cleanup.
@@ -114,6 +114,24 @@ func Postgres(t testing.TB) *devstack.Postgres {
 	}
 	t.Cleanup(func() { logStop(t, "postgres", pg.Stop()) })
 	return pg
+}
+
+// ObjectStore starts the cloudspace's S3-compatible object store (versitygw) for the
+// test, with its buckets and accounts removed afterwards. It needs only that binary.
+func ObjectStore(t testing.TB) *devstack.ObjectStore {
+	t.Helper()
+	b := devstack.DefaultBinaries(os.Getenv("WHARF_BIN_DIR"))
+	if fi, err := os.Stat(b.ObjectStore); err != nil || fi.Mode()&0o111 == 0 {
+		Unavailable(t, "object store binary missing: %s", b.ObjectStore)
+	}
+	o, err := withFreePorts(t, func() (*devstack.ObjectStore, error) {
+		return devstack.StartObjectStore(devstack.ObjectStoreConfig{Binary: b.ObjectStore, DataDir: t.TempDir(), Log: logTo(t)})
+	})
+	if err != nil {
+		t.Fatalf("start object store: %v", err)
+	}
+	t.Cleanup(func() { logStop(t, "objectstore", o.Stop()) })
+	return o
 }
 
 // Stack starts a whole local cloudspace (Consul, Vault, the registry, PostgreSQL, and Nomad with

@@ -30,10 +30,12 @@ type Binaries struct {
 	Nomad, Consul, Vault, Registry string
 	// Postgres is the directory of PostgreSQL's initdb and postgres.
 	Postgres string
+	// ObjectStore is the S3 gateway (versitygw).
+	ObjectStore string
 }
 
 // DefaultBinaries returns the agents built by scripts/deps.sh into dir (by default
-// ~/.cache/wharf/bin) and Debian's docker-registry.
+// ~/.cache/wharf/bin), the object store built beside them and Debian's docker-registry.
 func DefaultBinaries(dir string) Binaries {
 	if dir == "" {
 		home, _ := os.UserHomeDir()
@@ -45,13 +47,15 @@ func DefaultBinaries(dir string) Binaries {
 		Vault:    filepath.Join(dir, "vault-"+VaultVersion),
 		Registry: "/usr/bin/docker-registry",
 		Postgres: PostgresBinDir,
+
+		ObjectStore: filepath.Join(dir, "versitygw-"+ObjectStoreVersion),
 	}
 }
 
 // Missing lists the binaries that are not executable files.
 func (b Binaries) Missing() []string {
 	var missing []string
-	for _, p := range []string{b.Consul, b.Vault, b.Nomad, b.Registry, filepath.Join(b.Postgres, "initdb"), filepath.Join(b.Postgres, "postgres")} {
+	for _, p := range []string{b.Consul, b.Vault, b.Nomad, b.Registry, filepath.Join(b.Postgres, "initdb"), filepath.Join(b.Postgres, "postgres"), b.ObjectStore} {
 		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 			missing = append(missing, p)
 		}

@@ -14,6 +14,7 @@ type Ports struct {
 	NomadHTTP, NomadRPC, NomadSerf                         int
 	Registry                                               int
 	Postgres                                               int
+	ObjectStore                                            int
 }
 
 // Config configures a whole local cloudspace.
@@ -42,9 +43,11 @@ type Stack struct {
 	Nomad    *Nomad
 	Registry *Registry
 	Postgres *Postgres
+	// ObjectStore is the S3-compatible store of storage service instances.
+	ObjectStore *ObjectStore
 }
 
-// Start starts Consul, Vault, the registry, PostgreSQL and Nomad wired together, and returns once
+// Start starts Consul, Vault, the registry, the object store, PostgreSQL and Nomad wired together, and returns once
 // each is ready. On failure it stops whatever it had started.
 func Start(cfg Config) (_ *Stack, err error) {
 	if missing := cfg.Binaries.Missing(); len(missing) > 0 {
@@ -98,6 +101,11 @@ func Start(cfg Config) (_ *Stack, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if s.ObjectStore, err = StartObjectStore(ObjectStoreConfig{
+		Binary: cfg.Binaries.ObjectStore, DataDir: dir("objectstore"), Port: cfg.Ports.ObjectStore, Log: cfg.Log, Bridge: s.Bridge,
+	}); err != nil {
+		return nil, err
+	}
 	if s.Postgres, err = StartPostgres(PostgresConfig{
 		BinDir: cfg.Binaries.Postgres, DataDir: dir("postgres"), Port: cfg.Ports.Postgres,
 		Keep: cfg.KeepPostgres, Log: cfg.Log, Bridge: s.Bridge,
@@ -125,6 +133,9 @@ func (s *Stack) Stop() error {
 	}
 	if s.Postgres != nil {
 		errs = append(errs, s.Postgres.Stop())
+	}
+	if s.ObjectStore != nil {
+		errs = append(errs, s.ObjectStore.Stop())
 	}
 	if s.Registry != nil {
 		errs = append(errs, s.Registry.Stop())

@@ -194,7 +194,7 @@ func TestVersionsMatchBuildScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]string{"NOMAD_VERSION": devstack.NomadVersion, "CONSUL_VERSION": devstack.ConsulVersion, "VAULT_VERSION": devstack.VaultVersion} {
+	for name, v := range map[string]string{"NOMAD_VERSION": devstack.NomadVersion, "CONSUL_VERSION": devstack.ConsulVersion, "VAULT_VERSION": devstack.VaultVersion, "VERSITYGW_VERSION": devstack.ObjectStoreVersion} {
 		if !strings.Contains(b, "\n"+name+"="+v+"\n") {
 			t.Errorf("scripts/deps.sh does not set %s=%s", name, v)
 		}

@@ -54,7 +54,8 @@ path "auth/token/renew-self" { capabilities = ["update"] }
 // mount's wharf/ prefix (but for the ingress's own secrets), manage the per-environment
 // policies, mount the database secrets engine and manage its connections and roles for
 // service instances (never read their credentials), and revoke those credentials;
-// nothing else.
+// nothing else. It may only delete policies of the legacy names ("wharf-env-*",
+// platform/upgrade.go).
 const WharfdPolicy = `
 path "secret/data/wharf/*" { capabilities = ["create", "read", "update", "delete"] }
 path "secret/metadata/wharf/*" { capabilities = ["create", "read", "update", "list", "delete"] }
@@ -62,6 +63,7 @@ path "secret/data/wharf/ingress" { capabilities = ["deny"] }
 path "secret/metadata/wharf/ingress" { capabilities = ["deny"] }
 path "sys/policies/acl/wharf-env.*" { capabilities = ["create", "read", "update", "delete"] }
 path "sys/policies/acl/wharf-backup.*" { capabilities = ["create", "read", "update", "delete"] }
+path "sys/policies/acl/wharf-env-*" { capabilities = ["delete"] }
 path "sys/mounts/database" { capabilities = ["create", "read", "update"] }
 path "database/config/wharf-*" { capabilities = ["create", "read", "update", "delete"] }
 path "database/roles/wharf-*" { capabilities = ["create", "read", "update", "delete"] }

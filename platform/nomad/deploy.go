@@ -44,6 +44,7 @@ func (c *Client) common(t platform.Target, rel platform.Release) jobspecs.Common
 		RuntimePath:    "secret/data/" + t.RuntimePath(),
 		RuntimeVersion: rel.RuntimeVersion,
 		Services:       services(rel.Config.Services),
+		Storage:        storage(rel.Config.Services),
 		Meta: map[string]string{
 			"wharf_org": t.Org, "wharf_app": t.App, "wharf_env": t.Env,
 			"wharf_release": strconv.Itoa(rel.Number),
@@ -55,8 +56,25 @@ func (c *Client) common(t platform.Target, rel platform.Release) jobspecs.Common
 func services(bs []platform.ServiceBinding) []jobspecs.Service {
 	out := make([]jobspecs.Service, 0, len(bs))
 	for _, b := range bs {
+		if b.Kind == platform.ServiceStorage {
+			continue
+		}
 		out = append(out, jobspecs.Service{Name: b.Name, Prefix: b.Prefix, DatabaseURL: b.Prefix == platform.DefaultServicePrefix,
 			Role: b.CredentialsRole, Address: b.Address, Database: b.Database})
+	}
+	return out
+}
+
+// storage are the release's storage instances as the templates take them.
+func storage(bs []platform.ServiceBinding) []jobspecs.Storage {
+	var out []jobspecs.Storage
+	for _, b := range bs {
+		if b.Kind != platform.ServiceStorage {
+			continue
+		}
+		out = append(out, jobspecs.Storage{Name: b.Name, Prefix: b.Prefix, Defaults: b.Prefix == platform.DefaultServicePrefix,
+			Path: "secret/data/" + platform.StorageCredentialsPath(b.CredentialsRole), Bucket: b.Bucket,
+			Endpoint: b.Endpoint, Region: b.Region, PublicURL: b.PublicURL})
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
@@ -100,16 +101,20 @@ func (r *Runtime) WriteRuntime(ctx context.Context, t platform.Target, values ma
 	return sec.VersionMetadata.Version, nil
 }
 
-// PutEnvPolicy writes the environment's policy: read its runtime configuration and the
-// credentials of its service instances' database roles, nothing else. Nomad hands tasks
-// tokens with it, through the nomad-cluster role.
-func (r *Runtime) PutEnvPolicy(ctx context.Context, t platform.Target, credentialRoles []string) error {
+// PutEnvPolicy writes the environment's policy: read its runtime configuration, the
+// credentials of its database instances' roles and the keys of its storage instances,
+// nothing else. Nomad hands tasks tokens with it, through the nomad-cluster role.
+func (r *Runtime) PutEnvPolicy(ctx context.Context, t platform.Target, services []platform.ServiceBinding) error {
 	policy := fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", kvMount+"/data/"+t.RuntimePath())
-	for _, role := range credentialRoles {
-		if !rolePattern.MatchString(role) {
-			return platform.Errorf(platform.Invalid, "database role %q is not one of Wharf's", role)
+	for _, b := range services {
+		if !rolePattern.MatchString(b.CredentialsRole) {
+			return platform.Errorf(platform.Invalid, "credentials role %q is not one of Wharf's", b.CredentialsRole)
 		}
-		policy += fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", dbMount+"/creds/"+role)
+		path := dbMount + "/creds/" + b.CredentialsRole
+		if b.Kind == platform.ServiceStorage {
+			path = storageKeysPath(b.CredentialsRole)
+		}
+		policy += fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", path)
 	}
 	if err := r.api.Sys().PutPolicyWithContext(ctx, t.VaultPolicy(), policy); err != nil {
 		return translate(err, "write the environment's policy")
@@ -127,6 +132,19 @@ func (r *Runtime) DeleteEnv(ctx context.Context, t platform.Target) error {
 	}
 	if err := r.api.Sys().DeletePolicyWithContext(ctx, t.VaultPolicy()); err != nil {
 		return translate(err, "delete the environment's policy")
+	}
+	return nil
+}
+
+// DeleteLegacyPolicy deletes the legacy policy with exactly this name (the upgrade's,
+// platform/upgrade.go); Vault answers a missing one with success. Errors: invalid (a
+// name that is not a legacy environment or backup policy), unavailable.
+func (r *Runtime) DeleteLegacyPolicy(ctx context.Context, name string) error {
+	if !strings.HasPrefix(name, "wharf-env-") {
+		return platform.Errorf(platform.Invalid, "policy %q is not a legacy environment or backup policy", name)
+	}
+	if err := r.api.Sys().DeletePolicyWithContext(ctx, name); err != nil {
+		return translate(err, "delete a legacy policy")
 	}
 	return nil
 }
