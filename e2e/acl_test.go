@@ -39,8 +39,8 @@ type aclVictim struct {
 // hostile one whose task tries the cloudspace's agents from inside. Tasks run on the
 // stack's task bridge, so from the task ("task/...") not even a connection is made to
 // the node's agents, the registry or wharfd, on loopback, on the bridge's gateway or on
-// the node's own addresses, while the database port given to tasks is reached (the
-// control), where the superuser and the cluster's own database are refused to them, and
+// the node's own addresses, while the database's and the object store's ports given to
+// tasks are reached on the gateway only (the controls), where the superuser and the cluster's own database are refused to them, and
 // the victim's page is reached through the ingress (the control: the address the
 // ingress keeps for tasks). The same attempts are then made as a task on the host's network would make
 // them ("host/...": the hostile binary run on the node with the task's Vault token),
@@ -85,7 +85,7 @@ func TestHostileTenant(t *testing.T) {
 		"HOSTILE_PORTS": strings.Join([]string{
 			"nomad=" + aclPort(t, s.Nomad.Addr), "consul=" + aclPort(t, s.Consul.Addr), "vault=" + aclPort(t, s.Vault.Addr),
 			"registry=" + aclPort(t, s.Registry.Addr), "wharfd=" + aclPort(t, w.URL), "wharf-ingress=" + aclPort(t, ing),
-			"postgres (control)=" + aclPort(t, s.Postgres.Addr),
+			"postgres (control)=" + aclPort(t, s.Postgres.Addr), "object store (control)=" + aclPort(t, s.ObjectStore.Endpoint()),
 		}, ","),
 		"HOSTILE_NODE_ADDRS": strings.Join(aclNodeAddrs(t, s), ","),
 		"HOSTILE_DATABASE":   s.Postgres.Addr,
@@ -148,7 +148,8 @@ func TestHostileTenant(t *testing.T) {
 	// answer at all.
 	gateway := s.Bridge.Gateway.String() + ": connected"
 	wantTask := map[string]func(aclAttempt) bool{
-		"connect: postgres (control)": func(a aclAttempt) bool { return a.Status == 1 && strings.Contains(a.Body, gateway) },
+		"connect: postgres (control)":     func(a aclAttempt) bool { return a.Status == 1 && strings.Contains(a.Body, gateway) },
+		"connect: object store (control)": func(a aclAttempt) bool { return a.Status == 1 && strings.Contains(a.Body, gateway) },
 	}
 	for _, name := range []string{"nomad", "consul", "vault", "registry", "wharfd", "wharf-ingress"} {
 		wantTask["connect: "+name] = func(a aclAttempt) bool { return a.Status == 0 && strings.Count(a.Body, "\n") >= 3 }
