@@ -57,6 +57,19 @@ type Config struct {
 	Services Services
 	// Backups serves the routes of service instances' backups; it needs Model.
 	Backups Backups
+	// Runs serves the routes of environments' one-off commands; it needs Model.
+	Runs Runs
+	// Execs serves exec sessions in environments' instances (a WebSocket); it needs
+	// Model.
+	Execs Execs
+	// EnvMetrics serves environments' metrics; it needs Model.
+	EnvMetrics EnvMetrics
+	// GitHooks serves environments' git hooks and the pushes git hosts send them; it
+	// needs Model.
+	GitHooks GitHooks
+	// Registry, when set, serves the registry's token endpoint (GET
+	// /v1/registry/token), which takes builders' and nodes' credentials, not tokens.
+	Registry RegistryTokens
 	// Panel, when set, adds the Control Panel's routes (outside /v1) to the server.
 	Panel func(e *echo.Echo)
 }
@@ -122,6 +135,21 @@ func New(cfg Config) *echo.Echo {
 		if cfg.Backups != nil {
 			registerBackups(v1, requireToken(cfg.Model), cfg.Backups)
 		}
+		if cfg.Runs != nil {
+			registerRuns(v1, requireToken(cfg.Model), cfg.Runs)
+		}
+		if cfg.Execs != nil {
+			registerExec(v1, requireToken(cfg.Model), cfg.Execs)
+		}
+		if cfg.EnvMetrics != nil {
+			registerMetrics(v1, requireToken(cfg.Model), cfg.EnvMetrics)
+		}
+		if cfg.GitHooks != nil {
+			registerGitHooks(v1, requireToken(cfg.Model), cfg.GitHooks)
+		}
+	}
+	if cfg.Registry != nil {
+		registerRegistry(v1, cfg.Registry)
 	}
 	if cfg.Panel != nil {
 		cfg.Panel(e)

@@ -15,7 +15,7 @@ import (
 // TestOpenAPIMatchesRoutes holds the served OpenAPI document to the routes Echo serves
 // under /v1: every route is documented, and every documented operation is served.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	e := api.New(api.Config{Health: fixedHealth{Healthy: true}, Model: &platform.Service{}, Deploys: &platform.Deployer{}, Builds: &platform.Deployer{}, Services: &platform.Deployer{}, Backups: &platform.Backups{}, Domains: &platform.Deployer{}})
+	e := api.New(api.Config{Health: fixedHealth{Healthy: true}, Model: &platform.Service{}, Deploys: &platform.Deployer{}, Builds: &platform.Deployer{}, Services: &platform.Deployer{}, Backups: &platform.Backups{}, Domains: &platform.Deployer{}, Runs: &platform.Runs{}, Execs: &platform.Runs{}, EnvMetrics: &platform.Runs{}, GitHooks: &platform.Runs{}, Registry: &platform.Deployer{}})
 	rec := serve(t, e, http.MethodGet, "/v1/openapi.json", "")
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 		t.Fatalf("GET /v1/openapi.json = %d %s", rec.Code, rec.Header().Get("Content-Type"))

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
 	"github.com/wharf-platform/wharf/internal/devstack"
+	"github.com/wharf-platform/wharf/platform"
 )
 
 // aclAttempt is what the hostile application (testdata/hostile) reports of one try.
@@ -40,15 +44,21 @@ type aclVictim struct {
 // stack's task bridge, so from the task ("task/...") not even a connection is made to
 // the node's agents, the registry or wharfd, on loopback, on the bridge's gateway or on
 // the node's own addresses, while the database's and the object store's ports given to
-// tasks are reached on the gateway only (the controls), where the superuser and the cluster's own database are refused to them, and
-// the victim's page is reached through the ingress (the control: the address the
-// ingress keeps for tasks). The same attempts are then made as a task on the host's network would make
-// them ("host/...": the hostile binary run on the node with the task's Vault token),
-// where only ACLs stand in the way: Nomad (list jobs, read another job, its allocation
-// and its task's logs, alloc exec, register and stop jobs), Consul (list, read and write
-// KV, register a service in the victim's name, read the catalog and another service's
-// health) and Vault beyond its own paths. Every attempt is refused, and the victim keeps
-// serving, directly and through wharf-ingress.
+// tasks are reached on the gateway only (the controls), where PostgreSQL refuses the
+// superuser and the cluster's own database to them, and the victim's page is reached
+// through the ingress (the control: the address the ingress keeps for tasks). The same
+// attempts are then made as a task on the host's network would make them ("host/...":
+// the hostile binary run on the node with the task's Vault token), where only ACLs and
+// the registry's tokens stand in the way: Nomad (list jobs, read another job, its
+// allocation and its task's logs, alloc exec, register and stop jobs), Consul (list,
+// read and write KV, register a service in the victim's name, read the catalog and
+// another service's health), Vault beyond its own paths, and the registry's own HTTP
+// API (list the catalog, pull the victim's manifest and a blob of its image, fetch its
+// uploaded source, delete a blob, push), with whatever token wharfd's token endpoint
+// gives it for what it finds on its node. Every attempt is refused, and the victim keeps
+// serving, directly and through wharf-ingress; its build (whose registry credential
+// never shows in its Nomad job) pushed its image, and its deploy of that image, pulled
+// by the node with the node's own credential, serves.
 func TestHostileTenant(t *testing.T) {
 	s := agenttest.Stack(t)
 	image := aclBuildHostile(t)
@@ -72,6 +82,30 @@ func TestHostileTenant(t *testing.T) {
 	victim, victimHost := aclInspect(t, s, c, victimEnv)
 	waitPage(t, ing, victimHost, "victim release 1")
 
+	// The victim has a build in the registry: its uploaded source and its image. Its
+	// registry credential reaches the build through Vault, never through its job.
+	const victimApp = "/v1/orgs/acme/apps/victim"
+	src := tarball(t, map[string]string{"Dockerfile": dockerfile("RUN sleep 2\n"), "www/index.html": "victim built\n"})
+	var vb build
+	if got := c.upload(victimApp+"/builds", src, &vb); got != 202 {
+		t.Fatalf("the victim's build = %d", got)
+	}
+	credential := aclBuildCredential(t, s, "acme", "victim", vb.ID)
+	if _, vb = c.followBuild(victimApp, vb.ID); vb.Status != "succeeded" {
+		t.Fatalf("the victim's build = %s (%s)", vb.Status, vb.Error)
+	}
+	t.Run("the build's credential ends with it", func(t *testing.T) {
+		vc, _ := s.Vault.Client()
+		if sec, err := vc.Logical().Read("secret/data/" + platform.AppRef{Org: "acme", App: "victim"}.BuildCredentialPath(vb.ID)); err != nil || sec != nil {
+			t.Errorf("the build's credential is still in Vault: %v %v", sec, err)
+		}
+		if got := aclRealm(t, s, "build", credential, "repository:acme/victim:pull,push"); got != http.StatusUnauthorized {
+			t.Errorf("the token endpoint answered the ended build's credential with %d, want 401", got)
+		}
+	})
+	victimRepo, victimManifest, _ := strings.Cut(strings.TrimPrefix(vb.Image, s.Registry.Addr+"/"), "@")
+	sum := sha256.Sum256(src)
+
 	c.must(201, "POST", "/v1/orgs", map[string]any{"name": "mallory"}, nil)
 	c.must(201, "POST", "/v1/orgs/mallory/apps", map[string]any{"name": "hostile", "cloudspace": "local", "plan": "dev"}, nil)
 	const hostileEnv = "/v1/orgs/mallory/apps/hostile/envs/live"
@@ -80,6 +114,8 @@ func TestHostileTenant(t *testing.T) {
 		"HOSTILE_NOMAD": s.Nomad.Addr, "HOSTILE_CONSUL": "http://" + s.Consul.Addr, "HOSTILE_VAULT": s.Vault.Addr,
 		"VICTIM_JOB": victim.job, "VICTIM_ALLOC": victim.alloc, "VICTIM_TASK": victim.task,
 		"VICTIM_SERVICE": victim.service, "VICTIM_RUNTIME": victim.runtime,
+		"HOSTILE_REGISTRY": "http://" + s.Registry.Addr, "VICTIM_REPO": victimRepo, "VICTIM_MANIFEST": victimManifest,
+		"VICTIM_SOURCE": "sha256:" + hex.EncodeToString(sum[:]),
 	}
 	taskEnv := map[string]string{
 		"HOSTILE_PORTS": strings.Join([]string{
@@ -142,6 +178,15 @@ func TestHostileTenant(t *testing.T) {
 		"vault: list secrets":                             refused,
 		"vault: write a policy":                           refused,
 		"vault: create a token":                           refused,
+		"registry: version check (reachable)": func(a aclAttempt) bool {
+			return a.Status == http.StatusUnauthorized && a.Error == ""
+		},
+		"registry: list the catalog":                   registryRefused,
+		"registry: pull the victim's manifest":         registryRefused,
+		"registry: pull a blob of the victim's image":  registryRefused,
+		"registry: fetch the victim's uploaded source": registryRefused,
+		"registry: delete the victim's source":         registryRefused,
+		"registry: push to the victim's repository":    registryRefused,
 	}
 	// From the task, on the bridge: no connection to any of the node's ports but the
 	// database's, which answers on the bridge's gateway only; so no API call gets an
@@ -191,6 +236,85 @@ func TestHostileTenant(t *testing.T) {
 			t.Errorf("the victim's service has %d instances in the catalog, want 1", len(svcs))
 		}
 	})
+
+	// The victim deploys its build. The image is removed from the node's engine first,
+	// so the node must pull it from the registry with its own credential (wharfd
+	// grants it the pull because Nomad says the node places that image).
+	t.Run("victim deploys its build, pulled by the node", func(t *testing.T) {
+		if out, err := exec.Command("docker", "image", "rm", vb.Image, s.Registry.Addr+"/"+victimRepo+":build-"+vb.ID).CombinedOutput(); err != nil {
+			t.Fatalf("docker image rm: %v: %s", err, out)
+		}
+		c.must(202, "POST", victimEnv+"/deploys", map[string]any{"build": vb.ID}, &d)
+		if d = c.follow(victimEnv, d.ID); d.Status != "succeeded" {
+			t.Fatalf("the victim's deploy of its build = %s (%s)", d.Status, d.Error)
+		}
+		waitPage(t, ing, victimHost, "victim release 2")
+		if out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", vb.Image).CombinedOutput(); err != nil {
+			t.Errorf("the node has not the pulled image: %v: %s", err, out)
+		}
+	})
+}
+
+// registryRefused: the registry refused (401 without a token, 401/403/404 with what the
+// realm gave), and the realm gave nothing that opened it.
+func registryRefused(a aclAttempt) bool {
+	return (a.Status == http.StatusUnauthorized || a.Status == http.StatusForbidden || a.Status == http.StatusNotFound) &&
+		!strings.Contains(a.Body, "registry with that token: 2")
+}
+
+// aclBuildCredential waits, while the build runs, until its job is in Nomad and its
+// registry credential in Vault, then checks, as the operator, that the job Nomad keeps
+// holds no trace of the credential; it returns the credential.
+func aclBuildCredential(t *testing.T, s *devstack.Stack, org, app, build string) string {
+	t.Helper()
+	ref := platform.AppRef{Org: org, App: app}
+	vc, _ := s.Vault.Client()
+	var credential string
+	var job []byte
+	for deadline := time.Now().Add(2 * time.Minute); credential == "" || job == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the build's job (%v) and credential (%v) were never both seen", job != nil, credential != "")
+		}
+		if sec, err := vc.Logical().Read("secret/data/" + ref.BuildCredentialPath(build)); err == nil && sec != nil {
+			if data, ok := sec.Data["data"].(map[string]any); ok {
+				credential, _ = data["credential"].(string)
+			}
+		}
+		if resp, err := operatorGet(s, "/v1/job/"+url.PathEscape(ref.BuildJobID(build))); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				job = b
+			}
+		}
+	}
+	parts := strings.Split(credential, ".")
+	if len(parts) != 3 {
+		t.Fatalf("the build's credential is not a JWT: %d parts", len(parts))
+	}
+	for i, p := range append(parts, credential) {
+		if strings.Contains(string(job), p) {
+			t.Errorf("the build's Nomad job holds the credential (part %d)", i)
+		}
+	}
+	if !strings.Contains(string(job), ref.BuildCredentialPath(build)) {
+		t.Errorf("the build's job does not read its credential from Vault: %s", job)
+	}
+	return credential
+}
+
+// aclRealm asks wharfd's token endpoint (the registry's realm) for scope with user and
+// password, and returns its status.
+func aclRealm(t *testing.T, s *devstack.Stack, user, password, scope string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.WharfdAddr+"/v1/registry/token?service="+devstack.RegistryTokenService+"&scope="+url.QueryEscape(scope), nil)
+	req.SetBasicAuth(user, password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // aclBuildHostile builds testdata/hostile into an image FROM scratch.

@@ -83,7 +83,8 @@ func bldEscapeChain(target string) []bldEntry {
 // writes through its own links fails with a clear error and leaves no file outside its
 // build directory on the node; its deploy of the victim's image is refused; its
 // Dockerfile's ADD of the local Consul fails, and so do its FROM of the victim's image
-// and a cache mount (none is shared between tenants); its git_url of file://, ssh:// and the
+// and a cache mount (none is shared between tenants), and the same RUN step as the
+// victim's is built again rather than taken from the victim's cache; its git_url of file://, ssh:// and the
 // node's own addresses is refused. The victim's build from git (over http from a git
 // server the operator names) and its deploys keep working, and no builder credential
 // reaches its build.
@@ -185,6 +186,39 @@ func TestBuildIsolation(t *testing.T) {
 		body: "FROM " + agenttest.BaseImage + "\nRUN --mount=type=cache,target=/cache ls /cache\n"}), &mount)
 	if lines, mount = c.followBuild(evil, mount.ID); mount.Status != "failed" || !containsLine(lines, "--mount option requires BuildKit") {
 		t.Errorf("the build with a cache mount = %+v, log %q", mount, lines)
+	}
+
+	// (4) Nor is the node's layer cache shared: the same RUN step on the same base,
+	// built by the victim, is built again for evil ("Using cache" never shows), while
+	// the victim's second build of it reuses its own layer.
+	step := fmt.Sprintf("RUN echo cache-%d > /cached.txt\n", time.Now().UnixNano())
+	cached := func(c *client, app, page string) []string {
+		var cb build
+		c.upload(app+"/builds", tarball(t, map[string]string{
+			"Dockerfile": "FROM " + agenttest.BaseImage + "\n" + step + "COPY www /www\n", "www/index.html": page,
+		}), &cb)
+		lines, cb := c.followBuild(app, cb.ID)
+		if cb.Status != "succeeded" {
+			t.Fatalf("the build of %s = %+v (log %q)", app, cb, lines)
+		}
+		return lines
+	}
+	// The classic builder prints " ---> Using cache" right after a step it reuses.
+	reused := func(lines []string) bool {
+		for i, l := range lines {
+			if strings.Contains(l, ": RUN echo cache-") {
+				return i+1 < len(lines) && strings.Contains(lines[i+1], "Using cache")
+			}
+		}
+		t.Fatalf("no RUN step in the log: %q", lines)
+		return false
+	}
+	cached(c, victim, "first\n")
+	if lines := cached(c, evil, "evil's\n"); reused(lines) {
+		t.Errorf("evil's build reused the victim's cached layer: %q", lines)
+	}
+	if lines := cached(c, victim, "second\n"); !reused(lines) {
+		t.Errorf("the victim's second build did not reuse its own layer: %q", lines)
 	}
 
 	// (4) git URLs on the node: refused before any build.

@@ -158,8 +158,8 @@ func TestBuilds(t *testing.T) {
 	repo, digest, _ := strings.Cut(strings.TrimPrefix(first.Image, s.Registry.Addr+"/"), "@")
 	req, _ := http.NewRequest(http.MethodHead, "http://"+s.Registry.Addr+"/v2/"+repo+"/manifests/"+digest, nil)
 	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Errorf("the registry does not list %s by digest: %v %v", first.Image, resp, err)
+	if resp := operatorRegistry(t, s, req, platform.RegistryAccess{Type: "repository", Name: repo, Actions: []string{"pull"}}); resp.StatusCode != 200 {
+		t.Errorf("the registry does not list %s by digest: %v", first.Image, resp.Status)
 	}
 	var logResp struct{ Lines []string }
 	c.must(200, "GET", app+"/builds/"+first.ID+"/log", nil, &logResp)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/wharf-platform/wharf/internal/devstack"
+	"github.com/wharf-platform/wharf/platform"
+	"github.com/wharf-platform/wharf/platform/registry"
 )
 
 // binDir holds the binaries TestMain built from this checkout.
@@ -102,7 +104,29 @@ func operatorGet(s *devstack.Stack, path string) (*http.Response, error) {
 	return http.DefaultClient.Do(req)
 }
 
-// startWharfd runs the real wharfd against the stack on a free port, with its own
+// operatorRegistry makes a request of the stack's registry as wharfd does: with a
+// token signed with wharfd's key, granting access.
+func operatorRegistry(t testing.TB, s *devstack.Stack, req *http.Request, access ...platform.RegistryAccess) *http.Response {
+	t.Helper()
+	iss, err := registry.LoadIssuer(s.Registry.TokenKeyFile, devstack.RegistryTokenIssuer, devstack.RegistryTokenService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.Token("operator", access, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// startWharfd runs the real wharfd against the stack at the stack's wharfd address
+// (the registry's token realm; so one at a time per stack) as the registry's token
+// issuer, with its own
 // Consul, Nomad and Vault tokens in files, and stops it (and checks that it stopped
 // cleanly, and that it never logged a token) when the test ends. Later arguments in
 // extraArgs win over the defaults.
@@ -112,7 +136,9 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 	tokenFile := writeToken(t, dir, "vault-token", s.Vault.WharfdToken)
 	addrFile := filepath.Join(dir, "addr")
 	args := append([]string{
-		"-listen", "127.0.0.1:0", "-addr-file", addrFile,
+		"-listen", s.WharfdAddr, "-addr-file", addrFile, // the registry's token realm
+		"-registry-token-key-file", s.Registry.TokenKeyFile,
+		"-registry-token-issuer", devstack.RegistryTokenIssuer, "-registry-token-service", devstack.RegistryTokenService,
 		"-consul-addr", s.Consul.Addr, "-consul-token-file", writeToken(t, dir, "consul-token", s.Consul.WharfdToken),
 		"-nomad-addr", s.Nomad.Addr, "-nomad-region", s.Nomad.Region, "-nomad-token-file", writeToken(t, dir, "nomad-token", s.Nomad.WharfdToken),
 		"-vault-addr", s.Vault.Addr, "-vault-token-file", tokenFile, "-registry-addr", s.Registry.Addr,

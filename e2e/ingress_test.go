@@ -28,9 +28,10 @@ func startIngress(t testing.TB, s *devstack.Stack) string {
 	return startIngressAddrs(t, s)["http"]
 }
 
-// startIngressAddrs is startIngress, returning every address it bound: with a task
-// bridge, "tasks-http" too, on the bridge's gateway and let through its fence, where the
-// stack's tasks reach other applications.
+// startIngressAddrs runs the real wharf-ingress for the cloudspace "local" and returns
+// its addresses: "http", "admin" (its /metrics and /health) and, with a task bridge,
+// "tasks-http", on the bridge's gateway and let through its fence, where the stack's
+// tasks reach other applications.
 func startIngressAddrs(t testing.TB, s *devstack.Stack) map[string]string {
 	t.Helper()
 	dir := t.TempDir()

@@ -50,7 +50,7 @@ func TestSoak(t *testing.T) {
 	}
 	s := agenttest.Stack(t)
 	token := bootstrap(t, s)
-	wharfdAddr := soakFreeAddr(t)
+	wharfdAddr := s.WharfdAddr // the same address across restarts: the registry's token realm
 	w := startWharfd(t, s, "-listen", wharfdAddr)
 	c := &client{t: t, url: w.URL, token: token}
 	ingA := startSoakIngress(t, s, "ingress-a")

@@ -63,6 +63,12 @@ variable "restore_url" {
   description = "Empty for a backup; for a restore, the registry URL of the dump to restore."
 }
 
+variable "registry_token_path" {
+  type        = string
+  default     = ""
+  description = "For a restore from a registry that asks for a token: the KV v2 data path of a token pulling the dump (under vault_policy). The task then fetches the dump itself, with curl, sending the token its template wrote in the secrets directory; no artifact (which could carry it only in this file)."
+}
+
 variable "schedule" {
   type        = string
   default     = ""
@@ -109,7 +115,7 @@ job "wharf-backup" {
       driver = "raw_exec"
 
       dynamic "artifact" {
-        for_each = var.restore_url == "" ? [] : [1]
+        for_each = var.restore_url == "" || var.registry_token_path != "" ? [] : [1]
         content {
           source      = var.restore_url
           destination = "local/dump.pgc"
@@ -118,15 +124,20 @@ job "wharf-backup" {
       }
 
       config {
-        command = var.restore_url == "" ? "${var.pg_bin}/pg_dump" : "${var.pg_bin}/pg_restore"
+        # A restore with a registry token runs sh: curl fetches the dump (sending the
+        # header file the template wrote), then sh becomes pg_restore.
+        command = var.restore_url == "" ? "${var.pg_bin}/pg_dump" : (var.registry_token_path == "" ? "${var.pg_bin}/pg_restore" : "/bin/sh")
         # The users act as the owner role (their default role), so a dump holds every
         # object of the database, and a restore makes them the owner's again.
         args = var.restore_url == "" ? [
           "--format=custom", "--no-owner", "--no-privileges", "--file=$${NOMAD_ALLOC_DIR}/data/dump.pgc",
-          ] : [
+          ] : concat(var.registry_token_path == "" ? [] : [
+            "-c", "set -e; url=\"$1\"; shift; curl -fsS --proto =http,https --max-redirs 0 -H @secrets/registry-auth -o local/dump.pgc -- \"$url\"; exec \"$@\"",
+            "restore", var.restore_url, "${var.pg_bin}/pg_restore",
+          ], [
           "--no-owner", "--no-privileges", "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
           "--dbname=connect_timeout=10", "local/dump.pgc",
-        ]
+        ])
       }
 
       vault {
@@ -142,6 +153,16 @@ job "wharf-backup" {
         PGPASSWORD={{ .Data.password | toJSON }}
         {{ end }}
         EOT
+      }
+
+      dynamic "template" {
+        for_each = var.registry_token_path == "" ? [] : [1]
+        content {
+          destination = "secrets/registry-auth"
+          perms       = "0600"
+          change_mode = "noop"
+          data        = "{{ with secret \"${var.registry_token_path}\" }}Authorization: Bearer {{ .Data.data.value }}{{ end }}\n"
+        }
       }
 
       env {

@@ -6,6 +6,8 @@
 # Runnable by hand:  nomad job run -var-file=build.vars.hcl build.nomad.hcl
 # The build's own values (source, git URL and ref, image) are in the spec it fetches
 # from the registry, never in this file or its arguments: Nomad interpolates arguments.
+# Its registry credential is in Vault (credential_path, readable under vault_policy
+# alone), rendered into the task's secrets directory: never in this file.
 
 variable "region" {
   type = string
@@ -41,6 +43,18 @@ variable "network" {
   description = "Docker network of the build's RUN steps: none, or one of the operator's with no route to the node's agents."
 }
 
+variable "vault_policy" {
+  type        = string
+  default     = ""
+  description = "The build's Vault policy (wharf-build.<org>.<app>.<build>); empty when the registry asks for no credential."
+}
+
+variable "credential_path" {
+  type        = string
+  default     = ""
+  description = "The KV v2 data path of the build's registry credential; empty when the registry asks for none."
+}
+
 variable "meta" {
   type    = map(string)
   default = {}
@@ -72,7 +86,28 @@ job "wharf-build" {
 
       config {
         command = var.builder
-        args    = ["-spec", var.spec_url, "-spec-digest", var.spec_digest, "-work", "$${NOMAD_TASK_DIR}/work", "-network", var.network]
+        args = concat(
+          ["-spec", var.spec_url, "-spec-digest", var.spec_digest, "-work", "$${NOMAD_TASK_DIR}/work", "-network", var.network],
+          var.credential_path == "" ? [] : ["-registry-credential", "$${NOMAD_SECRETS_DIR}/registry-credential"],
+        )
+      }
+
+      dynamic "vault" {
+        for_each = var.credential_path == "" ? [] : [1]
+        content {
+          policies    = [var.vault_policy]
+          change_mode = "noop"
+        }
+      }
+
+      dynamic "template" {
+        for_each = var.credential_path == "" ? [] : [1]
+        content {
+          destination = "secrets/registry-credential"
+          perms       = "0600"
+          change_mode = "noop"
+          data        = "{{ with secret \"${var.credential_path}\" }}{{ .Data.data.credential }}{{ end }}"
+        }
       }
 
       resources {

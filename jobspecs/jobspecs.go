@@ -408,6 +408,8 @@ func (v WebVars) values() (map[string]cty.Value, error) {
 type ReleaseVars struct {
 	Common
 	MemoryMB int // the template's default when zero
+	// Process is WHARF_PROCESS: "release" when empty; "run" for a one-off command.
+	Process string
 }
 
 // Template names release.nomad.hcl.
@@ -420,6 +422,12 @@ func (v ReleaseVars) values() (map[string]cty.Value, error) {
 	}
 	if v.MemoryMB > 0 {
 		vals["memory"] = cty.NumberIntVal(int64(v.MemoryMB))
+	}
+	if v.Process != "" {
+		if !processPattern.MatchString(v.Process) {
+			return nil, platform.Errorf(platform.Invalid, "process name %q is not a lower-case name", v.Process)
+		}
+		vals["process"] = cty.StringVal(v.Process)
 	}
 	return vals, nil
 }
@@ -461,7 +469,10 @@ type BuildVars struct {
 	SpecDigest  string
 	// Network is the Docker network of the build's RUN steps; "none" when empty.
 	Network string
-	Meta    map[string]string
+	// VaultPolicy and CredentialPath (a KV v2 data path) hand the builder its registry
+	// credential through Vault; both empty when the registry asks for none.
+	VaultPolicy, CredentialPath string
+	Meta                        map[string]string
 }
 
 // Template names build.nomad.hcl.
@@ -481,6 +492,10 @@ func (v BuildVars) values() (map[string]cty.Value, error) {
 		return nil, platform.Errorf(platform.Invalid, "spec URL %q is not a plain URL", v.SpecURL)
 	case v.Network != "" && !dockerNetworkPattern.MatchString(v.Network):
 		return nil, platform.Errorf(platform.Invalid, "build network %q is not a Docker network name", v.Network)
+	case v.CredentialPath != "" && !vaultPathPattern.MatchString(v.CredentialPath):
+		return nil, platform.Errorf(platform.Invalid, "credential path %q is not a plain Vault path", v.CredentialPath)
+	case v.CredentialPath != "" && !strings.HasPrefix(v.VaultPolicy, platform.BuildPolicyPrefix):
+		return nil, platform.Errorf(platform.Invalid, "vault policy %q is not a build's", v.VaultPolicy)
 	}
 	network := v.Network
 	if network == "" {
@@ -494,7 +509,7 @@ func (v BuildVars) values() (map[string]cty.Value, error) {
 	if pool == "" {
 		pool = "default"
 	}
-	return map[string]cty.Value{
+	vals := map[string]cty.Value{
 		"region":      cty.StringVal(v.Region),
 		"datacenters": stringList(dcs),
 		"node_pool":   cty.StringVal(pool),
@@ -503,7 +518,13 @@ func (v BuildVars) values() (map[string]cty.Value, error) {
 		"spec_digest": cty.StringVal(v.SpecDigest),
 		"network":     cty.StringVal(network),
 		"meta":        stringMap(v.Meta),
-	}, nil
+	}
+	// Set only when the registry asks for a credential, so a build without one renders
+	// as before.
+	if v.CredentialPath != "" {
+		vals["vault_policy"], vals["credential_path"] = cty.StringVal(v.VaultPolicy), cty.StringVal(v.CredentialPath)
+	}
+	return vals, nil
 }
 
 // BackupVars are backup.nomad.hcl's values: a backup when RestoreURL is empty, a
@@ -518,6 +539,10 @@ type BackupVars struct {
 	Database    string
 	PgBin       string // the template's default when empty
 	RestoreURL  string
+	// RegistryTokenPath (a KV v2 data path under the backup policy), for a restore from
+	// a registry that asks for a token: the job fetches the dump itself with the token
+	// its template reads there.
+	RegistryTokenPath string
 	// Schedule, a cron expression, makes the job periodic: one backup per run.
 	Schedule string
 	// NetworkMode is the group's network mode: "bridge" (the default) or "host".
@@ -546,6 +571,8 @@ func (v BackupVars) values() (map[string]cty.Value, error) {
 		return nil, platform.Errorf(platform.Invalid, "pg_bin %q is not a plain absolute path", v.PgBin)
 	case v.RestoreURL != "" && !plainURLPattern.MatchString(v.RestoreURL):
 		return nil, platform.Errorf(platform.Invalid, "restore URL %q is not a plain URL", v.RestoreURL)
+	case v.RegistryTokenPath != "" && (v.RestoreURL == "" || !vaultPathPattern.MatchString(v.RegistryTokenPath)):
+		return nil, platform.Errorf(platform.Invalid, "registry token path %q is not a plain Vault path of a restore", v.RegistryTokenPath)
 	case v.Schedule != "" && (v.RestoreURL != "" || platform.CheckCronSchedule(v.Schedule) != ""):
 		return nil, platform.Errorf(platform.Invalid, "schedule %q is not a cron expression of a backup", v.Schedule)
 	}
@@ -577,6 +604,9 @@ func (v BackupVars) values() (map[string]cty.Value, error) {
 	}
 	if v.PgBin != "" {
 		vals["pg_bin"] = cty.StringVal(v.PgBin)
+	}
+	if v.RegistryTokenPath != "" {
+		vals["registry_token_path"] = cty.StringVal(v.RegistryTokenPath)
 	}
 	return vals, nil
 }

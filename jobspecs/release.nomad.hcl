@@ -81,6 +81,12 @@ variable "storage" {
   description = "The storage service instances whose keys the task receives, by name."
 }
 
+variable "process" {
+  type        = string
+  default     = "release"
+  description = "WHARF_PROCESS: release for a release command, run for a one-off command."
+}
+
 variable "memory" {
   type    = number
   default = 256
@@ -200,7 +206,7 @@ job "wharf-release" {
         STAGE         = var.stage
         DOMAIN        = var.domain
         WHARF_RELEASE = var.release
-        WHARF_PROCESS = "release"
+        WHARF_PROCESS = var.process
       }
 
       resources {

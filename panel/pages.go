@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -324,6 +325,10 @@ type envData struct {
 	Can      can
 	// Scale lists the processes to show scale for: the environment's and the procfile's.
 	Scale []scaleRow
+	// Graphs are the metrics' charts (inline SVG), and MetricEvents the window's OOM
+	// kills (graphs.go).
+	Graphs       []template.HTML
+	MetricEvents []platform.MetricEvent
 }
 
 type scaleRow struct {
@@ -394,6 +399,7 @@ func (p *Panel) env(r *request) error {
 	}) {
 		d.Scale = append(d.Scale, scaleRow{Process: k, ProcessScale: procs[k]})
 	}
+	d.Graphs, d.MetricEvents = p.graphs(r, org, app, name)
 	return p.show(r, "env", app+" · "+name, d)
 }
 

@@ -95,6 +95,8 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Metrics, when set, draws the environment page's graphs (graphs.go).
+	Metrics MetricsSource
 }
 
 // Panel serves the Control Panel.
@@ -103,6 +105,7 @@ type Panel struct {
 	sessions *sessions
 	log      *slog.Logger
 	pages    map[string]*template.Template
+	metrics  MetricsSource
 }
 
 // New returns the panel, its templates parsed.
@@ -113,7 +116,7 @@ func New(cfg Config) *Panel {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Panel{m: cfg.Model, sessions: &sessions{kv: cfg.Sessions, now: cfg.Now}, log: cfg.Logger, pages: map[string]*template.Template{}}
+	p := &Panel{m: cfg.Model, sessions: &sessions{kv: cfg.Sessions, now: cfg.Now}, log: cfg.Logger, pages: map[string]*template.Template{}, metrics: cfg.Metrics}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	names, _ := fs.Glob(templateFS, "templates/*.html")
 	for _, n := range names {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -19,6 +20,9 @@ type BackupJob struct {
 	Address    string
 	Database   string
 	RestoreURL string // empty for a backup
+	// RegistryTokenPath (KV v2, below the mount), for a restore from a registry that
+	// asks for a token: where the job's template finds a token pulling the dump.
+	RegistryTokenPath string
 }
 
 // BackupRunner runs backup and restore jobs on the cloudspace (Nomad, through
@@ -171,6 +175,34 @@ func (b *Backups) job(ctx context.Context, s EnvService, kind string) (BackupJob
 		job.ID = t.BackupJobID(s.Name, hex.EncodeToString(r[:]))
 	}
 	return job, nil
+}
+
+// restoreToken hands a restore job, through Vault, a registry token that pulls from
+// repo only and expires in 15 minutes (no job specification holds it), when the
+// registry asks for tokens. It returns a cleanup removing it.
+func (b *Backups) restoreToken(ctx context.Context, job *BackupJob, repo string) (func(), error) {
+	if b.Registry == nil {
+		return func() {}, nil
+	}
+	tok, err := b.Registry.Token("restore:"+job.ID, []RegistryAccess{{Type: "repository", Name: repo, Actions: []string{"pull"}}}, 15*time.Minute)
+	if err != nil {
+		return nil, Wrap(Internal, err, "sign the restore's registry token")
+	}
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	path := RestoreTokenPath(job.Role, hex.EncodeToString(nonce[:]))
+	rel := strings.TrimPrefix(path, "wharf/") // the secret store's paths are below wharf/
+	if _, err := b.Secrets.PutSecret(ctx, rel, Secret(tok), 0); err != nil {
+		return nil, err
+	}
+	job.RegistryTokenPath = path
+	return func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := b.Secrets.DeleteSecret(cctx, rel); err != nil {
+			b.log().Warn("remove a restore's registry token", "job", job.ID, "error", err)
+		}
+	}, nil
 }
 
 func (b *Backups) backup(ctx context.Context, s EnvService, trigger string) (Backup, error) {
@@ -343,7 +375,13 @@ func (b *Backups) RestoreBackup(ctx context.Context, p Principal, ref EnvRef, sv
 			return Backup{}, err
 		}
 		job.RestoreURL = b.Artifacts.BlobURL(AppRef{Org: org, App: app}.BackupRepo(), bk.Digest)
-		if err := b.Runner.RunRestore(ctx, job); err != nil {
+		drop, err := b.restoreToken(ctx, &job, AppRef{Org: org, App: app}.BackupRepo())
+		if err != nil {
+			return Backup{}, err
+		}
+		err = b.Runner.RunRestore(ctx, job)
+		drop()
+		if err != nil {
 			return Backup{}, err
 		}
 	}

@@ -12,9 +12,17 @@ import (
 // Builder runs builds on a cloudspace's builder nodes (Nomad batch jobs running
 // wharf-builder, through platform/nomad). Errors: invalid, unavailable, ctx's.
 type Builder interface {
-	// RunBuild runs one build from the spec at specURL, handing each line of its log to
-	// emit, and returns how it ended. A cancelled ctx stops the build.
-	RunBuild(ctx context.Context, t Target, build, specURL, specDigest string, emit func(line string)) (BuildResult, error)
+	// RunBuild runs one build job, handing each line of its log to emit, and returns
+	// how it ended. A cancelled ctx stops the build.
+	RunBuild(ctx context.Context, t Target, job BuildJob, emit func(line string)) (BuildResult, error)
+}
+
+// BuildJob is what a build's job is given: the build, its spec (a registry blob), and
+// where its registry credential waits in Vault (the policy reading it and its path),
+// when the registry asks for one.
+type BuildJob struct {
+	Build, SpecURL, SpecDigest  string
+	VaultPolicy, CredentialPath string
 }
 
 // Artifacts stores blobs (uploaded sources, build specs) in the cloudspace's registry,
@@ -382,6 +390,9 @@ func (bs *buildState) run(ctx context.Context, t Target) {
 		"git_url": b.Source.GitURL, "git_ref": b.Source.GitRef,
 		"base_repos": bases,
 	}
+	if d.CacheScopes != nil {
+		spec["cache_scope"] = d.CacheScopes.CacheScope(t.Org)
+	}
 	if b.Source.Tarball != "" {
 		spec["source_url"] = d.Artifacts.BlobURL(sourceRepo(t), b.Source.Tarball)
 		spec["source_digest"] = b.Source.Tarball
@@ -392,6 +403,14 @@ func (bs *buildState) run(ctx context.Context, t Target) {
 		bs.b.Status, bs.b.Error = BuildFailed, ErrorMessage(err)
 		return
 	}
+	// The build's registry credential waits in Vault for its job alone, and is
+	// removed (and refused by the token endpoint) once the build has ended.
+	policy, credPath, dropCredential, err := d.buildCredential(ctx, t, b.ID)
+	if err != nil {
+		bs.b.Status, bs.b.Error = BuildFailed, ErrorMessage(err)
+		return
+	}
+	defer dropCredential()
 	// The job runs under a context that ends on cancel or past the time limit.
 	jctx, stop := context.WithTimeout(ctx, d.buildLimit())
 	defer stop()
@@ -434,7 +453,8 @@ func (bs *buildState) run(ctx context.Context, t Target) {
 			}
 		}
 	}()
-	res, err := d.Builder.RunBuild(jctx, t, b.ID, d.Artifacts.BlobURL(sourceRepo(t), specDigest), specDigest, func(l string) { lines <- l })
+	job := BuildJob{Build: b.ID, SpecURL: d.Artifacts.BlobURL(sourceRepo(t), specDigest), SpecDigest: specDigest, VaultPolicy: policy, CredentialPath: credPath}
+	res, err := d.Builder.RunBuild(jctx, t, job, func(l string) { lines <- l })
 	close(lines)
 	<-flushed
 	select {

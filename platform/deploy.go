@@ -302,7 +302,15 @@ type Deployer struct {
 	// AllowedImages are the images from outside the organisation's own repositories
 	// that environments may deploy by name (see checkImage); none by default.
 	AllowedImages []string
-	Log           *slog.Logger
+	// Registry signs the registry's tokens and credentials; with BuildCredentials,
+	// each build gets a credential of its own (registryauth.go). Nodes says which
+	// images a node runs, for its pulls. Without them the registry is open.
+	Registry         RegistryIssuer
+	BuildCredentials BuildCredentials
+	Nodes            NodeImages
+	// CacheScopes, when set, scopes builds' layer caches per organisation.
+	CacheScopes CacheScopes
+	Log         *slog.Logger
 
 	mu     sync.Mutex
 	active map[string]bool // environments whose deploy this process drives
@@ -1195,6 +1203,13 @@ func (d *Deployer) forget(ctx context.Context, org, app, env string) error {
 	t.deleteKey(procfileKey(org, app, env))
 	t.deleteTree(releasePrefix(org, app, env))
 	t.deleteTree(deployPrefix(org, app, env))
+	t.deleteTree(runPrefix(org, app, env))
+	if h, err := load[GitHook](ctx, d.KV, envGitHookKey(org, app, env), "git hook"); err == nil {
+		t.deleteKey(gitHookKey(h.ID))
+		t.deleteTree(gitDeliveryPrefix(h.ID))
+		t.deleteKey(envGitHookKey(org, app, env))
+		_ = d.Secrets.DeleteSecret(ctx, h.secretPath())
+	}
 	t.deleteKey(envStateKey(org, app, env))
 	t.deleteTree(servicePrefix(org, app, env))
 	return d.KV.Txn(ctx, t.ops)

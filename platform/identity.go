@@ -78,6 +78,7 @@ const (
 	jobKindBackups = "backups" // the scheduled (periodic) backup job of one instance
 	jobKindBackup  = "backup"  // one backup run now
 	jobKindRestore = "restore" // one restore into an instance
+	jobKindRun     = "run"     // one one-off command (Runs)
 )
 
 // JobPrefix is the prefix every Nomad job of the environment has, and no job of any
@@ -118,8 +119,35 @@ func (r EnvRef) RestoreJobID(svc, nonce string) string {
 	return r.JobPrefix() + jobKindRestore + "." + svc + "." + nonce
 }
 
+// RunJobID is the batch job of the environment's one-off command run (ids hold no ".").
+func (r EnvRef) RunJobID(run string) string {
+	return r.JobPrefix() + jobKindRun + "." + run
+}
+
 // EnvJobsPrefix is the prefix of every environment's jobs, and of no other kind's.
 const EnvJobsPrefix = "wharf.env."
+
+// ParseServiceJobID returns the environment whose service job (JobID) id is, and
+// whether it is one.
+func ParseServiceJobID(id string) (EnvRef, bool) {
+	rest, ok := strings.CutPrefix(id, EnvJobsPrefix)
+	f := strings.Split(rest, ".")
+	if !ok || len(f) != 4 || f[3] != jobKindService {
+		return EnvRef{}, false
+	}
+	r := EnvRef{Org: f[0], App: f[1], Env: f[2]}
+	return r, r.Check() == nil
+}
+
+// ParseRouteName returns the environment a route of the ingress is named after
+// ("<org>.<app>/<env>", RouteApp and the environment, as the ingress labels its
+// metrics), and whether it is one.
+func ParseRouteName(name string) (EnvRef, bool) {
+	oa, env, ok := strings.Cut(name, "/")
+	org, app, ok2 := strings.Cut(oa, ".")
+	r := EnvRef{Org: org, App: app, Env: env}
+	return r, ok && ok2 && r.Check() == nil
+}
 
 // IsBackupsJobID reports whether id is an environment's periodic backup job
 // (BackupsJobID): exactly its fields, its kind word in its place.
@@ -153,8 +181,10 @@ func (r EnvRef) ServiceName() string {
 const (
 	EnvPolicyPrefix    = "wharf-env."
 	BackupPolicyPrefix = "wharf-backup."
+	BuildPolicyPrefix  = "wharf-build."
 	EnvPolicyGlob      = EnvPolicyPrefix + "*"
 	BackupPolicyGlob   = BackupPolicyPrefix + "*"
+	BuildPolicyGlob    = BuildPolicyPrefix + "*"
 )
 
 // VaultPolicy is the environment's Vault policy, "wharf-env.<org>.<app>.<env>": its tasks
@@ -168,11 +198,47 @@ func (r EnvRef) VaultPolicy() string {
 // is not an environment policy's, so the two families never meet.
 func BackupPolicy(credentialsRole string) string { return BackupPolicyPrefix + credentialsRole }
 
+// BuildPolicy is the policy of one build's job, "wharf-build.<org>.<app>.<build>": it
+// reads that build's registry credential (BuildCredentialPath) only. Build ids hold no
+// ".", and the prefix is neither an environment's nor a backup's.
+func (a AppRef) BuildPolicy(build string) string {
+	return BuildPolicyPrefix + a.Org + "." + a.App + "." + build
+}
+
+// BuildCredentialPath is where one build's registry credential waits for its job in
+// Vault KV v2, relative to the mount: "wharf/_builds/<org>/<app>/<build>". Names are
+// DNS labels, so "_builds" is no organisation's.
+func (a AppRef) BuildCredentialPath(build string) string {
+	return "wharf/_builds/" + a.Org + "/" + a.App + "/" + build
+}
+
+// RestoreTokenPath is where one restore's registry token (a pull of the dump) waits
+// for its job in Vault KV v2, relative to the mount:
+// "wharf/_restores/<credentials role>/<nonce>"; the instance's backup policy reads
+// "wharf/_restores/<credentials role>/*".
+func RestoreTokenPath(credentialsRole, nonce string) string {
+	return "wharf/_restores/" + credentialsRole + "/" + nonce
+}
+
 // RuntimePath is the environment's runtime configuration in Vault KV v2, relative to the
 // mount: "wharf/_runtime/<org>/<app>/<env>". Names are DNS labels, so "_runtime" is no
 // organisation's.
 func (r EnvRef) RuntimePath() string {
 	return "wharf/_runtime/" + r.Org + "/" + r.App + "/" + r.Env
+}
+
+// RunsPath is where the environment's one-off commands' configuration lives in Vault
+// KV v2, relative to the mount, one version per run: "wharf/_runs/<org>/<app>/<env>".
+// "_runs" is no organisation's, and no other path of the environment's is under it.
+func (r EnvRef) RunsPath() string {
+	return "wharf/_runs/" + r.Org + "/" + r.App + "/" + r.Env
+}
+
+// GitHookSecretPath is where the secret of the environment's git hook lives, relative
+// to the secrets store's own prefix ("wharf/" in Vault): "_hooks/<org>/<app>/<env>".
+// "_hooks" is no organisation's, so it is never a secret variable's path (SecretPath).
+func (r EnvRef) GitHookSecretPath() string {
+	return "_hooks/" + r.Org + "/" + r.App + "/" + r.Env
 }
 
 // SecretKeyPath is where the environment's SECRET_KEY lives in Vault KV v2, relative to
@@ -210,6 +276,17 @@ func (a AppRef) ImageRepo() string { return a.Org + "/" + a.App }
 // SourceRepo keeps the application's uploaded sources and build specs,
 // "<org>/<app>/sources"; it has three path components, an image repository two.
 func (a AppRef) SourceRepo() string { return a.Org + "/" + a.App + "/sources" }
+
+// ParseImageRepo reads an image repository name back to its application: two
+// components, each a DNS label. Sources and backups (three components) are no image
+// repository.
+func ParseImageRepo(repo string) (AppRef, bool) {
+	org, app, ok := strings.Cut(repo, "/")
+	if !ok || CheckName(org) != "" || CheckName(app) != "" {
+		return AppRef{}, false
+	}
+	return AppRef{Org: org, App: app}, true
+}
 
 // BackupRepo keeps the application's database dumps, "<org>/<app>/backups".
 func (a AppRef) BackupRepo() string { return a.Org + "/" + a.App + "/backups" }

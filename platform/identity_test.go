@@ -35,11 +35,14 @@ func allNames(r platform.EnvRef, sub string, n int, id string) []derived {
 		{"nomad-job", r.BackupJobID(sub, "0a1b2c3d"), from("backup", sub)},
 		{"nomad-job", r.RestoreJobID(sub, "0a1b2c3d"), from("restore", sub)},
 		{"nomad-job", r.AppRef().BuildJobID(sub), fromApp("build", sub)},
+		{"nomad-job", r.RunJobID(sub), from("run", sub)},
 		{"consul-service", r.ServiceName(), from("service")},
 		{"vault-policy", r.VaultPolicy(), from("env-policy")},
 		{"vault-policy", platform.BackupPolicy(db.CredentialsRole), fmt.Sprintf("%q", []string{"backup-policy", id})},
 		{"vault-kv", r.RuntimePath(), from("runtime")},
 		{"vault-kv", r.SecretKeyPath(), from("secret-key")},
+		{"vault-kv", r.RunsPath(), from("runs")},
+		{"vault-kv", "wharf/" + r.GitHookSecretPath(), from("git-hook")},
 		{"vault-kv", "wharf/" + r.SecretPath(strings.ToUpper(strings.ReplaceAll(sub, "-", "_"))), from("secret", sub)},
 		{"route", ingress.RouteKey("local", r.RouteApp(), r.Env), from("route")},
 		{"host", r.Host("localhost"), from("host")},
@@ -128,6 +131,8 @@ func TestIdentityExamples(t *testing.T) {
 		{"policy", r.VaultPolicy(), "wharf-env.acme.shop.live"},
 		{"backup policy", platform.BackupPolicy("wharf-0123456789abcdef"), "wharf-backup.wharf-0123456789abcdef"},
 		{"runtime", r.RuntimePath(), "wharf/_runtime/acme/shop/live"},
+		{"run job", r.RunJobID("20261202-163000123456-0a1b2c"), "wharf.env.acme.shop.live.run.20261202-163000123456-0a1b2c"},
+		{"runs", r.RunsPath(), "wharf/_runs/acme/shop/live"},
 		{"route app", r.RouteApp(), "acme.shop"},
 		{"host", r.Host("localhost"), "live.shop.acme.localhost"},
 		{"service prefix", r.ServiceName()[:len("wharf-acme-shop-live-")], "wharf-acme-shop-live-"},
@@ -219,6 +224,15 @@ func FuzzIdentity(f *testing.F) {
 					t.Errorf("%s's job %q is under %s's prefix %q", r2, d.name, r1, r1.JobPrefix())
 				}
 			}
+		}
+		if got, ok := platform.ParseServiceJobID(r1.JobID()); !ok || got != r1 {
+			t.Errorf("ParseServiceJobID(%q) = %v, %v", r1.JobID(), got, ok)
+		}
+		if got, ok := platform.ParseRouteName(r1.RouteApp() + "/" + r1.Env); !ok || got != r1 {
+			t.Errorf("ParseRouteName of %v = %v, %v", r1, got, ok)
+		}
+		if _, ok := platform.ParseServiceJobID(r1.ReleaseJobID(1)); ok {
+			t.Errorf("ParseServiceJobID takes a release job")
 		}
 		if platform.IsBackupsJobID(r1.JobID()) || platform.IsBackupsJobID(r1.CronJobID(s1)) || !platform.IsBackupsJobID(r1.BackupsJobID(s1)) {
 			t.Error("IsBackupsJobID tells backup schedules wrong")

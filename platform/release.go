@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ProcessSpec is how one process of an environment runs: the command (empty: the image's
@@ -156,6 +157,23 @@ type Instance struct {
 	Status  string `json:"status"`
 	Healthy *bool  `json:"healthy"` // nil until the scheduler decides
 	Version uint64 `json:"job_version"`
+	// Restarts counts the times its task was restarted in place; OOMKills those of
+	// them (as the scheduler still remembers) where it was killed for exceeding its
+	// memory, the last at LastOOMKill.
+	Restarts    uint64     `json:"restarts,omitempty"`
+	OOMKills    int        `json:"oom_kills,omitempty"`
+	LastOOMKill *time.Time `json:"last_oom_kill,omitempty"`
+}
+
+// InstanceStat is one running instance's resource use now, as the metrics collector
+// samples it.
+type InstanceStat struct {
+	Ref         EnvRef
+	Instance    string // process.index
+	ID          string
+	CPUPercent  float64
+	MemoryBytes float64
+	OOMKills    int
 }
 
 // LogLine is one line a process's instance wrote.

@@ -104,9 +104,10 @@ agents() {
 }
 
 # haproxy and caddy are only measured against (make bench); util-linux brings taskset;
-# containernetworking-plugins (1.1.1, in /usr/lib/cni) and iptables give Nomad's bridge
-# network mode, which the local cloudspace's tasks run in.
-PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium haproxy caddy util-linux containernetworking-plugins iptables)
+# tmux gives e2e TestRuns a terminal to drive wharf exec in. containernetworking-plugins
+# (1.1.1, in /usr/lib/cni) and iptables give Nomad's bridge network mode, which the
+# local cloudspace's tasks run in.
+PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium haproxy caddy util-linux tmux containernetworking-plugins iptables)
 
 packages() {
 	local missing=() p

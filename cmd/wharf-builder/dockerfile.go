@@ -147,3 +147,39 @@ func checkBase(ref string, own []string, stages map[string]bool) error {
 	}
 	return fmt.Errorf("a build may start only from local base images or its organisation's own images in the cloudspace's registry")
 }
+
+// cacheScopeArg is the build argument that scopes the node's layer cache to one
+// organisation.
+const cacheScopeArg = "WHARF_BUILD_CACHE_SCOPE"
+
+// scopeCache returns the Dockerfile with "ARG WHARF_BUILD_CACHE_SCOPE" after every FROM
+// (after its continuation lines). The classic builder keys a RUN step's cache on its
+// parent layer, its command and the declared build arguments in force, so with the
+// argument set to an organisation's secret scope (--build-arg), a RUN step can reuse
+// only a layer built for the same organisation: another tenant's identical step is a
+// cache miss, and cannot be hit without the secret. COPY and ADD of local files are
+// keyed on their content already.
+func scopeCache(text string) string {
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	out := make([]string, 0, len(lines)+4)
+	for i := 0; i < len(lines); i++ {
+		out = append(out, lines[i])
+		if inst, _ := instruction(lines[i]); inst != "FROM" || isOnbuild(lines[i]) {
+			continue
+		}
+		for last := lines[i]; continues(last) && i+1 < len(lines); {
+			i++
+			out = append(out, lines[i])
+			if next := strings.TrimSpace(lines[i]); next != "" && !strings.HasPrefix(next, "#") {
+				last = next
+			}
+		}
+		out = append(out, "ARG "+cacheScopeArg)
+	}
+	return strings.Join(out, "\n")
+}
+
+func isOnbuild(line string) bool {
+	word, _, _ := strings.Cut(strings.TrimLeft(strings.TrimPrefix(line, "\ufeff"), " \t"), " ")
+	return strings.EqualFold(word, "ONBUILD")
+}

@@ -35,3 +35,21 @@ func TestCheckDockerfile(t *testing.T) {
 		}
 	}
 }
+
+// TestScopeCache: the scope's ARG follows every FROM, after its continuation lines,
+// and nothing else changes.
+func TestScopeCache(t *testing.T) {
+	for _, c := range []struct{ name, in, want string }{
+		{"one stage", "FROM wharf/busybox:1\nRUN echo hi\n", "FROM wharf/busybox:1\nARG WHARF_BUILD_CACHE_SCOPE\nRUN echo hi\n"},
+		{"two stages, lower case", "from a AS b\nRUN x\nFROM b\nRUN y", "from a AS b\nARG WHARF_BUILD_CACHE_SCOPE\nRUN x\nFROM b\nARG WHARF_BUILD_CACHE_SCOPE\nRUN y"},
+		{"continued FROM", "FROM \\\n# c\n  wharf/busybox:1 \\\n  AS base\nRUN z", "FROM \\\n# c\n  wharf/busybox:1 \\\n  AS base\nARG WHARF_BUILD_CACHE_SCOPE\nRUN z"},
+		{"ONBUILD is no FROM", "FROM a\nONBUILD RUN from x\n", "FROM a\nARG WHARF_BUILD_CACHE_SCOPE\nONBUILD RUN from x\n"},
+		{"a RUN mentioning FROM", "FROM a\nRUN echo FROM b", "FROM a\nARG WHARF_BUILD_CACHE_SCOPE\nRUN echo FROM b"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := scopeCache(c.in); got != c.want {
+				t.Errorf("scopeCache(%q) = %q, want %q", c.in, got, c.want)
+			}
+		})
+	}
+}

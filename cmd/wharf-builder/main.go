@@ -47,6 +47,9 @@ type Spec struct {
 	// may start FROM; without them, Image's own.
 	BaseRepos []string `json:"base_repos,omitempty"`
 	Timeout   string   `json:"timeout"`
+	// CacheScope is the organisation's secret cache scope: RUN steps reuse only layers
+	// built with the same (scopeCache). Empty: the node's cache is shared.
+	CacheScope string `json:"cache_scope,omitempty"`
 }
 
 func main() {
@@ -58,6 +61,7 @@ func main() {
 	specDigest := flag.String("spec-digest", "", "the spec's sha256 digest")
 	workDir := flag.String("work", "", "working directory (default: a temporary one)")
 	network := flag.String("network", "none", "Docker network of the build's RUN steps; it must not reach the node's agents")
+	credential := flag.String("registry-credential", "", "file holding the build's registry credential (from Vault, in the task's secrets directory)")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println("wharf-builder", version)
@@ -68,7 +72,7 @@ func main() {
 	os.Unsetenv(outputEndVar)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := 0
-	if err := run(ctx, *specURL, *specDigest, *workDir, *network); err != nil {
+	if err := run(ctx, *specURL, *specDigest, *workDir, *network, *credential); err != nil {
 		fmt.Fprintf(os.Stderr, "wharf-builder: build failed: %v\n", err)
 		code = 1
 	}
@@ -99,11 +103,15 @@ func endOutput(end string, wait time.Duration) {
 	}
 }
 
-func run(ctx context.Context, specURL, specDigest, workDir, network string) error {
+func run(ctx context.Context, specURL, specDigest, workDir, network, credential string) error {
 	if specURL == "" {
 		return errors.New("-spec is required")
 	}
-	b, err := fetch(ctx, specURL, specDigest, 1<<20)
+	auth, err := loadRegistryAuth(credential)
+	if err != nil {
+		return err
+	}
+	b, err := fetch(ctx, auth, specURL, specDigest, 1<<20)
 	if err != nil {
 		return fmt.Errorf("fetch the build spec: %w", err)
 	}
@@ -127,7 +135,7 @@ func run(ctx context.Context, specURL, specDigest, workDir, network string) erro
 	switch {
 	case spec.SourceURL != "":
 		fmt.Printf("fetching the source %s\n", spec.SourceDigest)
-		tgz, err := fetch(ctx, spec.SourceURL, spec.SourceDigest, 2<<30)
+		tgz, err := fetch(ctx, auth, spec.SourceURL, spec.SourceDigest, 2<<30)
 		if err != nil {
 			return fmt.Errorf("fetch the source: %w", err)
 		}
@@ -159,18 +167,36 @@ func run(ctx context.Context, specURL, specDigest, workDir, network string) erro
 	if err := checkDockerfile(string(df), own); err != nil {
 		return fmt.Errorf("the Dockerfile: %w", err)
 	}
+	// The docker CLI alone gets the credential, for the FROM pulls and the push.
+	dockerEnv, err := auth.dockerConfig(registryHost(spec.Image))
+	if err != nil {
+		return err
+	}
 	fmt.Printf("building %s\n", spec.Image)
 	// The classic builder, named so that a changed default never brings BuildKit's
-	// cache mounts, which would be shared between the node's tenants. RUN steps run on
-	// network, which cannot reach the node's agents ("none" by default).
-	build := exec.CommandContext(ctx, "docker", "build", "--pull=false", "--network", network, "-t", spec.Image, src)
+	// cache mounts, which would be shared between the node's tenants; its layer cache
+	// is scoped to the organisation (scopeCache). RUN steps run on network, which
+	// cannot reach the node's agents ("none" by default).
+	args := []string{"build", "--pull=false", "--network", network, "-t", spec.Image}
+	if spec.CacheScope != "" {
+		// The scoped Dockerfile is kept outside the build's context.
+		scoped := filepath.Join(workDir, "Dockerfile.wharf")
+		if err := os.MkdirAll(workDir, 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(scoped, []byte(scopeCache(string(df))), 0o600); err != nil {
+			return err
+		}
+		args = append(args, "-f", scoped, "--build-arg", cacheScopeArg+"="+spec.CacheScope)
+	}
+	build := exec.CommandContext(ctx, "docker", append(args, src)...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	build.Env = append(append(os.Environ(), dockerEnv...), "DOCKER_BUILDKIT=0")
 	if err := build.Run(); err != nil {
 		return timedOut(ctx, timeout, fmt.Errorf("docker build: %w", err))
 	}
 	fmt.Printf("pushing %s\n", spec.Image)
-	out, err := commandOutput(ctx, "docker", "push", spec.Image)
+	out, err := commandOutput(ctx, dockerEnv, "docker", "push", spec.Image)
 	if err != nil {
 		return timedOut(ctx, timeout, fmt.Errorf("docker push: %w", err))
 	}
@@ -180,6 +206,12 @@ func run(ctx context.Context, specURL, specDigest, workDir, network string) erro
 	}
 	fmt.Printf("wharf-builder: image %s@%s\n", repository(spec.Image), m[1])
 	return nil
+}
+
+// registryHost is an image reference's registry (its first component).
+func registryHost(image string) string {
+	host, _, _ := strings.Cut(image, "/")
+	return host
 }
 
 // repository is an image reference without its tag.
@@ -199,8 +231,9 @@ func timedOut(ctx context.Context, limit time.Duration, err error) error {
 	return err
 }
 
-// fetch GETs url, at most limit bytes, and checks its sha256 when digest is given.
-func fetch(ctx context.Context, url, digest string, limit int64) ([]byte, error) {
+// fetch GETs url (a registry blob), at most limit bytes, and checks its sha256 when
+// digest is given. A registry that asks for a token gets one through auth.
+func fetch(ctx context.Context, auth *registryAuth, url, digest string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -208,6 +241,18 @@ func fetch(ctx context.Context, url, digest string, limit int64) ([]byte, error)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		resp.Body.Close()
+		authz, err := auth.authorize(ctx, resp)
+		if err != nil {
+			return nil, fmt.Errorf("GET %s: %w", url, err)
+		}
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.Header.Set("Authorization", authz)
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			return nil, err
+		}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -322,10 +367,12 @@ func commandEnv(ctx context.Context, env []string, name string, args ...string) 
 	return cmd.Run()
 }
 
-// commandOutput runs a command, echoing and returning its standard output.
-func commandOutput(ctx context.Context, name string, args ...string) (string, error) {
+// commandOutput runs a command with extra environment, echoing and returning its
+// standard output.
+func commandOutput(ctx context.Context, env []string, name string, args ...string) (string, error) {
 	var b strings.Builder
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(os.Stdout, &b), os.Stderr
 	err := cmd.Run()
 	return b.String(), err

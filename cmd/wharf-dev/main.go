@@ -52,6 +52,7 @@ func setPorts(offset int) {
 		Postgres: 5432 + offset,
 		// versitygw's own default port.
 		ObjectStore: 7070 + offset,
+		Wharfd:      8080 + offset, // the registry's token realm is wharfd's
 	}
 	at := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port+offset) }
 	wharfdAddr, ingressAddr, ingressAdminAddr = at(8080), at(8000), at(9102)
@@ -134,7 +135,8 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 	report := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 	wd, err := supervise("wharfd", report, func() (*devstack.Process, error) {
 		return devstack.StartProcess("wharfd", func(_, line string) { fmt.Println("wharfd: " + line) },
-			wharfdBin, []string{"-config", conf, "-log-format", "text"}, nil)
+			wharfdBin, []string{"-config", conf, "-log-format", "text",
+				"-metrics-dir", filepath.Join(dataDir, "metrics"), "-metrics-ingress", "http://" + ingressAdminAddr + "/metrics"}, nil)
 	})
 	if err != nil {
 		return err
@@ -273,7 +275,12 @@ func writeWharfdConfig(dataDir, wharfdBin string, s *devstack.Stack) (string, er
 	vb := b.AppendNewBlock("vault", nil).Body()
 	vb.SetAttributeValue("address", cty.StringVal(s.Vault.Addr))
 	vb.SetAttributeValue("token_file", cty.StringVal(tokenFile))
-	b.AppendNewBlock("registry", nil).Body().SetAttributeValue("address", cty.StringVal(s.Registry.Addr))
+	rb := b.AppendNewBlock("registry", nil).Body()
+	rb.SetAttributeValue("address", cty.StringVal(s.Registry.Addr))
+	// wharfd issues the registry's tokens (its realm is wharfd's /v1/registry/token).
+	rb.SetAttributeValue("token_key_file", cty.StringVal(s.Registry.TokenKeyFile))
+	rb.SetAttributeValue("token_issuer", cty.StringVal(devstack.RegistryTokenIssuer))
+	rb.SetAttributeValue("token_service", cty.StringVal(devstack.RegistryTokenService))
 	pb := b.AppendNewBlock("postgres", nil).Body()
 	pb.SetAttributeValue("address", cty.StringVal(s.Postgres.Addr))
 	pb.SetAttributeValue("admin_user", cty.StringVal(s.Postgres.AdminUser))

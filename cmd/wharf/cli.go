@@ -84,6 +84,7 @@ Exit codes: 0 success, 1 other failure (such as a failed deploy), 2 usage,
 		c.lifecycleCommand("restart", "Replace every instance of an environment"),
 		c.statusCommand(), c.openCommand(), c.logsCommand(),
 	)
+	root.AddCommand(c.runCommand(), c.runsCommand(), c.execCommand(), c.metricsCommand(), c.gitHookCommand()) // day-two operations (run.go, exec.go, metrics.go, githook.go)
 	completeEnvs(root, c.completeEnv)
 	return root
 }

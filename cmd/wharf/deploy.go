@@ -513,6 +513,13 @@ func formatStatus(r ref, st envStatus) string {
 	if len(st.Instances) > 0 {
 		b.WriteString("\n")
 		t := table{header: []string{"instance", "status", "healthy", "job version"}}
+		restarted := false
+		for _, in := range st.Instances {
+			restarted = restarted || in.Restarts > 0 || in.OOMKills > 0
+		}
+		if restarted {
+			t.header = append(t.header, "restarts")
+		}
 		insts := append([]instance(nil), st.Instances...)
 		sort.Slice(insts, func(i, j int) bool {
 			if insts[i].Process != insts[j].Process {
@@ -525,7 +532,11 @@ func formatStatus(r ref, st envStatus) string {
 			if in.Healthy != nil {
 				h = strconv.FormatBool(*in.Healthy)
 			}
-			t.add(fmt.Sprintf("%s.%d", in.Process, in.Index), in.Status, h, fmt.Sprint(in.Version))
+			row := []string{fmt.Sprintf("%s.%d", in.Process, in.Index), in.Status, h, fmt.Sprint(in.Version)}
+			if restarted {
+				row = append(row, restarts(in))
+			}
+			t.add(row...)
 		}
 		writeTable(&b, t, "")
 	}

@@ -55,6 +55,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err == nil {
 		return exitOK
 	}
+	var ce *commandExit
+	if errors.As(err, &ce) {
+		return ce.code // wharf run: the command's own exit code, nothing more to say
+	}
 	code := exitCode(err)
 	fmt.Fprintln(stderr, "wharf: "+message(err))
 	return code

@@ -181,12 +181,15 @@ type (
 		Events  []deployEvent `json:"events"`
 	}
 	instance struct {
-		ID      string `json:"id"`
-		Process string `json:"process"`
-		Index   int    `json:"index"`
-		Status  string `json:"status"`
-		Healthy *bool  `json:"healthy"`
-		Version uint64 `json:"job_version"`
+		ID          string     `json:"id"`
+		Process     string     `json:"process"`
+		Index       int        `json:"index"`
+		Status      string     `json:"status"`
+		Healthy     *bool      `json:"healthy"`
+		Version     uint64     `json:"job_version"`
+		Restarts    int        `json:"restarts"`
+		OOMKills    int        `json:"oom_kills"`
+		LastOOMKill *time.Time `json:"last_oom_kill"`
 	}
 	envStatus struct {
 		Release   int        `json:"release"`

@@ -49,6 +49,12 @@ type Config struct {
 	// VaultTokenFile is read at start when VaultToken is empty.
 	VaultTokenFile string
 	RegistryAddr   string
+	// RegistryTokenKeyFile is wharfd's registry token key (an EC P-256 key and its
+	// certificate, PEM, 0600): with it the registry's token authentication has wharfd
+	// as issuer, and wharfd serves its realm (/v1/registry/token); without it the
+	// registry is taken to be open. RegistryTokenIssuer and RegistryTokenService must
+	// equal the registry's auth.token issuer and service.
+	RegistryTokenKeyFile, RegistryTokenIssuer, RegistryTokenService string
 	// BuilderBinary is the path of wharf-builder on the builder nodes; BuildTimeLimit
 	// stops a build that runs longer.
 	BuilderBinary  string
@@ -91,6 +97,13 @@ type Config struct {
 	ObjectStoreSecretKey     platform.Secret
 	ObjectStoreSecretKeyFile string
 	ObjectStorePublicURL     string
+	// MetricsDir is where this wharfd keeps environments' metrics (a Prometheus TSDB);
+	// empty: it keeps none, and serves none. MetricsIngress are the URLs of the
+	// ingresses' Prometheus metrics it samples; MetricsRetention is how long samples are
+	// kept (48h at least 24h).
+	MetricsDir       string
+	MetricsIngress   []string
+	MetricsRetention string
 }
 
 func defaultConfig() Config {
@@ -104,12 +117,16 @@ func defaultConfig() Config {
 		VaultAddr:    "http://127.0.0.1:8200",
 		RegistryAddr: "127.0.0.1:5000",
 
+		RegistryTokenIssuer:  "wharfd",
+		RegistryTokenService: "wharf-registry",
+
 		PostgresAdminUser:   "postgres",
 		DatabaseCredsTTL:    "1h",
 		DatabaseCredsMaxTTL: "24h",
 		BackupSchedule:      platform.DefaultBackupSchedule,
 		BackupInterval:      "5m",
 		ObjectStoreRegion:   "us-east-1",
+		MetricsRetention:    "48h",
 	}
 }
 
@@ -120,13 +137,14 @@ func defaultConfig() Config {
 //	consul   { address = "127.0.0.1:8500"  token_file = "/etc/wharf/consul-token" }
 //	nomad    { address = "http://127.0.0.1:4646"  region = "local"  token_file = "/etc/wharf/nomad-token" }
 //	vault    { address = "http://127.0.0.1:8200"  token_file = "/etc/wharf/vault-token" }
+//	registry { address = "127.0.0.1:5000"  token_key_file = "/etc/wharf/registry-token.pem"  token_issuer = "wharfd"  token_service = "wharf-registry" }
 //
 // Each of consul, nomad and vault also takes ca_file, cert_file, key_file and
 // tls_server_name for an agent reached over HTTPS.
 //
-//	registry { address = "127.0.0.1:5000" }
 //	postgres { address = "127.0.0.1:5432"  admin_user = "postgres"  admin_password_file = "/etc/wharf/postgres-password" }
 //	object_store { endpoint = "http://127.0.0.1:7070"  access_key = "wharf-root"  secret_key_file = "/etc/wharf/objectstore-secret-key" }
+//	metrics  { dir = "/var/lib/wharf/metrics"  ingress = ["http://127.0.0.1:9102/metrics"]  retention = "48h" }
 type fileConfig struct {
 	Listen    *string `hcl:"listen,optional"`
 	LogLevel  *string `hcl:"log_level,optional"`
@@ -168,7 +186,10 @@ type fileConfig struct {
 		TLSServerName *string `hcl:"tls_server_name,optional"`
 	} `hcl:"vault,block"`
 	Registry *struct {
-		Address *string `hcl:"address,optional"`
+		Address      *string `hcl:"address,optional"`
+		TokenKeyFile *string `hcl:"token_key_file,optional"`
+		TokenIssuer  *string `hcl:"token_issuer,optional"`
+		TokenService *string `hcl:"token_service,optional"`
 	} `hcl:"registry,block"`
 	Build *struct {
 		Builder       *string   `hcl:"builder,optional"`
@@ -194,6 +215,11 @@ type fileConfig struct {
 		SecretKeyFile *string `hcl:"secret_key_file,optional"`
 		PublicURL     *string `hcl:"public_url,optional"`
 	} `hcl:"object_store,block"`
+	Metrics *struct {
+		Dir       *string   `hcl:"dir,optional"`
+		Ingress   *[]string `hcl:"ingress,optional"`
+		Retention *string   `hcl:"retention,optional"`
+	} `hcl:"metrics,block"`
 }
 
 // setting is one option of wharfd's (see internal/cmdconfig).
@@ -277,6 +303,9 @@ var settings = slices.Concat([]setting{
 	opt("WHARF_VAULT_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.VaultToken })),
 	opt("WHARF_VAULT_TOKEN_FILE", "vault-token-file", "file holding wharfd's Vault token", str(func(c *Config) *string { return &c.VaultTokenFile })),
 	opt("WHARF_REGISTRY_ADDR", "registry-addr", "image registry address (host:port)", str(func(c *Config) *string { return &c.RegistryAddr })),
+	opt("WHARF_REGISTRY_TOKEN_KEY_FILE", "registry-token-key-file", "wharfd's registry token key (EC P-256 key and certificate, PEM): the registry's token issuer", str(func(c *Config) *string { return &c.RegistryTokenKeyFile })),
+	opt("WHARF_REGISTRY_TOKEN_ISSUER", "registry-token-issuer", "issuer of registry tokens, as the registry's auth.token.issuer", str(func(c *Config) *string { return &c.RegistryTokenIssuer })),
+	opt("WHARF_REGISTRY_TOKEN_SERVICE", "registry-token-service", "the registry's service name, as its auth.token.service", str(func(c *Config) *string { return &c.RegistryTokenService })),
 	opt("WHARF_BUILDER", "builder", "path of wharf-builder on the builder nodes", func(c *Config, v string) error {
 		if !strings.HasPrefix(v, "/") {
 			return fmt.Errorf("builder path %q is not absolute", v)
@@ -314,6 +343,16 @@ var settings = slices.Concat([]setting{
 	opt("WHARF_OBJECT_STORE_SECRET_KEY_FILE", "object-store-secret-key-file", "file holding the object store admin account's secret key", str(func(c *Config) *string { return &c.ObjectStoreSecretKeyFile })),
 	opt("WHARF_OBJECT_STORE_PUBLIC_URL", "object-store-public-url", "URL the object store's public objects are served under (the endpoint by default)", httpURL(func(c *Config) *string { return &c.ObjectStorePublicURL })),
 	opt("WHARF_BACKUP_INTERVAL", "backup-interval", "how often periodic backup jobs are kept in step and their dumps collected", duration(func(c *Config) *string { return &c.BackupInterval })),
+	opt("WHARF_METRICS_DIR", "metrics-dir", "directory of the metrics store (empty: no metrics)", str(func(c *Config) *string { return &c.MetricsDir })),
+	opt("WHARF_METRICS_INGRESS", "metrics-ingress", "URLs of the ingresses' Prometheus metrics to sample (comma-separated)", list(func(c *Config) *[]string { return &c.MetricsIngress })),
+	opt("WHARF_METRICS_RETENTION", "metrics-retention", "how long metrics are kept (at least 24h)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 24*time.Hour {
+			return fmt.Errorf("metrics retention %q is not a duration of at least 24h", v)
+		}
+		c.MetricsRetention = v
+		return nil
+	}),
 },
 	cmdconfig.TLSSettings("consul", func(c *Config) *platform.TLSFiles { return &c.ConsulTLS }),
 	cmdconfig.TLSSettings("nomad", func(c *Config) *platform.TLSFiles { return &c.NomadTLS }),
@@ -373,7 +412,8 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 		pairs = append(pairs, pair(d.MinHealthyTime, byEnv["WHARF_DEPLOY_MIN_HEALTHY_TIME"]), pair(d.HealthyDeadline, byEnv["WHARF_DEPLOY_HEALTHY_DEADLINE"]), pair(d.ProgressDeadline, byEnv["WHARF_DEPLOY_PROGRESS_DEADLINE"]), pair(joined(d.AllowedImages), byEnv["WHARF_ALLOWED_IMAGES"]))
 	}
 	if r := f.Registry; r != nil {
-		pairs = append(pairs, pair(r.Address, byEnv["WHARF_REGISTRY_ADDR"]))
+		pairs = append(pairs, pair(r.Address, byEnv["WHARF_REGISTRY_ADDR"]), pair(r.TokenKeyFile, byEnv["WHARF_REGISTRY_TOKEN_KEY_FILE"]),
+			pair(r.TokenIssuer, byEnv["WHARF_REGISTRY_TOKEN_ISSUER"]), pair(r.TokenService, byEnv["WHARF_REGISTRY_TOKEN_SERVICE"]))
 	}
 	if b := f.Build; b != nil {
 		pairs = append(pairs, pair(b.Builder, byEnv["WHARF_BUILDER"]), pair(b.TimeLimit, byEnv["WHARF_BUILD_TIME_LIMIT"]), pair(joined(b.GitLocalHosts), byEnv["WHARF_BUILD_GIT_LOCAL_HOSTS"]), pair(b.Network, byEnv["WHARF_BUILD_NETWORK"]))
@@ -388,6 +428,9 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 		pairs = append(pairs, pair(o.Endpoint, byEnv["WHARF_OBJECT_STORE_ENDPOINT"]), pair(o.Region, byEnv["WHARF_OBJECT_STORE_REGION"]),
 			pair(o.AccessKey, byEnv["WHARF_OBJECT_STORE_ACCESS_KEY"]), pair(o.SecretKey, byEnv["WHARF_OBJECT_STORE_SECRET_KEY"]),
 			pair(o.SecretKeyFile, byEnv["WHARF_OBJECT_STORE_SECRET_KEY_FILE"]), pair(o.PublicURL, byEnv["WHARF_OBJECT_STORE_PUBLIC_URL"]))
+	}
+	if m := f.Metrics; m != nil {
+		pairs = append(pairs, pair(m.Dir, byEnv["WHARF_METRICS_DIR"]), pair(joined(m.Ingress), byEnv["WHARF_METRICS_INGRESS"]), pair(m.Retention, byEnv["WHARF_METRICS_RETENTION"]))
 	}
 	return cmdconfig.ApplyValues(cfg, path, pairs...)
 }

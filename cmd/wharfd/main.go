@@ -27,6 +27,7 @@ import (
 	"github.com/wharf-platform/wharf/panel"
 	"github.com/wharf-platform/wharf/platform"
 	"github.com/wharf-platform/wharf/platform/consul"
+	"github.com/wharf-platform/wharf/platform/metrics"
 	"github.com/wharf-platform/wharf/platform/nomad"
 	"github.com/wharf-platform/wharf/platform/objectstore"
 	"github.com/wharf-platform/wharf/platform/postgres"
@@ -97,8 +98,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The registry answers only with tokens wharfd signs, wharfd's own included.
+	reg := registry.New(cfg.RegistryAddr, nil)
+	var issuer *registry.Issuer
+	if cfg.RegistryTokenKeyFile != "" {
+		if issuer, err = registry.LoadIssuer(cfg.RegistryTokenKeyFile, cfg.RegistryTokenIssuer, cfg.RegistryTokenService); err != nil {
+			return err
+		}
+		reg = reg.WithIssuer(issuer)
+	}
 	health := &platform.HealthChecker{
-		Probers: []platform.Prober{consulClient, nomadClient, vaultClient, registry.New(cfg.RegistryAddr, nil)},
+		Probers: []platform.Prober{consulClient, nomadClient, vaultClient, reg},
 		Timeout: 3 * time.Second,
 		MaxAge:  healthMaxAge,
 	}
@@ -111,7 +121,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	buildLimit, _ := time.ParseDuration(cfg.BuildTimeLimit)
 	deployer := &platform.Deployer{
 		Service: model, Scheduler: nomadClient, Runtime: vaultClient.Runtime(),
-		Builder: nomadClient, Artifacts: registry.New(cfg.RegistryAddr, nil), BuildLimit: buildLimit, Routes: rts,
+		Builder: nomadClient, Artifacts: reg, BuildLimit: buildLimit, Routes: rts,
 		GitLocalHosts: cfg.BuildGitLocalHosts, AllowedImages: cfg.AllowedImages,
 		Log: log.With("component", "controller"),
 	}
@@ -123,6 +133,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deployer.ObjectStore = store
 		deployer.StorageCreds = vaultClient.StorageKeys()
 		health.Probers = append(health.Probers, store)
+	}
+	var registryTokens api.RegistryTokens // nil without a token key: no token endpoint
+	if issuer != nil {
+		deployer.Registry, deployer.BuildCredentials, deployer.Nodes = issuer, vaultClient.BuildCredentials(), nomadClient
+		deployer.CacheScopes = issuer
+		registryTokens = deployer
 	}
 	var backups *platform.Backups
 	var apiBackups api.Backups // nil without a cluster or an object store: no backup routes
@@ -138,13 +154,31 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 		deployer.DatabaseCreds = creds
 		backups = &platform.Backups{Deployer: deployer, Runner: nomadClient, Policies: creds, Schedule: cfg.BackupSchedule,
-			Blobs: registry.New(cfg.RegistryAddr, nil)}
+			Blobs: reg}
 		apiBackups = backups
 	}
 	if backups == nil && deployer.ObjectStore != nil {
 		// Storage instances are backed up by wharfd itself, into the object store.
 		backups = &platform.Backups{Deployer: deployer, Schedule: cfg.BackupSchedule}
 		apiBackups = backups
+	}
+	// One-off commands (wharf run), driven by the replica that starts each until ctx
+	// ends; then they are stopped and recorded as such before wharfd exits.
+	runs := &platform.Runs{Deployer: deployer, Runner: nomadClient, Config: vaultClient.Runtime(), Shell: nomadClient, Base: ctx}
+	defer runs.Wait()
+	var collector *metrics.Collector
+	var panelMetrics panel.MetricsSource // nil without a metrics store: no graphs
+	if cfg.MetricsDir != "" {
+		// Environments' metrics: this replica samples and keeps its own copy.
+		retention, _ := time.ParseDuration(cfg.MetricsRetention)
+		store, err := metrics.Open(cfg.MetricsDir, retention, log.With("component", "metrics"))
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		runs.MetricsStore = store
+		panelMetrics = runs
+		collector = &metrics.Collector{Store: store, Instances: nomadClient, Regions: model.Regions, Ingresses: cfg.MetricsIngress, Log: log.With("component", "metrics")}
 	}
 	// The Go runtime's and the process's own figures (goroutines, memory, descriptors)
 	// beside the API's, so a leak shows on /metrics.
@@ -159,10 +193,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Deploys: deployer,
 		Builds:  deployer,
 		Domains: deployer,
-		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel")}).Register,
+		Panel:   panel.New(panel.Config{Model: deployer, Sessions: model.KV, Logger: log.With("component", "panel"), Metrics: panelMetrics}).Register,
 
 		Services: deployer, // service instances (databases, storage)
 		Backups:  apiBackups,
+		Runs:     runs,
+		Execs:    runs, // wharf exec: a WebSocket to Nomad's alloc exec
+
+		EnvMetrics: runs,
+		GitHooks:   runs, // deploys on git push
+		Registry:   registryTokens,
 	})
 
 	l, err := net.Listen("tcp", cfg.Listen)
@@ -205,6 +245,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Info("no longer leading")
 		}))
 	})
+	if collector != nil {
+		g.Go(func() error { return ignoreCanceled(collector.Run(gctx)) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("wharfd shutting down")

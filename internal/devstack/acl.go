@@ -52,11 +52,13 @@ service_prefix "" { policy = "read" }
 	// NomadWharfdPolicy: the jobs wharfd manages in the default namespace (parse,
 	// submit, read, list and stop them; read their allocations' logs, and files, which
 	// is how backup dumps are collected; signal their tasks, which is how a batch task
-	// is told its output was read, platform/nomad.OutputEndVar), and the nodes, for its
-	// health report. No alloc-exec, no node or agent writes, no ACL management.
+	// is told its output was read, platform/nomad.OutputEndVar; exec into their tasks,
+	// for wharf exec, which wharfd authorises and audits), and the nodes, for its health
+	// report. No alloc-node-exec (raw_exec/exec tasks, the node itself), no node or agent
+	// writes, no ACL management.
 	NomadWharfdPolicy = `
 namespace "default" {
-  capabilities = ["list-jobs", "parse-job", "read-job", "submit-job", "read-logs", "read-fs", "alloc-lifecycle"]
+  capabilities = ["list-jobs", "parse-job", "read-job", "submit-job", "read-logs", "read-fs", "alloc-lifecycle", "alloc-exec"]
 }
 node { policy = "read" }
 `

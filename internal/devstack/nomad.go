@@ -38,6 +38,9 @@ type NomadConfig struct {
 	// CgroupParent (absolute: "/name") keeps each agent's cgroups apart, so that several
 	// agents on one machine (make dev beside tests) do not manage each other's.
 	CgroupParent string
+	// RegistryAuth, when set, is the Docker configuration (0600) with the node's
+	// registry credential, which the docker plugin pulls with.
+	RegistryAuth string
 	Log          LogFunc
 }
 
@@ -144,6 +147,9 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 	// infra_image holds an allocation's network namespace in bridge mode (see PauseImage).
 	set(docker, map[string]cty.Value{"allow_privileged": cty.False, "infra_image": str(PauseImage)})
 	set(block(docker, "volumes"), map[string]cty.Value{"enabled": cty.True})
+	if cfg.RegistryAuth != "" {
+		set(block(docker, "auth"), map[string]cty.Value{"config": str(cfg.RegistryAuth)})
+	}
 	gc := block(docker, "gc")
 	// Base images are built locally and cannot be pulled again: never collect them. Other
 	// Nomad agents may share this Docker engine: never take their containers for ours.

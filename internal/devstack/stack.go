@@ -3,6 +3,7 @@ package devstack
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -15,6 +16,9 @@ type Ports struct {
 	Registry                                               int
 	Postgres                                               int
 	ObjectStore                                            int
+	// Wharfd is where the stack's wharfd is to listen: the registry's token realm is
+	// there (Stack.WharfdAddr).
+	Wharfd int
 }
 
 // Config configures a whole local cloudspace.
@@ -36,13 +40,16 @@ type Config struct {
 
 // Stack is a running local cloudspace.
 type Stack struct {
-	TLS      *TLS // nil without TLS
-	Bridge   *Bridge
-	Consul   *Consul
-	Vault    *Vault
-	Nomad    *Nomad
-	Registry *Registry
-	Postgres *Postgres
+	// WharfdAddr (host:port) is where wharfd must listen: the registry sends its
+	// clients to wharfd's token endpoint there.
+	WharfdAddr string
+	TLS        *TLS // nil without TLS
+	Bridge     *Bridge
+	Consul     *Consul
+	Vault      *Vault
+	Nomad      *Nomad
+	Registry   *Registry
+	Postgres   *Postgres
 	// ObjectStore is the S3-compatible store of storage service instances.
 	ObjectStore *ObjectStore
 }
@@ -96,9 +103,27 @@ func Start(cfg Config) (_ *Stack, err error) {
 	if err = s.Vault.PutIngressConsulToken(s.Consul.IngressToken); err != nil {
 		return nil, err
 	}
+	if err = freePorts(&cfg.Ports.Wharfd); err != nil {
+		return nil, err
+	}
+	s.WharfdAddr = addr(cfg.Ports.Wharfd)
 	if s.Registry, err = StartRegistry(RegistryConfig{
 		Binary: cfg.Binaries.Registry, DataDir: dir("registry"), Port: cfg.Ports.Registry, Log: cfg.Log,
+		TokenRealm: "http://" + s.WharfdAddr + "/v1/registry/token",
 	}); err != nil {
+		return nil, err
+	}
+	// The node's Docker engine pulls with a node credential that only Nomad's docker
+	// plugin reads.
+	region := cfg.Region
+	if region == "" {
+		region = "local"
+	}
+	registryAuth := filepath.Join(dir("nomad"), "registry-auth.json")
+	if err = os.MkdirAll(dir("nomad"), 0o700); err != nil {
+		return nil, err
+	}
+	if err = s.Registry.WriteNodeCredential(registryAuth, region, cfg.Name); err != nil {
 		return nil, err
 	}
 	if s.ObjectStore, err = StartObjectStore(ObjectStoreConfig{
@@ -117,7 +142,7 @@ func Start(cfg Config) (_ *Stack, err error) {
 		Name: cfg.Name, CgroupParent: "/" + cfg.Name, Log: cfg.Log, Bridge: s.Bridge,
 		HTTPPort: cfg.Ports.NomadHTTP, RPCPort: cfg.Ports.NomadRPC, SerfPort: cfg.Ports.NomadSerf,
 		ConsulAddr: s.Consul.Addr, ConsulToken: s.Consul.NomadToken, TLS: s.TLS,
-		VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken,
+		VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken, RegistryAuth: registryAuth,
 	}); err != nil {
 		return nil, err
 	}

@@ -18,14 +18,15 @@ import (
 )
 
 // NomadTokenRole is the Vault token role from which Nomad derives each task's token.
-// It may grant only policies named like EnvPolicyGlob (an environment's) or
-// BackupPolicyGlob (a service instance's backups'), platform/identity.go's two families,
-// and IngressPolicy for the ingress's job: a task can never be handed Wharf's or Nomad's
+// It may grant only policies named like EnvPolicyGlob (an environment's),
+// BackupPolicyGlob (a service instance's backups') or BuildPolicyGlob (one build's
+// registry credential), platform/identity.go's three families, and IngressPolicy for the ingress's job: a task can never be handed Wharf's or Nomad's
 // own policies.
 const (
 	NomadTokenRole   = "nomad-cluster"
 	EnvPolicyGlob    = platform.EnvPolicyGlob
 	BackupPolicyGlob = platform.BackupPolicyGlob
+	BuildPolicyGlob  = platform.BuildPolicyGlob
 	IngressPolicy    = "wharf-ingress"
 )
 
@@ -63,6 +64,7 @@ path "secret/data/wharf/ingress" { capabilities = ["deny"] }
 path "secret/metadata/wharf/ingress" { capabilities = ["deny"] }
 path "sys/policies/acl/wharf-env.*" { capabilities = ["create", "read", "update", "delete"] }
 path "sys/policies/acl/wharf-backup.*" { capabilities = ["create", "read", "update", "delete"] }
+path "sys/policies/acl/wharf-build.*" { capabilities = ["create", "read", "update", "delete"] }
 path "sys/policies/acl/wharf-env-*" { capabilities = ["delete"] }
 path "sys/mounts/database" { capabilities = ["create", "read", "update"] }
 path "database/config/wharf-*" { capabilities = ["create", "read", "update", "delete"] }
@@ -249,7 +251,7 @@ func (v *Vault) configure() error {
 		return fmt.Errorf("write %s policy: %w", IngressPolicy, err)
 	}
 	if _, err := c.Logical().Write("auth/token/roles/"+NomadTokenRole, map[string]any{
-		"allowed_policies_glob":  []string{EnvPolicyGlob, BackupPolicyGlob, IngressPolicy},
+		"allowed_policies_glob":  []string{EnvPolicyGlob, BackupPolicyGlob, BuildPolicyGlob, IngressPolicy},
 		"disallowed_policies":    []string{"nomad-server", "wharfd", "root"},
 		"orphan":                 true,
 		"token_period":           "72h",

@@ -144,12 +144,21 @@ func (c *Client) HarvestBackups(ctx context.Context, region, id string, store fu
 // backupRoleMeta is the meta key naming the role a backup job backs up.
 const backupRoleMeta = "wharf_backup_role"
 
+// kvDataPath is a KV v2 path below the mount as a template reads it; "" stays "".
+func kvDataPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	return "secret/data/" + path
+}
+
 func (c *Client) backupVars(bj platform.BackupJob, schedule string) jobspecs.BackupVars {
 	return jobspecs.BackupVars{
 		Region: bj.Region, Datacenters: c.runtime.Datacenters, VaultPolicy: bj.Policy, Role: bj.Role,
 		Address: bj.Address, Database: bj.Database, RestoreURL: bj.RestoreURL, Schedule: schedule,
-		NetworkMode: c.runtime.NetworkMode,
-		Meta:        map[string]string{"wharf_job": bj.ID, backupRoleMeta: bj.Role},
+		NetworkMode:       c.runtime.NetworkMode,
+		RegistryTokenPath: kvDataPath(bj.RegistryTokenPath),
+		Meta:              map[string]string{"wharf_job": bj.ID, backupRoleMeta: bj.Role},
 	}
 }
 

@@ -244,8 +244,8 @@ func (c *Client) failingInstances(ctx context.Context, region, deployment string
 					if ev.Signal != 0 {
 						what += fmt.Sprintf(", signal %d", ev.Signal)
 					}
-					if strings.Contains(ev.DisplayMessage, "OOM") {
-						what += ", out of memory"
+					if ev.Details["oom_killed"] == "true" || strings.Contains(ev.DisplayMessage, "OOM") {
+						what += ", killed for exceeding its memory"
 					}
 					what += fmt.Sprintf("; restarted %d times)", st.Restarts)
 					break
@@ -316,11 +316,19 @@ func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel p
 	if err != nil {
 		return platform.ReleaseCommandResult{}, err
 	}
+	return batchResult(alloc, "release"), nil
+}
+
+// batchResult is how the task of a batch job's ended allocation ended.
+func batchResult(alloc *nomadapi.Allocation, task string) platform.ReleaseCommandResult {
 	res := platform.ReleaseCommandResult{Failed: alloc.ClientStatus != nomadapi.AllocClientStatusComplete}
-	if st := alloc.TaskStates["release"]; st != nil {
+	if st := alloc.TaskStates[task]; st != nil {
 		for _, ev := range st.Events {
 			if ev.Type == nomadapi.TaskTerminated {
 				res.ExitCode = ev.ExitCode
+				if ev.Details["oom_killed"] == "true" {
+					res.Reason = "killed for exceeding its memory"
+				}
 			}
 			if ev.Type == nomadapi.TaskDriverFailure || ev.Type == nomadapi.TaskSetupFailure {
 				res.Reason = ev.DisplayMessage
@@ -330,7 +338,7 @@ func (c *Client) RunReleaseCommand(ctx context.Context, t platform.Target, rel p
 	if res.Failed && res.Reason == "" {
 		res.Reason = fmt.Sprintf("exited with code %d", res.ExitCode)
 	}
-	return res, nil
+	return res
 }
 
 // SyncCron makes the environment's periodic jobs match rel's cron entries: one job per
@@ -399,6 +407,10 @@ func (c *Client) Instances(ctx context.Context, t platform.Target) ([]platform.I
 		in := platform.Instance{ID: s.ID, Process: s.TaskGroup, Index: allocIndex(s.Name), Status: s.ClientStatus, Version: s.JobVersion}
 		if s.DeploymentStatus != nil {
 			in.Healthy = s.DeploymentStatus.Healthy
+		}
+		if ts := s.TaskStates[execTask]; ts != nil {
+			in.Restarts = ts.Restarts
+			in.OOMKills, in.LastOOMKill = oomKills(ts)
 		}
 		out = append(out, in)
 	}

@@ -10,14 +10,16 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/wharf-platform/wharf/platform"
 )
 
 // Client speaks to one registry.
 type Client struct {
-	base string // http://host:port
-	http *http.Client
+	base   string // http://host:port
+	http   *http.Client
+	issuer *Issuer // signs the client's own tokens; nil for an open registry
 }
 
 // New returns a client for the registry at address (host:port, or a URL).
@@ -32,6 +34,35 @@ func New(address string, hc *http.Client) *Client {
 	return &Client{base: base, http: hc}
 }
 
+// WithIssuer returns the client signing its own registry tokens with iss, each for
+// exactly the request it makes: wharfd is the registry's token issuer, and the one
+// party that may delete.
+func (c *Client) WithIssuer(iss *Issuer) *Client {
+	cc := *c
+	cc.issuer = iss
+	return &cc
+}
+
+// do sends req with a token for access (the request's repository and actions).
+func (c *Client) do(req *http.Request, access ...platform.RegistryAccess) (*http.Response, error) {
+	if c.issuer != nil {
+		tok, err := c.issuer.Token("wharfd", access, time.Minute)
+		if err != nil {
+			return nil, platform.Wrap(platform.Internal, err, "sign a registry token")
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, platform.Wrap(platform.Unavailable, err, "registry unreachable")
+	}
+	return resp, nil
+}
+
+func repoAccess(repo string, actions ...string) platform.RegistryAccess {
+	return platform.RegistryAccess{Type: "repository", Name: repo, Actions: actions}
+}
+
 // Name is the component's name in health reports.
 func (c *Client) Name() string { return "registry" }
 
@@ -42,12 +73,12 @@ func (c *Client) Probe(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", platform.Wrap(platform.Invalid, err, "registry address")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
-		return "", platform.Wrap(platform.Unavailable, err, "registry unreachable")
+		return "", err
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized {
+	if resp.StatusCode != http.StatusOK && (resp.StatusCode != http.StatusUnauthorized || c.issuer != nil) {
 		return "", platform.Errorf(platform.Unavailable, "registry answered %s", resp.Status)
 	}
 	return fmt.Sprintf("%s answers", c.base), nil
@@ -61,10 +92,11 @@ var _ platform.Prober = (*Client)(nil)
 func (c *Client) PutBlob(ctx context.Context, repo string, b []byte) (string, error) {
 	sum := sha256.Sum256(b)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
+	push := repoAccess(repo, "pull", "push")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v2/"+repo+"/blobs/uploads/", nil)
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req, push)
 	if err != nil {
-		return "", platform.Wrap(platform.Unavailable, err, "registry unreachable")
+		return "", err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
@@ -80,9 +112,9 @@ func (c *Client) PutBlob(ctx context.Context, repo string, b []byte) (string, er
 	req, _ = http.NewRequestWithContext(ctx, http.MethodPut, loc.String(), bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.ContentLength = int64(len(b))
-	resp, err = c.http.Do(req)
+	resp, err = c.do(req, push)
 	if err != nil {
-		return "", platform.Wrap(platform.Unavailable, err, "registry unreachable")
+		return "", err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
@@ -95,9 +127,9 @@ func (c *Client) PutBlob(ctx context.Context, repo string, b []byte) (string, er
 // Errors: unavailable.
 func (c *Client) DeleteBlob(ctx context.Context, repo, digest string) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, c.BlobURL(repo, digest), nil)
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req, repoAccess(repo, "delete"))
 	if err != nil {
-		return platform.Wrap(platform.Unavailable, err, "registry unreachable")
+		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNotFound {
@@ -116,9 +148,9 @@ func (c *Client) BlobURL(repo, digest string) string {
 func (c *Client) HasManifest(ctx context.Context, repo, reference string) (bool, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodHead, c.base+"/v2/"+repo+"/manifests/"+reference, nil)
 	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req, repoAccess(repo, "pull"))
 	if err != nil {
-		return false, platform.Wrap(platform.Unavailable, err, "registry unreachable")
+		return false, err
 	}
 	resp.Body.Close()
 	switch resp.StatusCode {

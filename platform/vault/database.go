@@ -114,12 +114,15 @@ func (d *Databases) ConfigureDatabase(ctx context.Context, role, db, owner strin
 func backupPolicy(role string) string { return platform.BackupPolicy(role) }
 
 // PutBackupPolicy writes the policy an instance's backup and restore jobs run under:
-// read the instance's credentials, nothing else. It returns the policy's name.
+// read the instance's credentials and the registry tokens of its restores, nothing
+// else. It returns the policy's name.
 func (d *Databases) PutBackupPolicy(ctx context.Context, role string) (string, error) {
 	if !rolePattern.MatchString(role) {
 		return "", platform.Errorf(platform.Invalid, "database role %q is not one of Wharf's", role)
 	}
 	policy := fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", dbMount+"/creds/"+role)
+	// A restore's registry token (a pull of the one dump's repository) waits here.
+	policy += fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", kvMount+"/data/"+platform.RestoreTokenPath(role, "*"))
 	if err := d.api.Sys().PutPolicyWithContext(ctx, backupPolicy(role), policy); err != nil {
 		return "", translate(err, "write the backup policy")
 	}

@@ -101,11 +101,13 @@ func (r *Runtime) WriteRuntime(ctx context.Context, t platform.Target, values ma
 	return sec.VersionMetadata.Version, nil
 }
 
-// PutEnvPolicy writes the environment's policy: read its runtime configuration, the
-// credentials of its database instances' roles and the keys of its storage instances,
-// nothing else. Nomad hands tasks tokens with it, through the nomad-cluster role.
+// PutEnvPolicy writes the environment's policy: read its runtime configuration, its
+// one-off commands' configuration (RunsPath), the credentials of its database
+// instances' roles and the keys of its storage instances, nothing else. Nomad hands
+// tasks tokens with it, through the nomad-cluster role.
 func (r *Runtime) PutEnvPolicy(ctx context.Context, t platform.Target, services []platform.ServiceBinding) error {
 	policy := fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", kvMount+"/data/"+t.RuntimePath())
+	policy += fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", kvMount+"/data/"+t.RunsPath())
 	for _, b := range services {
 		if !rolePattern.MatchString(b.CredentialsRole) {
 			return platform.Errorf(platform.Invalid, "credentials role %q is not one of Wharf's", b.CredentialsRole)
@@ -122,10 +124,14 @@ func (r *Runtime) PutEnvPolicy(ctx context.Context, t platform.Target, services 
 	return nil
 }
 
-// DeleteEnv removes the environment's runtime configuration, SECRET_KEY and policy.
+// DeleteEnv removes the environment's runtime and run configurations, SECRET_KEY and
+// policy.
 func (r *Runtime) DeleteEnv(ctx context.Context, t platform.Target) error {
 	if err := r.kv.DeleteMetadata(ctx, t.RuntimePath()); err != nil {
 		return translate(err, "delete the runtime configuration")
+	}
+	if err := r.kv.DeleteMetadata(ctx, t.RunsPath()); err != nil {
+		return translate(err, "delete the run configuration")
 	}
 	if err := r.kv.DeleteMetadata(ctx, secretKeyPath(t)); err != nil {
 		return translate(err, "delete the secret key")

@@ -1,5 +1,5 @@
 // Command hostile is the hostile tenant of e2e/acl_test.go: from inside its task it tries
-// the cloudspace's agents (Nomad, Consul, Vault) on the addresses and victim names its
+// the cloudspace's agents (Nomad, Consul, Vault) and its registry on the addresses and victim names its
 // environment gives it, and reports at /attack what each attempt got, without judging:
 // the test does. It serves "ok" at / so that it passes its health check. When
 // HOSTILE_PORTS names the node's ports, it first tries to connect to each of them on
@@ -60,7 +60,7 @@ func attack() []attempt {
 	vh := map[string]string{"X-Vault-Token": vaultToken}
 	evilJob := `{"Job":{"ID":"mallory","Name":"mallory","Type":"batch","Datacenters":["*"],"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/true"}}]}]}}`
 	hijack := fmt.Sprintf(`{"ID":"mallory-hijack","Name":%q,"Address":"127.0.0.1","Port":1}`, service)
-	return append(append(append(connects(), pgLogins()...), throughIngress()...), []attempt{
+	return append(append(append(append(connects(), pgLogins()...), throughIngress()...), []attempt{
 		call("nomad: leader (reachable)", "GET", nomad+"/v1/status/leader", "", nil),
 		call("nomad: list jobs", "GET", nomad+"/v1/jobs", "", nil),
 		call("nomad: read another job", "GET", nomad+"/v1/job/"+url.PathEscape(job), "", nil),
@@ -81,7 +81,7 @@ func attack() []attempt {
 		call("vault: list secrets", "LIST", vault+"/v1/secret/metadata/wharf", "", vh),
 		call("vault: write a policy", "PUT", vault+"/v1/sys/policies/acl/wharf-env-mallory", `{"policy":"path \"secret/*\" { capabilities = [\"read\"] }"}`, vh),
 		call("vault: create a token", "POST", vault+"/v1/auth/token/create", `{"policies":["wharfd"]}`, vh),
-	}...)
+	}...), registryAttack(vaultToken)...)
 }
 
 // connects tries a TCP connection to each port of HOSTILE_PORTS ("name=port,...") on
