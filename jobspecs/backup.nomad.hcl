@@ -97,8 +97,13 @@ job "wharf-backup" {
   }
 
   group "pg" {
+    # pg_dump and pg_restore (Wharf's own programs, not a tenant's) run on the node's
+    # task bridge as tasks do, reaching only the database; a restore that fetches its
+    # dump from the registry itself (registry_token_path) runs on the host's network,
+    # since the registry is fenced off from the bridge, and holds a pull token for that
+    # one dump only.
     network {
-      mode = var.network_mode
+      mode = var.registry_token_path == "" ? var.network_mode : "host"
     }
 
     restart {
