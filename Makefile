@@ -11,7 +11,7 @@ export WHARF_BIN_DIR ?= $(HOME)/.cache/wharf/bin
 TEST_TIMEOUT ?= 25m
 FUZZTIME ?= 1m
 
-.PHONY: deps build dev dev-reset test lint bench soak fuzz clean
+.PHONY: deps build dev dev-reset test lint bench soak fuzz clean terraform-provider
 
 ## deps: build the pinned agents, install Debian packages, build the base image (idempotent)
 deps:
@@ -20,6 +20,13 @@ deps:
 ## build: build every command into bin/
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+## terraform-provider: install terraform-provider-wharf where tofu finds it with no registry
+TF_PROVIDER_VERSION := 0.1.0
+TF_PLUGIN_DIR ?= $(HOME)/.terraform.d/plugins/registry.opentofu.org/wharf-platform/wharf/$(TF_PROVIDER_VERSION)/$(shell $(GO) env GOOS)_$(shell $(GO) env GOARCH)
+terraform-provider:
+	@mkdir -p "$(TF_PLUGIN_DIR)"
+	$(GO) build -ldflags "$(LDFLAGS)" -o "$(TF_PLUGIN_DIR)/terraform-provider-wharf_v$(TF_PROVIDER_VERSION)" ./cmd/terraform-provider-wharf
 
 ## dev: start a complete local cloudspace and wharfd; Ctrl-C stops it, run again to resume
 dev: deps build

@@ -1136,7 +1136,10 @@ func (d *Deployer) DeleteEnvironment(ctx context.Context, p Principal, ref EnvRe
 }
 
 // DeleteApplication deletes an application as Service.DeleteApplication does, after
-// tearing down each of its environments as DeleteEnvironment does.
+// tearing down each of its environments as DeleteEnvironment does, and then its builds'
+// records and logs. It is refused while one of its builds is queued or running. (The
+// images and sources its builds left in the registry stay: the registry adapter
+// deletes nothing yet.)
 func (d *Deployer) DeleteApplication(ctx context.Context, p Principal, org, name string, ifMatch uint64) error {
 	if err := d.authorize(ctx, p, org, "", ActManage); err != nil {
 		return err
@@ -1144,6 +1147,15 @@ func (d *Deployer) DeleteApplication(ctx context.Context, p Principal, org, name
 	a, err := load[Application](ctx, d.KV, appKey(org, name), "application "+name)
 	if err != nil {
 		return err
+	}
+	// Its builds go with it, so one in progress refuses the delete, as a deploy does.
+	queued, err := d.KV.List(ctx, buildQueuePrefix+org+"/"+name+"/")
+	if err != nil {
+		return err
+	}
+	if len(queued) > 0 {
+		k := queued[0].Key
+		return Errorf(Conflict, "build %s of application %q is in progress; cancel it or wait for it to end", k[strings.LastIndexByte(k, '/')+1:], name)
 	}
 	for _, env := range a.Environments {
 		if err := d.teardown(ctx, org, name, env); err != nil {
@@ -1158,7 +1170,11 @@ func (d *Deployer) DeleteApplication(ctx context.Context, p Principal, org, name
 			return err
 		}
 	}
-	return nil
+	t := &txn{}
+	t.deleteTree(buildPrefix(org, name))
+	t.deleteTree("build-logs/" + org + "/" + name + "/")
+	t.deleteTree("build-sources/" + org + "/" + name + "/")
+	return d.KV.Txn(ctx, t.ops)
 }
 
 // teardown stops what an environment runs and removes what its tasks read. It is

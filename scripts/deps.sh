@@ -5,16 +5,19 @@
 #     $WHARF_CACHE/bin (default ~/.cache/wharf/bin);
 #   - Debian packages (docker-registry, postgresql, busybox-static, ...);
 #   - the local base image wharf/busybox (FROM scratch + Debian's static busybox),
-#     because no image can be pulled on these machines.
+#     because no image can be pulled on these machines;
+#   - OpenTofu (MPL-2.0), built from the module proxy like the agents, for the
+#     Terraform provider's tests and examples.
 # A second run finds everything in place and returns in seconds.
 #
-# Usage: scripts/deps.sh [all|agents|agent NAME|packages|image]
+# Usage: scripts/deps.sh [all|agents|agent NAME|packages|image]   (NAME: nomad, consul, vault, versitygw, tofu)
 set -euo pipefail
 
 NOMAD_VERSION=1.6.1
 CONSUL_VERSION=1.14.5
 VAULT_VERSION=1.14.1
 VERSITYGW_VERSION=1.8.0
+OPENTOFU_VERSION=1.12.6
 
 CACHE=${WHARF_CACHE:-$HOME/.cache/wharf}
 BIN=$CACHE/bin
@@ -22,11 +25,11 @@ mkdir -p "$BIN"
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
-# build_agent NAME MODULE VERSION EDIT-FUNCTION [PACKAGE] builds MODULE@VERSION (its
-# PACKAGE, the module's root by default) into $BIN/NAME-VERSION unless it is there
+# build_agent NAME MODULE VERSION EDIT-FUNCTION [PACKAGE [LDFLAGS]] builds MODULE@VERSION
+# (its PACKAGE, the module's root by default) into $BIN/NAME-VERSION unless it is there
 # already. EDIT-FUNCTION adjusts go.mod in the copied module directory.
 build_agent() {
-	local name=$1 module=$2 version=$3 edit=$4 pkg=${5:-.}
+	local name=$1 module=$2 version=$3 edit=$4 pkg=${5:-.} ldflags=${6:-}
 	local out=$BIN/$name-$version
 	if [ -x "$out" ]; then
 		return 0
@@ -44,7 +47,7 @@ build_agent() {
 	(
 		cd "$work"
 		"$edit"
-		GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -trimpath -o "$out.tmp" "$pkg"
+		GOFLAGS=-mod=mod GOTOOLCHAIN=local go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg"
 	)
 	mv "$out.tmp" "$out"
 	rm -rf "$work"
@@ -76,11 +79,14 @@ for r in json.load(sys.stdin).get("Replace") or []:
 	go mod edit -replace github.com/hashicorp/vault/sdk=github.com/hashicorp/vault/sdk@v0.9.2-0.20230721171514-bf23fe8636b0
 }
 
-# versitygw's go.mod needs no change: its module builds as the proxy serves it.
+# versitygw's and OpenTofu's go.mod need no change: their modules build as the proxy
+# serves them (OpenTofu's one replace points at a served module).
 edit_none() { :; }
 
 agent() {
 	case $1 in
+	# version.dev=no: a release build (`tofu version` prints v1.12.6, not v1.12.6-dev).
+	tofu) build_agent tofu github.com/opentofu/opentofu "$OPENTOFU_VERSION" edit_none ./cmd/tofu "-X github.com/opentofu/opentofu/version.dev=no" ;;
 	nomad) build_agent nomad github.com/hashicorp/nomad "$NOMAD_VERSION" edit_nomad ;;
 	consul) build_agent consul github.com/hashicorp/consul "$CONSUL_VERSION" edit_consul ;;
 	vault) build_agent vault github.com/hashicorp/vault "$VAULT_VERSION" edit_vault ;;
@@ -171,10 +177,10 @@ DOCKERFILE
 }
 
 case ${1:-all} in
-all) packages; image; agents; "$(dirname "$0")/pebble.sh" ;;
+all) packages; image; agents; agent tofu; "$(dirname "$0")/pebble.sh" ;;
 agents) agents ;;
 agent) agent "$2" ;;
 packages) packages ;;
 image) image ;;
-*) log "usage: $0 [all|agents|agent NAME|packages|image]"; exit 2 ;;
+*) log "usage: $0 [all|agents|agent NAME|packages|image] (NAME: nomad, consul, vault, versitygw, tofu)"; exit 2 ;;
 esac

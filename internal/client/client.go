@@ -95,15 +95,24 @@ func Path(segments ...string) string {
 // the response when its status is below 400; otherwise it returns an *Error. The caller
 // closes the body.
 func (c *Client) Request(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	return c.request(ctx, method, path, h, body)
+}
+
+// request is Request with any request headers.
+func (c *Client) request(ctx context.Context, method, path string, header http.Header, body io.Reader) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.Addr+path, body)
 	if err != nil {
 		return nil, err
 	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
 	}
 	if c.UserAgent != "" {
 		req.Header.Set("User-Agent", c.UserAgent)
