@@ -6,15 +6,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
+	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/wharf-platform/wharf/internal/agenttest"
 	"github.com/wharf-platform/wharf/internal/devstack"
@@ -32,27 +36,37 @@ type aclAttempt struct {
 // aclVictim is what the test learns, as the operator, of the victim's environment; the
 // hostile tenant is handed it as if it had guessed or overheard it.
 type aclVictim struct {
-	job, alloc, task, service, runtime string
+	job, alloc, task, service, runtime, policy string
 }
 
 // TestHostileTenant deploys a victim application and, in another organisation, a
-// hostile one whose task tries the cloudspace's agents from inside (tasks share the
-// host's network in the local cloudspace, so only ACLs stand in its way): Nomad (list
-// jobs, read another job, its allocation and its task's logs, alloc exec, register
-// and stop jobs), Consul (list, read and write KV, register a service in the victim's
-// name, read the catalog and another service's health), Vault beyond its own paths, and
-// the registry's own HTTP API (list the catalog, pull the victim's manifest and a blob
-// of its image, fetch its uploaded source, delete a blob, push), with whatever token
-// wharfd's token endpoint gives it for what it finds on its node. Every attempt is
-// refused, and the victim keeps serving, directly and through wharf-ingress; its build
-// (whose registry credential never shows in its Nomad job) pushed its image, and its
-// deploy of that image, pulled by the node with the node's own credential, serves.
+// hostile one whose task tries the cloudspace's agents from inside. Tasks run on the
+// stack's task bridge, so from the task ("task/...") not even a connection is made to
+// the node's agents, the registry or wharfd, on loopback, on the bridge's gateway or on
+// the node's own addresses, while the database's and the object store's ports given to
+// tasks are reached on the gateway only (the controls), where PostgreSQL refuses the
+// superuser and the cluster's own database to them, and the victim's page is reached
+// through the ingress (the control: the address the ingress keeps for tasks). The same
+// attempts are then made as a task on the host's network would make them ("host/...":
+// the hostile binary run on the node with the task's Vault token), where only ACLs and
+// the registry's tokens stand in the way: Nomad (list jobs, read another job, its
+// allocation and its task's logs, alloc exec, register and stop jobs), Consul (list,
+// read and write KV, register a service in the victim's name, read the catalog and
+// another service's health), Vault beyond its own paths, and the registry's own HTTP
+// API (list the catalog, pull the victim's manifest and a blob of its image, fetch its
+// uploaded source, delete a blob, push), with whatever token wharfd's token endpoint
+// gives it for what it finds on its node. Every attempt is refused, and the victim keeps
+// serving, directly and through wharf-ingress; its build (whose registry credential
+// never shows in its Nomad job) pushed its image, and its deploy of that image, pulled
+// by the node with the node's own credential, serves.
 func TestHostileTenant(t *testing.T) {
 	s := agenttest.Stack(t)
 	image := aclBuildHostile(t)
+	hostileBin := aclBuildHostileBinary(t)
 	token := bootstrap(t, s)
 	w := startWharfd(t, s)
-	ing := startIngress(t, s)
+	ingAddrs := startIngressAddrs(t, s)
+	ing := ingAddrs["http"]
 	c := &client{t: t, url: w.URL, token: token}
 	c.seedApp(s, "victim")
 	const victimEnv = "/v1/orgs/acme/apps/victim/envs/live"
@@ -96,13 +110,26 @@ func TestHostileTenant(t *testing.T) {
 	c.must(201, "POST", "/v1/orgs/mallory/apps", map[string]any{"name": "hostile", "cloudspace": "local", "plan": "dev"}, nil)
 	const hostileEnv = "/v1/orgs/mallory/apps/hostile/envs/live"
 	c.must(200, "POST", hostileEnv+"/scale", map[string]any{"processes": map[string]any{"web": map[string]int{"instances": 1, "memory_mb": 32}}}, nil)
-	for k, v := range map[string]string{
+	attackEnv := map[string]string{
 		"HOSTILE_NOMAD": s.Nomad.Addr, "HOSTILE_CONSUL": "http://" + s.Consul.Addr, "HOSTILE_VAULT": s.Vault.Addr,
 		"VICTIM_JOB": victim.job, "VICTIM_ALLOC": victim.alloc, "VICTIM_TASK": victim.task,
 		"VICTIM_SERVICE": victim.service, "VICTIM_RUNTIME": victim.runtime,
 		"HOSTILE_REGISTRY": "http://" + s.Registry.Addr, "VICTIM_REPO": victimRepo, "VICTIM_MANIFEST": victimManifest,
 		"VICTIM_SOURCE": "sha256:" + hex.EncodeToString(sum[:]),
-	} {
+	}
+	taskEnv := map[string]string{
+		"HOSTILE_PORTS": strings.Join([]string{
+			"nomad=" + aclPort(t, s.Nomad.Addr), "consul=" + aclPort(t, s.Consul.Addr), "vault=" + aclPort(t, s.Vault.Addr),
+			"registry=" + aclPort(t, s.Registry.Addr), "wharfd=" + aclPort(t, w.URL), "wharf-ingress=" + aclPort(t, ing),
+			"postgres (control)=" + aclPort(t, s.Postgres.Addr), "object store (control)=" + aclPort(t, s.ObjectStore.Endpoint()),
+		}, ","),
+		"HOSTILE_NODE_ADDRS": strings.Join(aclNodeAddrs(t, s), ","),
+		"HOSTILE_DATABASE":   s.Postgres.Addr,
+		"HOSTILE_INGRESS":    ingAddrs["tasks-http"],
+		"VICTIM_HOST":        victimHost,
+	}
+	maps.Copy(taskEnv, attackEnv)
+	for k, v := range taskEnv {
 		c.must(201, "PUT", hostileEnv+"/vars/"+k, map[string]any{"value": v}, nil)
 	}
 	c.must(202, "POST", hostileEnv+"/deploys", map[string]any{"image": image}, &d)
@@ -110,7 +137,8 @@ func TestHostileTenant(t *testing.T) {
 		t.Fatalf("hostile's deploy = %s (%s)", d.Status, d.Error)
 	}
 	hostile, _ := aclInspect(t, s, c, hostileEnv)
-	attempts := aclAttack(t, appURL(t, s, hostile.service))
+	fromTask := aclAttack(t, appURL(t, s, hostile.service))
+	fromHost := aclAttackFromHost(t, s, hostileBin, hostile.policy, attackEnv)
 
 	// What refusal looks like: 403 from Nomad, Consul and Vault, or Nomad's "Permission
 	// denied" with another status (its log stream answers 500); Nomad answers a read of
@@ -160,24 +188,33 @@ func TestHostileTenant(t *testing.T) {
 		"registry: delete the victim's source":         registryRefused,
 		"registry: push to the victim's repository":    registryRefused,
 	}
-	seen := map[string]bool{}
-	for _, a := range attempts {
-		seen[a.Name] = true
-		t.Run(a.Name, func(t *testing.T) {
-			ok, known := want[a.Name]
-			if !known {
-				t.Fatalf("unexpected attempt %q", a.Name)
-			}
-			if !ok(a) {
-				t.Errorf("got %d %q (error %q)", a.Status, aclTrim(a.Body), a.Error)
-			}
-		})
+	// From the task, on the bridge: no connection to any of the node's ports but the
+	// database's, which answers on the bridge's gateway only; so no API call gets an
+	// answer at all.
+	gateway := s.Bridge.Gateway.String() + ": connected"
+	wantTask := map[string]func(aclAttempt) bool{
+		"connect: postgres (control)":     func(a aclAttempt) bool { return a.Status == 1 && strings.Contains(a.Body, gateway) },
+		"connect: object store (control)": func(a aclAttempt) bool { return a.Status == 1 && strings.Contains(a.Body, gateway) },
+	}
+	for _, name := range []string{"nomad", "consul", "vault", "registry", "wharfd", "wharf-ingress"} {
+		wantTask["connect: "+name] = func(a aclAttempt) bool { return a.Status == 0 && strings.Count(a.Body, "\n") >= 3 }
 	}
 	for name := range want {
-		if !seen[name] {
-			t.Errorf("the hostile application did not try %q", name)
-		}
+		wantTask[name] = func(a aclAttempt) bool { return a.Status == 0 && a.Error != "" }
 	}
+	// The database port is open to tasks, but pg_hba.conf refuses the superuser and the
+	// cluster's own database to them before any password is asked for.
+	hbaRejects := func(a aclAttempt) bool { return strings.Contains(a.Body, "pg_hba.conf rejects connection") }
+	wantTask["postgres: log in as the superuser"] = hbaRejects
+	wantTask["postgres: log in to the cluster's database"] = hbaRejects
+	wantTask["postgres: log in as a user (control)"] = func(a aclAttempt) bool { return a.Body == "password requested" }
+	// Other applications are reached through the ingress, as from anywhere.
+	wantTask["ingress: another application's page (control)"] = func(a aclAttempt) bool {
+		return a.Status == http.StatusOK && a.Body == "victim release 1\n"
+	}
+	aclJudge(t, "task", fromTask, wantTask)
+	// From the host's network: the ACLs alone refuse.
+	aclJudge(t, "host", fromHost, want)
 
 	t.Run("victim keeps serving", func(t *testing.T) {
 		if got := httpGet(t, appURL(t, s, victim.service)); got != "victim release 1\n" {
@@ -283,6 +320,102 @@ func aclRealm(t *testing.T, s *devstack.Stack, user, password, scope string) int
 // aclBuildHostile builds testdata/hostile into an image FROM scratch.
 func aclBuildHostile(t *testing.T) string { return buildStaticImage(t, "hostile") }
 
+// aclBuildHostileBinary builds testdata/hostile for the node itself.
+func aclBuildHostileBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "hostile")
+	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/hostile").CombinedOutput(); err != nil {
+		t.Fatalf("build hostile: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// aclAttackFromHost runs the hostile binary on the node, on the host's network, with a
+// Vault token such as Nomad gives the hostile environment's tasks (from the token role,
+// with the environment's policy), and returns what it got.
+func aclAttackFromHost(t *testing.T, s *devstack.Stack, bin, policy string, env map[string]string) []aclAttempt {
+	t.Helper()
+	vc, err := s.Vault.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := vc.Auth().Token().CreateWithRole(&vaultapi.TokenCreateRequest{Policies: []string{policy}, TTL: "10m"}, devstack.NomadTokenRole)
+	if err != nil {
+		t.Fatalf("make the hostile task's Vault token: %v", err)
+	}
+	cmd := exec.Command(bin, "-attack")
+	cmd.Env = []string{"VAULT_TOKEN=" + secret.Auth.ClientToken}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hostile -attack: %v", err)
+	}
+	var attempts []aclAttempt
+	if err := json.Unmarshal(out, &attempts); err != nil {
+		t.Fatalf("hostile -attack: %v: %s", err, out)
+	}
+	for _, a := range attempts {
+		t.Logf("host: %s: %d %q %s", a.Name, a.Status, aclTrim(a.Body), a.Error)
+	}
+	return attempts
+}
+
+// aclJudge runs one subtest per attempt (prefix/name), failing those that want does not
+// accept, and fails when an attempt of want was not made.
+func aclJudge(t *testing.T, prefix string, attempts []aclAttempt, want map[string]func(aclAttempt) bool) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, a := range attempts {
+		seen[a.Name] = true
+		t.Run(prefix+"/"+a.Name, func(t *testing.T) {
+			ok, known := want[a.Name]
+			if !known {
+				t.Fatalf("unexpected attempt %q", a.Name)
+			}
+			if !ok(a) {
+				t.Errorf("got %d %q (error %q)", a.Status, aclTrim(a.Body), a.Error)
+			}
+		})
+	}
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("%s: the hostile application did not try %q", prefix, name)
+		}
+	}
+}
+
+// aclPort is the port of a host:port or URL.
+func aclPort(t *testing.T, addr string) string {
+	t.Helper()
+	if u, err := url.Parse(addr); err == nil && u.Port() != "" {
+		return u.Port()
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("no port in %q", addr)
+	}
+	return port
+}
+
+// aclNodeAddrs lists the node's IPv4 addresses beyond loopback and the bridge's gateway
+// (which the hostile task tries anyway).
+func aclNodeAddrs(t *testing.T, s *devstack.Stack) []string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.Equal(s.Bridge.Gateway) {
+			out = append(out, ipn.IP.String())
+		}
+	}
+	return out
+}
+
 // aclRuntimePath finds the Vault path a task's template reads its configuration from.
 var aclRuntimePath = regexp.MustCompile(`secret "([^"?]+)`)
 
@@ -330,6 +463,9 @@ func aclInspect(t *testing.T, s *devstack.Stack, c *client, env string) (aclVict
 	}
 	task := group.Tasks[0]
 	v.task = task.Name
+	if task.Vault != nil && len(task.Vault.Policies) > 0 {
+		v.policy = task.Vault.Policies[0]
+	}
 	for _, svc := range append(group.Services, task.Services...) {
 		v.service = svc.Name
 	}

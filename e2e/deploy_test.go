@@ -149,7 +149,7 @@ func (c *client) follow(env, id string) deploy {
 // bootstrap runs `wharfd bootstrap` against the stack's Consul and returns the token.
 func bootstrap(t testing.TB, s *devstack.Stack) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "wharfd"), "bootstrap", "-consul-addr", s.Consul.Addr)
+	cmd := exec.Command(filepath.Join(binDir, "wharfd"), append([]string{"bootstrap", "-consul-addr", s.Consul.Addr}, agentTLSArgs(s, "consul")...)...)
 	cmd.Env = append(os.Environ(), "WHARF_CONSUL_TOKEN="+s.Consul.WharfdToken)
 	out, err := cmd.Output()
 	if err != nil {

@@ -79,6 +79,20 @@ func writeToken(t testing.TB, dir, name, token string) string {
 	return path
 }
 
+// agentTLSArgs are the flags that make a command speak TLS to the named agents of a
+// stack with TLS (devstack.Config.TLS): the stack's authority, and its certificate as
+// the client's own; none for a stack without.
+func agentTLSArgs(s *devstack.Stack, agents ...string) []string {
+	if s.TLS == nil {
+		return nil
+	}
+	var args []string
+	for _, a := range agents {
+		args = append(args, "-"+a+"-ca-file", s.TLS.CAFile, "-"+a+"-cert-file", s.TLS.CertFile, "-"+a+"-key-file", s.TLS.KeyFile)
+	}
+	return args
+}
+
 // operatorGet GETs a path of the stack's Nomad API with the operator's (management)
 // token, to look at what wharfd did.
 func operatorGet(s *devstack.Stack, path string) (*http.Response, error) {
@@ -128,12 +142,12 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 		"-consul-addr", s.Consul.Addr, "-consul-token-file", writeToken(t, dir, "consul-token", s.Consul.WharfdToken),
 		"-nomad-addr", s.Nomad.Addr, "-nomad-region", s.Nomad.Region, "-nomad-token-file", writeToken(t, dir, "nomad-token", s.Nomad.WharfdToken),
 		"-vault-addr", s.Vault.Addr, "-vault-token-file", tokenFile, "-registry-addr", s.Registry.Addr,
-		"-nomad-network-mode", "host", "-builder", filepath.Join(binDir, "wharf-builder"),
+		"-nomad-network-mode", "bridge", "-builder", filepath.Join(binDir, "wharf-builder"),
 		"-deploy-min-healthy-time", "2s", "-deploy-healthy-deadline", "20s", "-deploy-progress-deadline", "40s",
 		"-allowed-images", "wharf/busybox,wharf-e2e", // local images the tests deploy by name
 		"-object-store-endpoint", s.ObjectStore.Endpoint(), "-object-store-region", s.ObjectStore.Region,
 		"-object-store-access-key", s.ObjectStore.AccessKey, "-object-store-secret-key-file", s.ObjectStore.SecretKeyFile,
-	}, extraArgs...)
+	}, append(agentTLSArgs(s, "consul", "nomad", "vault"), extraArgs...)...)
 	logged := &logBuffer{}
 	p, err := devstack.StartProcess("wharfd", func(_, line string) {
 		t.Logf("wharfd: %s", line)

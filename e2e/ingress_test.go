@@ -21,23 +21,28 @@ import (
 	"github.com/wharf-platform/wharf/internal/devstack"
 )
 
-// startIngress runs the real wharf-ingress for the cloudspace "local" and returns its
-// plain HTTP address.
+// startIngress runs the real wharf-ingress against the stack's Consul with the
+// ingress's own token, and returns its plain HTTP address.
 func startIngress(t testing.TB, s *devstack.Stack) string {
 	t.Helper()
 	return startIngressAddrs(t, s)["http"]
 }
 
 // startIngressAddrs runs the real wharf-ingress for the cloudspace "local" and returns
-// its addresses: "http", and "admin" (its /metrics and /health).
+// its addresses: "http", "admin" (its /metrics and /health) and, with a task bridge,
+// "tasks-http", on the bridge's gateway and let through its fence, where the stack's
+// tasks reach other applications.
 func startIngressAddrs(t testing.TB, s *devstack.Stack) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
 	addrFile := filepath.Join(dir, "addrs.json")
+	args := append([]string{"-cloudspace", "local", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-addr-file", addrFile,
+		"-consul-addr", s.Consul.Addr, "-consul-token-file", writeToken(t, dir, "consul-token", s.Consul.IngressToken)}, agentTLSArgs(s, "consul")...)
+	if s.Bridge != nil {
+		args = append(args, "-tasks-http", net.JoinHostPort(s.Bridge.Gateway.String(), "0"))
+	}
 	p, err := devstack.StartProcess("ingress", func(_, line string) { t.Logf("ingress: %s", line) },
-		filepath.Join(binDir, "wharf-ingress"),
-		[]string{"-cloudspace", "local", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-addr-file", addrFile,
-			"-consul-addr", s.Consul.Addr, "-consul-token-file", writeToken(t, dir, "consul-token", s.Consul.IngressToken)}, nil)
+		filepath.Join(binDir, "wharf-ingress"), args, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +54,13 @@ func startIngressAddrs(t testing.TB, s *devstack.Stack) map[string]string {
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var addrs map[string]string
 		if b, err := os.ReadFile(addrFile); err == nil && json.Unmarshal(b, &addrs) == nil && addrs["http"] != "" {
+			if tasks := addrs["tasks-http"]; tasks != "" {
+				_, port, _ := net.SplitHostPort(tasks)
+				n, _ := strconv.Atoi(port)
+				if err := s.Bridge.Allow(n); err != nil {
+					t.Fatal(err)
+				}
+			}
 			return addrs
 		}
 	}

@@ -45,6 +45,12 @@ variable "database" {
   type = string
 }
 
+variable "network_mode" {
+  type        = string
+  default     = "bridge"
+  description = "The group's network mode: bridge (pg_dump runs in a network namespace of its own on the node's task bridge, as tasks do) or host."
+}
+
 variable "pg_bin" {
   type        = string
   default     = "/usr/lib/postgresql/15/bin"
@@ -91,6 +97,15 @@ job "wharf-backup" {
   }
 
   group "pg" {
+    # pg_dump and pg_restore (Wharf's own programs, not a tenant's) run on the node's
+    # task bridge as tasks do, reaching only the database; a restore that fetches its
+    # dump from the registry itself (registry_token_path) runs on the host's network,
+    # since the registry is fenced off from the bridge, and holds a pull token for that
+    # one dump only.
+    network {
+      mode = var.registry_token_path == "" ? var.network_mode : "host"
+    }
+
     restart {
       attempts = 0
       mode     = "fail"

@@ -23,8 +23,9 @@ variable "image" {
 }
 
 variable "network_mode" {
-  type    = string
-  default = "bridge"
+  type        = string
+  default     = "bridge"
+  description = "The group's network mode: bridge (a network namespace of its own on the node's task bridge) or host."
 }
 
 variable "name" {
@@ -113,6 +114,10 @@ job "wharf-cron" {
   group "cron" {
     count = 1
 
+    network {
+      mode = var.network_mode
+    }
+
     restart {
       attempts = 0
       mode     = "fail"
@@ -123,7 +128,7 @@ job "wharf-cron" {
 
       config {
         image        = var.image
-        network_mode = var.network_mode
+        network_mode = var.network_mode == "host" ? "host" : null
         command      = "/bin/sh"
         args         = ["-c", "exec /bin/sh -c \"$WHARF_COMMAND_CRON_${upper(replace(var.name, "-", "_"))}\""]
       }

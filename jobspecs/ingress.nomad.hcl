@@ -61,7 +61,7 @@ variable "https_port" {
 variable "admin_port" {
   type        = number
   default     = 9102
-  description = "Metrics (/metrics) and health (/health), on the host's loopback."
+  description = "Metrics (/metrics) and health (/health), on the node's address (the client's network_interface), where Consul checks it; tasks on the node's bridge are fenced off from it."
 }
 
 variable "acme_directory" {
@@ -146,7 +146,10 @@ job "wharf-ingress" {
         args = concat([
           "-cloudspace", local.cloudspace,
           "-http", ":${var.http_port}",
-          "-admin", "127.0.0.1:${var.admin_port}",
+          # Where Nomad registers the service's check: the node's address, not its
+          # loopback (which is not where Consul looks unless the node's network
+          # interface is lo).
+          "-admin", "$${NOMAD_ADDR_admin}",
           "-consul-addr", var.consul_address,
           "-routes-prefix", var.routes_prefix,
           "-acme-directory", var.acme_directory,

@@ -148,7 +148,7 @@ type Common struct {
 	Datacenters []string // every datacenter of the region when empty
 	NodePool    string   // "default" when empty
 	Image       string   // by digest
-	NetworkMode string   // "bridge" when empty; the local cloudspace uses "host"
+	NetworkMode string   // the groups' network mode: "bridge" (the default) or "host"
 	Stage       string   // the environment's name
 	Domain      string   // the environment's primary domain
 	Release     int
@@ -301,9 +301,9 @@ func (c Common) values() (map[string]cty.Value, error) {
 	if pool == "" {
 		pool = "default"
 	}
-	mode := c.NetworkMode
-	if mode == "" {
-		mode = "bridge"
+	mode, err := networkMode(c.NetworkMode)
+	if err != nil {
+		return nil, err
 	}
 	services, err := servicesValue(c.Services)
 	if err != nil {
@@ -545,7 +545,9 @@ type BackupVars struct {
 	RegistryTokenPath string
 	// Schedule, a cron expression, makes the job periodic: one backup per run.
 	Schedule string
-	Meta     map[string]string
+	// NetworkMode is the group's network mode: "bridge" (the default) or "host".
+	NetworkMode string
+	Meta        map[string]string
 }
 
 // Template names backup.nomad.hcl.
@@ -574,6 +576,10 @@ func (v BackupVars) values() (map[string]cty.Value, error) {
 	case v.Schedule != "" && (v.RestoreURL != "" || platform.CheckCronSchedule(v.Schedule) != ""):
 		return nil, platform.Errorf(platform.Invalid, "schedule %q is not a cron expression of a backup", v.Schedule)
 	}
+	mode, err := networkMode(v.NetworkMode)
+	if err != nil {
+		return nil, err
+	}
 	dcs := v.Datacenters
 	if len(dcs) == 0 {
 		dcs = []string{"*"}
@@ -583,6 +589,7 @@ func (v BackupVars) values() (map[string]cty.Value, error) {
 		pool = "default"
 	}
 	vals := map[string]cty.Value{
+		"network_mode": cty.StringVal(mode),
 		"region":       cty.StringVal(v.Region),
 		"datacenters":  stringList(dcs),
 		"node_pool":    cty.StringVal(pool),
@@ -602,6 +609,17 @@ func (v BackupVars) values() (map[string]cty.Value, error) {
 		vals["registry_token_path"] = cty.StringVal(v.RegistryTokenPath)
 	}
 	return vals, nil
+}
+
+// networkMode checks a group network mode, "bridge" when empty.
+func networkMode(m string) (string, error) {
+	switch m {
+	case "", "bridge":
+		return "bridge", nil
+	case "host":
+		return m, nil
+	}
+	return "", platform.Errorf(platform.Invalid, "network mode %q is neither bridge nor host", m)
 }
 
 var filepathPattern = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)

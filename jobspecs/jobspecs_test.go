@@ -31,7 +31,7 @@ var _ jobspecs.Parser = (*nomad.Client)(nil)
 func common() jobspecs.Common {
 	return jobspecs.Common{
 		Region: "local", Datacenters: []string{"dc1"}, Image: "127.0.0.1:5000/acme/shop@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-		NetworkMode: "host", Stage: "live", Domain: "live.shop.acme.local.wharf.test", Release: 7,
+		Stage: "live", Domain: "live.shop.acme.local.wharf.test", Release: 7,
 		VaultPolicy: "wharf-env.acme.shop.live", RuntimePath: "secret/data/wharf/acme/shop/live/runtime", RuntimeVersion: 3,
 		Meta: map[string]string{"wharf_app": "shop", "wharf_env": "live"},
 	}
@@ -53,6 +53,13 @@ func withServices(c jobspecs.Common) jobspecs.Common {
 	return c
 }
 
+// hostNetwork puts c's groups on the host's network, as a cloudspace without bridge
+// networking does.
+func hostNetwork(c jobspecs.Common) jobspecs.Common {
+	c.NetworkMode = "host"
+	return c
+}
+
 // goldenCases are the renderings the golden files pin.
 var goldenCases = map[string]jobspecs.Vars{
 	"web": jobspecs.WebVars{Common: common(), ServiceName: "wharf-acme-shop-live-goojeoqa5bdb7h7zpyssunde5y", Processes: []jobspecs.Process{
@@ -62,6 +69,10 @@ var goldenCases = map[string]jobspecs.Vars{
 	"web-image-default-command": jobspecs.WebVars{Common: common(), ServiceName: "wharf-acme-shop-live-goojeoqa5bdb7h7zpyssunde5y",
 		Processes: []jobspecs.Process{{Name: "web", Count: 1, CPU: 100, MemoryMB: 128, HTTP: true}},
 		Update:    &jobspecs.UpdatePolicy{MinHealthyTime: "2s", HealthyDeadline: "1m", ProgressDeadline: "2m"}},
+	"web-host": jobspecs.WebVars{Common: hostNetwork(common()), ServiceName: "wharf-acme-shop-live-goojeoqa5bdb7h7zpyssunde5y", Processes: []jobspecs.Process{
+		{Name: "web", Count: 1, CPU: 100, MemoryMB: 128, HTTP: true},
+		{Name: "worker", Command: true, Count: 1, CPU: 100, MemoryMB: 64},
+	}},
 	"web-services": jobspecs.WebVars{Common: withServices(common()), ServiceName: "wharf-acme-shop-live-goojeoqa5bdb7h7zpyssunde5y",
 		Processes: []jobspecs.Process{{Name: "web", Count: 1, CPU: 100, MemoryMB: 128, HTTP: true}}},
 	"release":          jobspecs.ReleaseVars{Common: common()},
@@ -191,6 +202,17 @@ func testHostileValues(t *testing.T, nc *nomad.Client) {
 		mutate(&c.Services[0])
 		if _, err := jobspecs.Render(context.Background(), nc, "x", jobspecs.ReleaseVars{Common: c}); platform.ErrorCode(err) != platform.Invalid {
 			t.Errorf("a service with template text %+v: err = %v, want invalid", c.Services[0], err)
+		}
+	}
+	for _, mode := range []string{"none", "cni/custom", "Bridge"} {
+		c := common()
+		c.NetworkMode = mode
+		if _, err := jobspecs.Render(context.Background(), nc, "x", jobspecs.ReleaseVars{Common: c}); platform.ErrorCode(err) != platform.Invalid {
+			t.Errorf("network mode %q: err = %v, want invalid", mode, err)
+		}
+		if _, err := jobspecs.Render(context.Background(), nc, "x", jobspecs.BackupVars{Region: "local", VaultPolicy: "wharf-backup.wharf-0123456789abcdef", Role: "wharf-0123456789abcdef",
+			Address: "127.0.0.1:5432", Database: "wharf_0123456789abcdef", NetworkMode: mode}); platform.ErrorCode(err) != platform.Invalid {
+			t.Errorf("backup network mode %q: err = %v, want invalid", mode, err)
 		}
 	}
 	for _, mutate := range []func(*jobspecs.Storage){

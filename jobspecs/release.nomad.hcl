@@ -25,8 +25,9 @@ variable "image" {
 }
 
 variable "network_mode" {
-  type    = string
-  default = "bridge"
+  type        = string
+  default     = "bridge"
+  description = "The group's network mode: bridge (a network namespace of its own on the node's task bridge) or host."
 }
 
 variable "stage" {
@@ -106,6 +107,10 @@ job "wharf-release" {
   group "release" {
     count = 1
 
+    network {
+      mode = var.network_mode
+    }
+
     restart {
       attempts = 0
       mode     = "fail"
@@ -121,7 +126,7 @@ job "wharf-release" {
 
       config {
         image        = var.image
-        network_mode = var.network_mode
+        network_mode = var.network_mode == "host" ? "host" : null
         command      = "/bin/sh"
         # The command runs in a shell of its own. When Wharf set WHARF_OUTPUT_END (hidden
         # from the command), the wrapper then writes that marker on stdout and stderr and

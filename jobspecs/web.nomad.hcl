@@ -34,7 +34,7 @@ variable "image" {
 variable "network_mode" {
   type        = string
   default     = "bridge"
-  description = "Docker network mode; the local cloudspace uses host."
+  description = "The groups' network mode: bridge (each instance in a network namespace of its own on the node's task bridge, its port mapped on the node's address), or host."
 }
 
 variable "service_name" {
@@ -160,11 +160,16 @@ job "wharf-env" {
       # requests to an instance before it goes away.
       shutdown_delay = group.value.http ? "3s" : "0s"
 
-      dynamic "network" {
-        for_each = group.value.http ? [1] : []
-        content {
-          mode = "host"
-          port "http" {}
+      # In bridge mode an instance has a network namespace of its own on the node's task
+      # bridge: it reaches only what the node's fence lets through (the cloudspace's
+      # database, the outside world), never the node's agents, and its port is mapped on
+      # the node's address, where the service is registered and the ingress reaches it.
+      network {
+        mode = var.network_mode
+        dynamic "port" {
+          for_each = group.value.http ? [1] : []
+          labels   = ["http"]
+          content {}
         }
       }
 
@@ -202,8 +207,8 @@ job "wharf-env" {
 
         config {
           image        = var.image
-          network_mode = var.network_mode
-          ports        = group.value.http && var.network_mode != "host" ? ["http"] : []
+          # In bridge mode the task joins its group's namespace (no Docker network).
+          network_mode = var.network_mode == "host" ? "host" : null
           # The command is a runtime value (see the header): the outer shell hands it,
           # unexpanded, to an inner shell, as a Procfile line is run.
           command = group.value.command ? "/bin/sh" : null

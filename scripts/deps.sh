@@ -110,8 +110,10 @@ agents() {
 }
 
 # haproxy and caddy are only measured against (make bench); util-linux brings taskset;
-# tmux gives e2e TestRuns a terminal to drive wharf exec in.
-PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium haproxy caddy util-linux tmux)
+# tmux gives e2e TestRuns a terminal to drive wharf exec in. containernetworking-plugins
+# (1.1.1, in /usr/lib/cni) and iptables give Nomad's bridge network mode, which the
+# local cloudspace's tasks run in.
+PACKAGES=(docker-registry postgresql busybox-static iproute2 ca-certificates git chromium haproxy caddy util-linux tmux containernetworking-plugins iptables)
 
 packages() {
 	local missing=() p
@@ -135,7 +137,21 @@ packages() {
 # Not tagged latest: Nomad's docker driver always pulls an image tagged latest.
 IMAGE=wharf/busybox:1
 
+# The pause image holds each allocation's network namespace in Nomad's bridge mode (the
+# docker plugin's infra_image; Nomad's default would be pulled). internal/devstack
+# builds the same when it is missing.
+PAUSE_IMAGE=wharf/pause:1
+
 image() {
+	base_image
+	if ! docker image inspect "$PAUSE_IMAGE" >/dev/null 2>&1; then
+		log "building $PAUSE_IMAGE from $IMAGE"
+		printf 'FROM %s\nCMD ["/bin/sh", "-c", "trap '"'"'exit 0'"'"' TERM INT; while :; do sleep 3600 & wait $!; done"]\n' "$IMAGE" |
+			docker build -q -t "$PAUSE_IMAGE" - >/dev/null
+	fi
+}
+
+base_image() {
 	if docker image inspect "$IMAGE" >/dev/null 2>&1; then
 		return 0
 	fi

@@ -152,10 +152,18 @@ func run(ctx context.Context, dataDir, binDir, wharfdBin string) error {
 	if err != nil {
 		return err
 	}
+	// Tasks reach other applications through the ingress's listener on the task
+	// bridge's gateway, the one port of the machine besides PostgreSQL's that the
+	// bridge's fence opens to them.
+	ingressPort, _ := strconv.Atoi(strings.TrimPrefix(ingressAddr, "127.0.0.1:"))
+	ingressTasksAddr := stack.Bridge.Addr(ingressPort)
+	if err := stack.Bridge.Allow(ingressPort); err != nil {
+		return err
+	}
 	ing, err := supervise("wharf-ingress", report, func() (*devstack.Process, error) {
 		return devstack.StartProcess("ingress", logs.Write, filepath.Join(filepath.Dir(wharfdBin), "wharf-ingress"),
 			[]string{"-cloudspace", "local", "-consul-addr", stack.Consul.Addr, "-consul-token-file", ingressToken,
-				"-http", ingressAddr, "-admin", ingressAdminAddr, "-log-format", "text"}, nil)
+				"-http", ingressAddr, "-tasks-http", ingressTasksAddr, "-admin", ingressAdminAddr, "-log-format", "text"}, nil)
 	})
 	if err != nil {
 		return err
@@ -175,6 +183,7 @@ The local cloudspace is running (region "local"):
   Registry        %[6]s
   PostgreSQL      %[9]s   (superuser postgres, password in %[10]s)
   Object store    %[15]s   (S3; admin access key %[16]s, secret key in %[17]s)
+  Task network    bridge %[18]s, %[19]s (tasks reach PostgreSQL, the ingress at %[20]s and the outside world, nothing else here)
 The management tokens are the operator's: export CONSUL_HTTP_TOKEN=$(cat %[13]s) NOMAD_TOKEN=$(cat %[14]s)
 Press Ctrl-C to stop everything.
 `, wharfdAddr, stack.Consul.Addr, stack.Nomad.Addr, stack.Vault.Addr,
@@ -182,7 +191,8 @@ Press Ctrl-C to stop everything.
 		token, filepath.Join(dataDir, "admin-token"), stack.Postgres.Addr, stack.Postgres.PasswordFile,
 		strings.TrimPrefix(ingressAddr, "127.0.0.1:"), ingressAdminAddr,
 		stack.Consul.ManagementTokenPath, stack.Nomad.ManagementTokenPath,
-		stack.ObjectStore.Endpoint(), stack.ObjectStore.AccessKey, stack.ObjectStore.SecretKeyFile)
+		stack.ObjectStore.Endpoint(), stack.ObjectStore.AccessKey, stack.ObjectStore.SecretKeyFile,
+		stack.Bridge.Name, stack.Bridge.Subnet, ingressTasksAddr)
 
 	// wharfd and wharf-ingress are started again when they end (supervise). An agent that
 	// ends is reported and left down (wharfd's health shows it, as it would in a real
@@ -247,9 +257,9 @@ func writeWharfdConfig(dataDir, wharfdBin string, s *devstack.Stack) (string, er
 	nb.SetAttributeValue("address", cty.StringVal(s.Nomad.Addr))
 	nb.SetAttributeValue("region", cty.StringVal(s.Nomad.Region))
 	nb.SetAttributeValue("token_file", cty.StringVal(tokens["wharfd-nomad-token"]))
-	// Tasks of the local cloudspace share the host's network, to reach its loopback
-	// services.
-	nb.SetAttributeValue("network_mode", cty.StringVal("host"))
+	// Tasks of the local cloudspace run on the stack's task bridge, fenced off from the
+	// node's loopback agents, as in a real cloudspace (devstack.Bridge).
+	nb.SetAttributeValue("network_mode", cty.StringVal("bridge"))
 	builder, err := filepath.Abs(filepath.Join(filepath.Dir(wharfdBin), "wharf-builder"))
 	if err != nil {
 		return "", err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,17 +25,23 @@ type Config struct {
 	HTTP       string // plain HTTP listener: ACME challenges, redirects, routes
 	HTTPS      string // TLS listener; empty serves no HTTPS
 	Admin      string // /metrics and /health
-	AddrFile   string // when set, the bound addresses are written here as JSON
-	LogLevel   slog.Level
-	LogFormat  string
-	AccessLog  bool
+	// TasksHTTP is a second plain HTTP listener, for the node's tasks where they do not
+	// reach HTTP's address: the local cloudspace's task bridge gateway. Empty: none.
+	TasksHTTP string
+	AddrFile  string // when set, the bound addresses are written here as JSON
+	LogLevel  slog.Level
+	LogFormat string
+	AccessLog bool
 
 	ConsulAddr  string
 	ConsulToken platform.Secret
 	// ConsulTokenFile is read at start when ConsulToken is empty.
 	ConsulTokenFile string
-	RoutesPrefix    string
-	CheckFilter     string // a Consul filter on the checks watched
+	// ConsulTLS verifies a Consul reached over HTTPS (with any of it set) and gives the
+	// ingress's client certificate where Consul requires one.
+	ConsulTLS    platform.TLSFiles
+	RoutesPrefix string
+	CheckFilter  string // a Consul filter on the checks watched
 
 	ACMEDirectory string // the ACME server; Let's Encrypt's when HTTPS is on and it is empty
 	ACMEEmail     string
@@ -74,6 +81,7 @@ type fileConfig struct {
 	Listen     *struct {
 		HTTP  *string `hcl:"http,optional"`
 		HTTPS *string `hcl:"https,optional"`
+		Tasks *string `hcl:"tasks_http,optional"`
 		Admin *string `hcl:"admin,optional"`
 	} `hcl:"listen,block"`
 	Consul *struct {
@@ -82,6 +90,11 @@ type fileConfig struct {
 		TokenFile    *string `hcl:"token_file,optional"`
 		RoutesPrefix *string `hcl:"routes_prefix,optional"`
 		CheckFilter  *string `hcl:"check_filter,optional"`
+		// ca_file, cert_file, key_file, tls_server_name: Consul over HTTPS.
+		CAFile        *string `hcl:"ca_file,optional"`
+		CertFile      *string `hcl:"cert_file,optional"`
+		KeyFile       *string `hcl:"key_file,optional"`
+		TLSServerName *string `hcl:"tls_server_name,optional"`
 	} `hcl:"consul,block"`
 	ACME *struct {
 		Directory    *string `hcl:"directory,optional"`
@@ -100,10 +113,11 @@ var (
 )
 
 // settings lists every option. Secrets have no flag: a flag shows in the process list.
-var settings = []setting{
+var settings = slices.Concat([]setting{
 	opt("WHARF_CLOUDSPACE", "cloudspace", "the cloudspace whose routes to serve", str(func(c *Config) *string { return &c.Cloudspace })),
 	opt("WHARF_INGRESS_HTTP", "http", "plain HTTP listen address (host:port)", str(func(c *Config) *string { return &c.HTTP })),
 	opt("WHARF_INGRESS_HTTPS", "https", "HTTPS listen address (host:port); empty: no HTTPS", str(func(c *Config) *string { return &c.HTTPS })),
+	opt("WHARF_INGRESS_TASKS_HTTP", "tasks-http", "plain HTTP listen address for the node's tasks (the task bridge's gateway, host:port); empty: none", str(func(c *Config) *string { return &c.TasksHTTP })),
 	opt("WHARF_INGRESS_ADMIN", "admin", "metrics and health listen address (host:port)", str(func(c *Config) *string { return &c.Admin })),
 	opt("", "addr-file", "write the bound addresses here as JSON once listening", str(func(c *Config) *string { return &c.AddrFile })),
 	opt("WHARF_LOG_LEVEL", "log-level", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }),
@@ -129,7 +143,7 @@ var settings = []setting{
 	opt("WHARF_ACME_CA_FILE", "acme-ca-file", "PEM roots to trust the ACME server with", str(func(c *Config) *string { return &c.ACMECAFile })),
 	opt("WHARF_INGRESS_CACHE_KEY", "", "", func(c *Config, v string) error { c.CacheKey = platform.Secret(v); return nil }),
 	opt("WHARF_INGRESS_CACHE_KEY_FILE", "cache-key-file", "file holding the certificate cache key (64 hex digits)", str(func(c *Config) *string { return &c.CacheKeyFile })),
-}
+}, cmdconfig.TLSSettings("consul", func(c *Config) *platform.TLSFiles { return &c.ConsulTLS }))
 
 // loadConfig builds the configuration from arguments and the environment (as
 // os.Environ gives it), reading the files they name.
@@ -155,10 +169,11 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 	pair, byEnv, byFlag := cmdconfig.V[Config], idx.ByEnv, idx.ByFlag
 	pairs := []cmdconfig.Value[Config]{pair(f.Cloudspace, byEnv["WHARF_CLOUDSPACE"]), pair(f.LogLevel, byEnv["WHARF_LOG_LEVEL"]), pair(f.LogFormat, byEnv["WHARF_LOG_FORMAT"])}
 	if l := f.Listen; l != nil {
-		pairs = append(pairs, pair(l.HTTP, byFlag["http"]), pair(l.HTTPS, byFlag["https"]), pair(l.Admin, byFlag["admin"]))
+		pairs = append(pairs, pair(l.HTTP, byFlag["http"]), pair(l.HTTPS, byFlag["https"]), pair(l.Tasks, byFlag["tasks-http"]), pair(l.Admin, byFlag["admin"]))
 	}
 	if c := f.Consul; c != nil {
 		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]), pair(c.TokenFile, byEnv["WHARF_CONSUL_TOKEN_FILE"]), pair(c.RoutesPrefix, byFlag["routes-prefix"]), pair(c.CheckFilter, byFlag["check-filter"]))
+		pairs = append(pairs, cmdconfig.TLSValues(idx, "consul", c.CAFile, c.CertFile, c.KeyFile, c.TLSServerName)...)
 	}
 	if a := f.ACME; a != nil {
 		pairs = append(pairs, pair(a.Directory, byFlag["acme-directory"]), pair(a.Email, byFlag["acme-email"]),
@@ -184,8 +199,8 @@ func (c Config) cacheKey() ([]byte, error) {
 
 func (c Config) validate() error {
 	var errs []error
-	for name, v := range map[string]string{"http": c.HTTP, "https": c.HTTPS, "admin": c.Admin} {
-		if v == "" && name != "https" {
+	for name, v := range map[string]string{"http": c.HTTP, "https": c.HTTPS, "admin": c.Admin, "tasks": c.TasksHTTP} {
+		if v == "" && name != "https" && name != "tasks" {
 			errs = append(errs, fmt.Errorf("the %s listen address is empty", name))
 		} else if _, _, err := net.SplitHostPort(v); v != "" && err != nil {
 			errs = append(errs, fmt.Errorf("%s listen address %q: %w", name, v, err))
@@ -196,6 +211,9 @@ func (c Config) validate() error {
 	}
 	if c.ConsulAddr == "" {
 		errs = append(errs, errors.New("consul address is empty"))
+	}
+	if err := cmdconfig.CheckTLS("consul", c.ConsulTLS); err != nil {
+		errs = append(errs, err)
 	}
 	if c.HTTPS != "" {
 		if _, err := c.cacheKey(); err != nil {

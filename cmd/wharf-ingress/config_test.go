@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wharf-platform/wharf/platform"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -57,6 +59,11 @@ acme {
 		{name: "consul token file by flag", args: []string{"-consul-token-file", filepath.Join(dir, "consul-token")},
 			check: func(c Config) bool { return c.ConsulToken.Reveal() == "consul-from-file" }},
 		{name: "missing consul token file", env: []string{"WHARF_CONSUL_TOKEN_FILE=" + filepath.Join(dir, "none")}, wantErr: "consul token file"},
+		{name: "consul TLS", args: []string{"-consul-ca-file", "/etc/wharf/ca.pem", "-consul-cert-file", "/etc/wharf/ingress.pem", "-consul-key-file", "/etc/wharf/ingress-key.pem"}, env: []string{"WHARF_CONSUL_TLS_SERVER_NAME=server.dc1.consul"},
+			check: func(c Config) bool {
+				return c.ConsulTLS == platform.TLSFiles{CAFile: "/etc/wharf/ca.pem", CertFile: "/etc/wharf/ingress.pem", KeyFile: "/etc/wharf/ingress-key.pem", ServerName: "server.dc1.consul"}
+			}},
+		{name: "consul key without certificate", env: []string{"WHARF_CONSUL_KEY_FILE=/etc/wharf/ingress-key.pem"}, wantErr: "consul: a client certificate"},
 		{name: "environment over file", args: []string{"-config", file}, env: []string{"WHARF_CLOUDSPACE=ams1", "WHARF_INGRESS_CACHE_KEY=" + key},
 			check: func(c Config) bool { return c.Cloudspace == "ams1" }},
 		{name: "flag over environment", args: []string{"-cloudspace", "par1"}, env: []string{"WHARF_CLOUDSPACE=ams1"},

@@ -28,6 +28,7 @@ import (
 
 	"github.com/wharf-platform/wharf/ingress"
 	"github.com/wharf-platform/wharf/ingress/consul"
+	platformconsul "github.com/wharf-platform/wharf/platform/consul"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -73,7 +74,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 // serve runs the source, the proxy and the listeners until ctx ends, then drains the
 // listeners within a deadline.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	client, err := consulapi.NewClient(&consulapi.Config{Address: cfg.ConsulAddr, Token: cfg.ConsulToken.Reveal()})
+	client, err := consulapi.NewClient(platformconsul.APIConfig(platformconsul.Config{Address: cfg.ConsulAddr, Token: cfg.ConsulToken.Reveal(), TLS: cfg.ConsulTLS}))
 	if err != nil {
 		return fmt.Errorf("consul client: %w", err)
 	}
@@ -140,6 +141,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ls := []listener{
 		{name: "http", addr: cfg.HTTP, srv: &http.Server{Handler: plain, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}},
 		{name: "admin", addr: cfg.Admin, srv: &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}},
+	}
+	if cfg.TasksHTTP != "" {
+		ls = append(ls, listener{name: "tasks-http", addr: cfg.TasksHTTP, srv: &http.Server{Handler: plain, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}})
 	}
 	if certs != nil {
 		ls = append(ls, listener{name: "https", addr: cfg.HTTPS, tls: true,

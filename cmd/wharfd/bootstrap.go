@@ -33,7 +33,7 @@ func runBootstrap(ctx context.Context, args, environ []string, stdout, stderr io
 		fmt.Fprintf(stderr, "wharfd bootstrap: %v\n", err)
 		return exitBootstrapUsage
 	}
-	client, err := consul.New(consul.Config{Address: cfg.ConsulAddr, Token: cfg.ConsulToken.Reveal()})
+	client, err := consul.New(consul.Config{Address: cfg.ConsulAddr, Token: cfg.ConsulToken.Reveal(), TLS: cfg.ConsulTLS})
 	if err != nil {
 		fmt.Fprintf(stderr, "wharfd bootstrap: %v\n", err)
 		return exitBootstrapUsage

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,13 +29,17 @@ type Config struct {
 	ConsulToken platform.Secret
 	// ConsulTokenFile is read at start when ConsulToken is empty.
 	ConsulTokenFile string
-	NomadAddr       string
-	NomadRegion     string
-	NomadToken      platform.Secret
+	// ConsulTLS, NomadTLS and VaultTLS verify agents reached over HTTPS (Consul: with
+	// any of them set) and give wharfd's client certificate where they require one.
+	ConsulTLS, NomadTLS, VaultTLS platform.TLSFiles
+	NomadAddr                     string
+	NomadRegion                   string
+	NomadToken                    platform.Secret
 	// NomadTokenFile is read at start when NomadToken is empty.
 	NomadTokenFile string
-	// NomadNetworkMode is the Docker network mode of application tasks: "bridge" in a
-	// real cloudspace, "host" in the local one.
+	// NomadNetworkMode is the network mode of application tasks' groups: "bridge" (the
+	// default: each instance in a network namespace of its own on the node's task
+	// bridge, fenced off from the node's agents) or "host".
 	NomadNetworkMode string
 	// Deploy times a rollout: how long an instance must pass its checks, how long it may
 	// take to, and how long a whole rollout may take to progress.
@@ -133,6 +138,10 @@ func defaultConfig() Config {
 //	nomad    { address = "http://127.0.0.1:4646"  region = "local"  token_file = "/etc/wharf/nomad-token" }
 //	vault    { address = "http://127.0.0.1:8200"  token_file = "/etc/wharf/vault-token" }
 //	registry { address = "127.0.0.1:5000"  token_key_file = "/etc/wharf/registry-token.pem"  token_issuer = "wharfd"  token_service = "wharf-registry" }
+//
+// Each of consul, nomad and vault also takes ca_file, cert_file, key_file and
+// tls_server_name for an agent reached over HTTPS.
+//
 //	postgres { address = "127.0.0.1:5432"  admin_user = "postgres"  admin_password_file = "/etc/wharf/postgres-password" }
 //	object_store { endpoint = "http://127.0.0.1:7070"  access_key = "wharf-root"  secret_key_file = "/etc/wharf/objectstore-secret-key" }
 //	metrics  { dir = "/var/lib/wharf/metrics"  ingress = ["http://127.0.0.1:9102/metrics"]  retention = "48h" }
@@ -141,16 +150,24 @@ type fileConfig struct {
 	LogLevel  *string `hcl:"log_level,optional"`
 	LogFormat *string `hcl:"log_format,optional"`
 	Consul    *struct {
-		Address   *string `hcl:"address,optional"`
-		Token     *string `hcl:"token,optional"`
-		TokenFile *string `hcl:"token_file,optional"`
+		Address       *string `hcl:"address,optional"`
+		Token         *string `hcl:"token,optional"`
+		TokenFile     *string `hcl:"token_file,optional"`
+		CAFile        *string `hcl:"ca_file,optional"`
+		CertFile      *string `hcl:"cert_file,optional"`
+		KeyFile       *string `hcl:"key_file,optional"`
+		TLSServerName *string `hcl:"tls_server_name,optional"`
 	} `hcl:"consul,block"`
 	Nomad *struct {
-		Address   *string `hcl:"address,optional"`
-		Region    *string `hcl:"region,optional"`
-		Token     *string `hcl:"token,optional"`
-		TokenFile *string `hcl:"token_file,optional"`
-		// NetworkMode is the Docker network mode of application tasks.
+		Address       *string `hcl:"address,optional"`
+		Region        *string `hcl:"region,optional"`
+		Token         *string `hcl:"token,optional"`
+		TokenFile     *string `hcl:"token_file,optional"`
+		CAFile        *string `hcl:"ca_file,optional"`
+		CertFile      *string `hcl:"cert_file,optional"`
+		KeyFile       *string `hcl:"key_file,optional"`
+		TLSServerName *string `hcl:"tls_server_name,optional"`
+		// NetworkMode is the network mode of application tasks' groups.
 		NetworkMode *string `hcl:"network_mode,optional"`
 	} `hcl:"nomad,block"`
 	Deploy *struct {
@@ -160,9 +177,13 @@ type fileConfig struct {
 		AllowedImages    *[]string `hcl:"allowed_images,optional"`
 	} `hcl:"deploy,block"`
 	Vault *struct {
-		Address   *string `hcl:"address,optional"`
-		Token     *string `hcl:"token,optional"`
-		TokenFile *string `hcl:"token_file,optional"`
+		Address       *string `hcl:"address,optional"`
+		Token         *string `hcl:"token,optional"`
+		TokenFile     *string `hcl:"token_file,optional"`
+		CAFile        *string `hcl:"ca_file,optional"`
+		CertFile      *string `hcl:"cert_file,optional"`
+		KeyFile       *string `hcl:"key_file,optional"`
+		TLSServerName *string `hcl:"tls_server_name,optional"`
 	} `hcl:"vault,block"`
 	Registry *struct {
 		Address      *string `hcl:"address,optional"`
@@ -250,7 +271,7 @@ func secret(p func(*Config) *platform.Secret) func(*Config, string) error {
 }
 
 // settings lists every option. Tokens have no flag: a flag shows in the process list.
-var settings = []setting{
+var settings = slices.Concat([]setting{
 	opt("WHARF_LISTEN", "listen", "address to serve the API on (host:port; port 0 picks one)", str(func(c *Config) *string { return &c.Listen })),
 	opt("", "addr-file", "write the bound address to this file once listening", str(func(c *Config) *string { return &c.AddrFile })),
 	opt("WHARF_LOG_LEVEL", "log-level", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }),
@@ -268,7 +289,7 @@ var settings = []setting{
 	opt("WHARF_NOMAD_REGION", "nomad-region", "Nomad region of the local cloudspace", str(func(c *Config) *string { return &c.NomadRegion })),
 	opt("WHARF_NOMAD_TOKEN", "", "", secret(func(c *Config) *platform.Secret { return &c.NomadToken })),
 	opt("WHARF_NOMAD_TOKEN_FILE", "nomad-token-file", "file holding wharfd's Nomad ACL token", str(func(c *Config) *string { return &c.NomadTokenFile })),
-	opt("WHARF_NOMAD_NETWORK_MODE", "nomad-network-mode", "Docker network mode of application tasks (bridge, host)", func(c *Config, v string) error {
+	opt("WHARF_NOMAD_NETWORK_MODE", "nomad-network-mode", "network mode of application tasks (bridge: fenced off from the node; host)", func(c *Config, v string) error {
 		if v != "bridge" && v != "host" {
 			return fmt.Errorf("network mode %q is neither bridge nor host", v)
 		}
@@ -332,7 +353,11 @@ var settings = []setting{
 		c.MetricsRetention = v
 		return nil
 	}),
-}
+},
+	cmdconfig.TLSSettings("consul", func(c *Config) *platform.TLSFiles { return &c.ConsulTLS }),
+	cmdconfig.TLSSettings("nomad", func(c *Config) *platform.TLSFiles { return &c.NomadTLS }),
+	cmdconfig.TLSSettings("vault", func(c *Config) *platform.TLSFiles { return &c.VaultTLS }),
+)
 
 // loadConfig builds the configuration from arguments and the environment (as
 // os.Environ gives it), reading the HCL file they name. It returns a readable error for
@@ -373,12 +398,15 @@ func applyFile(cfg *Config, path string, idx cmdconfig.Index[Config]) error {
 	}
 	if c := f.Consul; c != nil {
 		pairs = append(pairs, pair(c.Address, byEnv["WHARF_CONSUL_ADDR"]), pair(c.Token, byEnv["WHARF_CONSUL_TOKEN"]), pair(c.TokenFile, byEnv["WHARF_CONSUL_TOKEN_FILE"]))
+		pairs = append(pairs, cmdconfig.TLSValues(idx, "consul", c.CAFile, c.CertFile, c.KeyFile, c.TLSServerName)...)
 	}
 	if n := f.Nomad; n != nil {
 		pairs = append(pairs, pair(n.Address, byEnv["WHARF_NOMAD_ADDR"]), pair(n.Region, byEnv["WHARF_NOMAD_REGION"]), pair(n.Token, byEnv["WHARF_NOMAD_TOKEN"]), pair(n.TokenFile, byEnv["WHARF_NOMAD_TOKEN_FILE"]), pair(n.NetworkMode, byEnv["WHARF_NOMAD_NETWORK_MODE"]))
+		pairs = append(pairs, cmdconfig.TLSValues(idx, "nomad", n.CAFile, n.CertFile, n.KeyFile, n.TLSServerName)...)
 	}
 	if v := f.Vault; v != nil {
 		pairs = append(pairs, pair(v.Address, byEnv["WHARF_VAULT_ADDR"]), pair(v.Token, byEnv["WHARF_VAULT_TOKEN"]), pair(v.TokenFile, byEnv["WHARF_VAULT_TOKEN_FILE"]))
+		pairs = append(pairs, cmdconfig.TLSValues(idx, "vault", v.CAFile, v.CertFile, v.KeyFile, v.TLSServerName)...)
 	}
 	if d := f.Deploy; d != nil {
 		pairs = append(pairs, pair(d.MinHealthyTime, byEnv["WHARF_DEPLOY_MIN_HEALTHY_TIME"]), pair(d.HealthyDeadline, byEnv["WHARF_DEPLOY_HEALTHY_DEADLINE"]), pair(d.ProgressDeadline, byEnv["WHARF_DEPLOY_PROGRESS_DEADLINE"]), pair(joined(d.AllowedImages), byEnv["WHARF_ALLOWED_IMAGES"]))
@@ -415,6 +443,11 @@ func (c Config) validate() error {
 	for name, v := range map[string]string{"consul address": c.ConsulAddr, "nomad address": c.NomadAddr, "vault address": c.VaultAddr, "registry address": c.RegistryAddr, "nomad region": c.NomadRegion} {
 		if strings.TrimSpace(v) == "" {
 			errs = append(errs, fmt.Errorf("%s is empty", name))
+		}
+	}
+	for agent, f := range map[string]platform.TLSFiles{"consul": c.ConsulTLS, "nomad": c.NomadTLS, "vault": c.VaultTLS} {
+		if err := cmdconfig.CheckTLS(agent, f); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.PostgresAddr != "" && (c.PostgresAdminUser == "" || c.PostgresAdminPassword == "") {

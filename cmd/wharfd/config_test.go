@@ -40,6 +40,18 @@ postgres {
 }
 `), 0o600)
 	os.WriteFile(filepath.Join(dir, "pgpw"), []byte("pg-secret\n"), 0o600)
+	tlsFile := filepath.Join(dir, "tls.hcl")
+	os.WriteFile(tlsFile, []byte(`
+consul {
+  address         = "10.0.0.5:8501"
+  ca_file         = "/etc/wharf/ca.pem"
+  cert_file       = "/etc/wharf/wharfd.pem"
+  key_file        = "/etc/wharf/wharfd-key.pem"
+  tls_server_name = "server.dc1.consul"
+}
+nomad { ca_file = "/etc/wharf/nomad-ca.pem" }
+vault { ca_file = "/etc/wharf/vault-ca.pem" }
+`), 0o600)
 	osFile := filepath.Join(dir, "os.hcl")
 	os.WriteFile(osFile, []byte(`
 object_store {
@@ -141,6 +153,18 @@ object_store {
 		}},
 		{name: "bad backup schedule", env: []string{"WHARF_BACKUP_SCHEDULE=daily"}, wantErr: "WHARF_BACKUP_SCHEDULE"},
 		{name: "creds max below ttl", args: []string{"-database-creds-ttl", "2h", "-database-creds-max-ttl", "1h"}, wantErr: "max TTL"},
+		{name: "agent TLS from file", args: []string{"-config", tlsFile}, check: func(t *testing.T, c Config) {
+			want := platform.TLSFiles{CAFile: "/etc/wharf/ca.pem", CertFile: "/etc/wharf/wharfd.pem", KeyFile: "/etc/wharf/wharfd-key.pem", ServerName: "server.dc1.consul"}
+			if c.ConsulTLS != want || c.NomadTLS.CAFile != "/etc/wharf/nomad-ca.pem" || c.VaultTLS.CAFile != "/etc/wharf/vault-ca.pem" {
+				t.Errorf("consul %+v, nomad %+v, vault %+v", c.ConsulTLS, c.NomadTLS, c.VaultTLS)
+			}
+		}},
+		{name: "agent TLS flags beat env beat file", args: []string{"-config", tlsFile, "-nomad-ca-file", "/flag/ca.pem", "-nomad-tls-server-name", "server.eu.nomad"}, env: []string{"WHARF_NOMAD_CA_FILE=/env/ca.pem", "WHARF_VAULT_CA_FILE=/env/vault.pem"}, check: func(t *testing.T, c Config) {
+			if c.NomadTLS.CAFile != "/flag/ca.pem" || c.NomadTLS.ServerName != "server.eu.nomad" || c.VaultTLS.CAFile != "/env/vault.pem" {
+				t.Errorf("nomad %+v, vault %+v", c.NomadTLS, c.VaultTLS)
+			}
+		}},
+		{name: "client certificate without key", args: []string{"-vault-cert-file", "/etc/wharf/wharfd.pem"}, wantErr: "vault: a client certificate"},
 		{name: "bad log level", env: []string{"WHARF_LOG_LEVEL=loud"}, wantErr: "WHARF_LOG_LEVEL"},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "-log-format"},
 		{name: "bad listen", args: []string{"-listen", "nowhere"}, wantErr: "listen address"},

@@ -83,18 +83,18 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 // serve wires the adapters into the API and serves it until ctx ends, then shuts down
 // gracefully within a deadline.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	consulClient, err := consul.New(consul.Config{Address: cfg.ConsulAddr, Token: cfg.ConsulToken.Reveal()})
+	consulClient, err := consul.New(consul.Config{Address: cfg.ConsulAddr, Token: cfg.ConsulToken.Reveal(), TLS: cfg.ConsulTLS})
 	if err != nil {
 		return err
 	}
-	nomadClient, err := nomad.New(nomad.Config{Address: cfg.NomadAddr, Region: cfg.NomadRegion, Token: cfg.NomadToken.Reveal(),
+	nomadClient, err := nomad.New(nomad.Config{Address: cfg.NomadAddr, Region: cfg.NomadRegion, Token: cfg.NomadToken.Reveal(), TLS: cfg.NomadTLS,
 		Runtime: nomad.Runtime{NetworkMode: cfg.NomadNetworkMode, Builder: cfg.BuilderBinary, BuildNetwork: cfg.BuildNetwork, Update: &jobspecs.UpdatePolicy{
 			MinHealthyTime: cfg.DeployMinHealthyTime, HealthyDeadline: cfg.DeployHealthyDeadline, ProgressDeadline: cfg.DeployProgressDeadline,
 		}}})
 	if err != nil {
 		return err
 	}
-	vaultClient, err := vault.New(vault.Config{Address: cfg.VaultAddr, Token: cfg.VaultToken})
+	vaultClient, err := vault.New(vault.Config{Address: cfg.VaultAddr, Token: cfg.VaultToken, TLS: cfg.VaultTLS})
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	model := &platform.Service{KV: consulClient.Store(consul.DefaultPrefix), Secrets: vaultClient.Secrets()}
 	platform.TemplateVersion = jobspecs.Version(jobspecs.Web)
-	rts, err := newRoutes(cfg.ConsulAddr, cfg.ConsulToken)
+	rts, err := newRoutes(consul.Config{Address: cfg.ConsulAddr, Token: cfg.ConsulToken.Reveal(), TLS: cfg.ConsulTLS})
 	if err != nil {
 		return err
 	}

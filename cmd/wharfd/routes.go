@@ -8,6 +8,7 @@ import (
 	"github.com/wharf-platform/wharf/ingress"
 	ingressconsul "github.com/wharf-platform/wharf/ingress/consul"
 	"github.com/wharf-platform/wharf/platform"
+	"github.com/wharf-platform/wharf/platform/consul"
 )
 
 // routes writes environments' route records for wharf-ingress (docs/ingress.md): the
@@ -18,10 +19,8 @@ type routes struct {
 
 var _ platform.Router = routes{}
 
-func newRoutes(addr string, token platform.Secret) (routes, error) {
-	conf := consulapi.DefaultConfig()
-	conf.Address, conf.Token = addr, token.Reveal()
-	c, err := consulapi.NewClient(conf)
+func newRoutes(cfg consul.Config) (routes, error) {
+	c, err := consulapi.NewClient(consul.APIConfig(cfg))
 	if err != nil {
 		return routes{}, platform.Wrap(platform.Invalid, err, "consul client configuration")
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/wharf-platform/wharf/platform"
 )
 
 // Setting is one option of a command C: the environment variable and the flag that set
@@ -142,5 +144,38 @@ func FromFile[S ~string](secret *S, path, what string) error {
 		return fmt.Errorf("%s file: %w", what, err)
 	}
 	*secret = S(strings.TrimSpace(string(b)))
+	return nil
+}
+
+// TLSSettings are the options of a client of an agent's HTTPS API (agent is "consul",
+// "nomad" or "vault"): WHARF_<AGENT>_CA_FILE, _CERT_FILE, _KEY_FILE and
+// _TLS_SERVER_NAME, and the flags -<agent>-ca-file, -cert-file, -key-file and
+// -tls-server-name, into the TLSFiles p points to.
+func TLSSettings[C any](agent string, p func(*C) *platform.TLSFiles) []Setting[C] {
+	env, flag := "WHARF_"+strings.ToUpper(agent)+"_", agent+"-"
+	return []Setting[C]{
+		Opt(env+"CA_FILE", flag+"ca-file", "authority (PEM) that signed "+agent+"'s HTTPS certificate", String(func(c *C) *string { return &p(c).CAFile })),
+		Opt(env+"CERT_FILE", flag+"cert-file", "client certificate (PEM) for "+agent+"'s mutual TLS", String(func(c *C) *string { return &p(c).CertFile })),
+		Opt(env+"KEY_FILE", flag+"key-file", "the client certificate's key (PEM)", String(func(c *C) *string { return &p(c).KeyFile })),
+		Opt(env+"TLS_SERVER_NAME", flag+"tls-server-name", "name "+agent+"'s certificate must hold when the address does not (server.<region>.nomad, server.<dc>.consul)", String(func(c *C) *string { return &p(c).ServerName })),
+	}
+}
+
+// TLSValues are an HCL block's ca_file, cert_file, key_file and tls_server_name, applied
+// as the agent's TLSSettings are.
+func TLSValues[C any](idx Index[C], agent string, caFile, certFile, keyFile, serverName *string) []Value[C] {
+	env := "WHARF_" + strings.ToUpper(agent) + "_"
+	return []Value[C]{
+		V(caFile, idx.ByEnv[env+"CA_FILE"]), V(certFile, idx.ByEnv[env+"CERT_FILE"]),
+		V(keyFile, idx.ByEnv[env+"KEY_FILE"]), V(serverName, idx.ByEnv[env+"TLS_SERVER_NAME"]),
+	}
+}
+
+// CheckTLS returns an error when a client certificate is given without its key or a key
+// without its certificate.
+func CheckTLS(agent string, f platform.TLSFiles) error {
+	if (f.CertFile == "") != (f.KeyFile == "") {
+		return fmt.Errorf("%s: a client certificate (cert_file) needs its key (key_file), and a key its certificate", agent)
+	}
 	return nil
 }

@@ -52,10 +52,13 @@ func DefaultBinaries(dir string) Binaries {
 	}
 }
 
-// Missing lists the binaries that are not executable files.
+// Missing lists the binaries that are not executable files (the stack's and the CNI
+// plugins its task bridge needs).
 func (b Binaries) Missing() []string {
 	var missing []string
-	for _, p := range []string{b.Consul, b.Vault, b.Nomad, b.Registry, filepath.Join(b.Postgres, "initdb"), filepath.Join(b.Postgres, "postgres"), b.ObjectStore} {
+	for _, p := range []string{b.Consul, b.Vault, b.Nomad, b.Registry, filepath.Join(b.Postgres, "initdb"), filepath.Join(b.Postgres, "postgres"), b.ObjectStore,
+		// The task bridge's CNI plugins (Nomad's bridge network mode).
+		filepath.Join(CNIPath, "bridge"), filepath.Join(CNIPath, "portmap"), filepath.Join(CNIPath, "firewall"), filepath.Join(CNIPath, "host-local"), filepath.Join(CNIPath, "loopback")} {
 		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 			missing = append(missing, p)
 		}

@@ -31,6 +31,10 @@ type NomadConfig struct {
 	// TLS, when set, serves the API over HTTPS, makes RPC mutual TLS, and reaches
 	// Consul over HTTPS (Consul must use the same TLS).
 	TLS *TLS
+	// Bridge, when set, is the task network: Nomad's bridge network mode attaches
+	// allocations to it through CNI, and the client's address (its ports) is the
+	// bridge's gateway. Without it, tasks can only use the host's network.
+	Bridge *Bridge
 	// CgroupParent (absolute: "/name") keeps each agent's cgroups apart, so that several
 	// agents on one machine (make dev beside tests) do not manage each other's.
 	CgroupParent string
@@ -98,12 +102,22 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 	})
 	set(block(b, "server"), map[string]cty.Value{"enabled": cty.True, "bootstrap_expect": num(1)})
 	set(block(b, "acl"), map[string]cty.Value{"enabled": cty.True})
-	set(block(b, "client"), map[string]cty.Value{
+	client := map[string]cty.Value{
 		"enabled":           cty.True,
 		"network_interface": str("lo"),
 		"cgroup_parent":     str(cfg.CgroupParent),
 		"servers":           cty.ListVal([]cty.Value{str(addr(cfg.RPCPort))}),
-	})
+	}
+	if br := cfg.Bridge; br != nil {
+		// Ports (and so the addresses services are registered with) are on the
+		// bridge's gateway: the ingress and Consul's checks reach an instance there
+		// through the port mapping, and the node's loopback stays out of tasks' reach.
+		client["network_interface"] = str(br.Name)
+		client["cni_path"] = str(CNIPath)
+		client["bridge_network_name"] = str(br.Name)
+		client["bridge_network_subnet"] = str(br.Subnet.String())
+	}
+	set(block(b, "client"), client)
 	consul := map[string]cty.Value{
 		"address":          str(cfg.ConsulAddr),
 		"server_auto_join": cty.False,
@@ -119,14 +133,19 @@ func StartNomad(cfg NomadConfig) (*Nomad, error) {
 	}
 	set(block(b, "consul"), consul)
 	if cfg.VaultAddr != "" {
-		set(block(b, "vault"), map[string]cty.Value{
+		vault := map[string]cty.Value{
 			"enabled":          cty.True,
 			"address":          str(cfg.VaultAddr),
 			"create_from_role": str(NomadTokenRole),
-		})
+		}
+		if cfg.TLS != nil && strings.HasPrefix(cfg.VaultAddr, "https://") {
+			vault["ca_file"] = str(cfg.TLS.CAFile)
+		}
+		set(block(b, "vault"), vault)
 	}
 	docker := block(block(b, "plugin", "docker"), "config")
-	set(docker, map[string]cty.Value{"allow_privileged": cty.False})
+	// infra_image holds an allocation's network namespace in bridge mode (see PauseImage).
+	set(docker, map[string]cty.Value{"allow_privileged": cty.False, "infra_image": str(PauseImage)})
 	set(block(docker, "volumes"), map[string]cty.Value{"enabled": cty.True})
 	if cfg.RegistryAuth != "" {
 		set(block(docker, "auth"), map[string]cty.Value{"config": str(cfg.RegistryAuth)})

@@ -24,7 +24,12 @@ type ObjectStoreConfig struct {
 	Binary  string
 	DataDir string // buckets, accounts and the root credentials; kept across restarts
 	Port    int
-	Log     LogFunc
+	// Bridge, when set, is the stack's task network: the gateway listens on its gateway
+	// instead of loopback (Endpoint is there, for wharfd and tasks alike), and tasks are
+	// let through the bridge's fence to it. Its admin API, on the same port, needs the
+	// root account's signature.
+	Bridge *Bridge
+	Log    LogFunc
 }
 
 // ObjectStore is a running object store. Its root account administers it: it makes the
@@ -69,6 +74,12 @@ func StartObjectStore(cfg ObjectStoreConfig) (*ObjectStore, error) {
 		return nil, err
 	}
 	o.SecretKey = strings.TrimSpace(string(secret))
+	if cfg.Bridge != nil {
+		o.Addr = cfg.Bridge.Addr(cfg.Port)
+		if err := cfg.Bridge.Allow(cfg.Port); err != nil {
+			return nil, err
+		}
+	}
 	// The root credentials reach the gateway through its environment, never its
 	// arguments (which any local user can read).
 	p, err := StartProcess("objectstore", cfg.Log, cfg.Binary,

@@ -37,7 +37,12 @@ type PostgresConfig struct {
 	// named after DataDir; otherwise it lives in a new directory under /tmp, removed on
 	// Stop.
 	Keep bool
-	Log  LogFunc
+	// Bridge, when set, is the stack's task network: the server listens on its gateway
+	// too (Addr is then there, for tasks and the node alike), tasks are let through the
+	// bridge's fence to it, and pg_hba.conf lets them log in only as ordinary users to
+	// databases other than the cluster's own.
+	Bridge *Bridge
+	Log    LogFunc
 }
 
 // Postgres is a running PostgreSQL server.
@@ -105,6 +110,20 @@ func StartPostgres(cfg PostgresConfig) (_ *Postgres, err error) {
 		}
 	}
 	pg.AdminPassword = strings.TrimSpace(string(pw))
+	listen := "127.0.0.1"
+	if br := cfg.Bridge; br != nil {
+		listen += "," + br.Gateway.String()
+		pg.Addr = br.Addr(cfg.Port)
+		if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), hba(br), 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.Chown(filepath.Join(data, "pg_hba.conf"), uid, gid); err != nil {
+			return nil, err
+		}
+		if err := br.Allow(cfg.Port); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(sockets, 0o700); err != nil {
 		return nil, err
 	}
@@ -112,7 +131,7 @@ func StartPostgres(cfg PostgresConfig) (_ *Postgres, err error) {
 		return nil, err
 	}
 	p, err := startAs(cred, "postgres", cfg.Log, filepath.Join(cfg.BinDir, "postgres"), []string{
-		"-D", data, "-h", "127.0.0.1", "-p", strconv.Itoa(cfg.Port), "-k", sockets,
+		"-D", data, "-h", listen, "-p", strconv.Itoa(cfg.Port), "-k", sockets,
 		"-c", "shared_buffers=16MB", "-c", "max_connections=100", "-c", "fsync=" + onOff(cfg.Keep),
 		"-c", "log_min_messages=warning", "-c", "log_connections=off",
 	})
@@ -133,6 +152,22 @@ func StartPostgres(cfg PostgresConfig) (_ *Postgres, err error) {
 		return nil, err
 	}
 	return pg, nil
+}
+
+// hba is the cluster's pg_hba.conf beside a task bridge: the node (loopback, and the
+// gateway, from which the node's own connections to the gateway come) may log in as
+// anyone; from the bridge's other addresses, the tasks', the superuser and the cluster's
+// own databases are refused, and ordinary users (Vault's per-instance users, whose
+// CONNECT privilege reaches only their instance's database) need their password.
+func hba(br *Bridge) []byte {
+	return []byte(fmt.Sprintf(`# Written by Wharf's devstack at every start.
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host all all %[1]s/32 scram-sha-256
+host postgres,template0,template1 all %[2]s reject
+host all postgres %[2]s reject
+host all all %[2]s scram-sha-256
+`, br.Gateway, br.Subnet))
 }
 
 // URL is a connection URL for the superuser to database db.

@@ -30,8 +30,8 @@ type Config struct {
 	// between stacks running on one machine at once.
 	Name  string
 	Ports Ports
-	// TLS makes Consul's and Nomad's APIs HTTPS and their RPC mutual TLS, with an
-	// authority of the stack's own (in DataDir/tls).
+	// TLS makes Consul's, Nomad's and Vault's APIs HTTPS and Consul's and Nomad's RPC
+	// mutual TLS, with an authority of the stack's own (in DataDir/tls).
 	TLS bool
 	// KeepPostgres keeps the PostgreSQL cluster across restarts (see PostgresConfig.Keep).
 	KeepPostgres bool
@@ -44,6 +44,7 @@ type Stack struct {
 	// clients to wharfd's token endpoint there.
 	WharfdAddr string
 	TLS        *TLS // nil without TLS
+	Bridge     *Bridge
 	Consul     *Consul
 	Vault      *Vault
 	Nomad      *Nomad
@@ -78,6 +79,14 @@ func Start(cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
+	// Tasks run on a bridge of the stack's own, as in a real cloudspace (Bridge), so a
+	// task reaches the node only where the stack lets it: PostgreSQL.
+	if err = EnsurePauseImage(BaseImage); err != nil {
+		return nil, err
+	}
+	if s.Bridge, err = StartBridge(cfg.Name, dir("bridge")); err != nil {
+		return nil, err
+	}
 	if s.Consul, err = StartConsul(ConsulConfig{
 		Binary: cfg.Binaries.Consul, DataDir: dir("consul"), Node: cfg.Name, Log: cfg.Log,
 		HTTPPort: cfg.Ports.ConsulHTTP, SerfLANPort: cfg.Ports.ConsulSerfLAN,
@@ -87,7 +96,7 @@ func Start(cfg Config) (_ *Stack, err error) {
 	}
 	if s.Vault, err = StartVault(VaultConfig{
 		Binary: cfg.Binaries.Vault, DataDir: dir("vault"), Log: cfg.Log,
-		Port: cfg.Ports.VaultAPI, ClusterPort: cfg.Ports.VaultCluster,
+		Port: cfg.Ports.VaultAPI, ClusterPort: cfg.Ports.VaultCluster, TLS: s.TLS,
 	}); err != nil {
 		return nil, err
 	}
@@ -118,19 +127,19 @@ func Start(cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	if s.ObjectStore, err = StartObjectStore(ObjectStoreConfig{
-		Binary: cfg.Binaries.ObjectStore, DataDir: dir("objectstore"), Port: cfg.Ports.ObjectStore, Log: cfg.Log,
+		Binary: cfg.Binaries.ObjectStore, DataDir: dir("objectstore"), Port: cfg.Ports.ObjectStore, Log: cfg.Log, Bridge: s.Bridge,
 	}); err != nil {
 		return nil, err
 	}
 	if s.Postgres, err = StartPostgres(PostgresConfig{
 		BinDir: cfg.Binaries.Postgres, DataDir: dir("postgres"), Port: cfg.Ports.Postgres,
-		Keep: cfg.KeepPostgres, Log: cfg.Log,
+		Keep: cfg.KeepPostgres, Log: cfg.Log, Bridge: s.Bridge,
 	}); err != nil {
 		return nil, err
 	}
 	if s.Nomad, err = StartNomad(NomadConfig{
 		Binary: cfg.Binaries.Nomad, DataDir: dir("nomad"), Region: cfg.Region,
-		Name: cfg.Name, CgroupParent: "/" + cfg.Name, Log: cfg.Log,
+		Name: cfg.Name, CgroupParent: "/" + cfg.Name, Log: cfg.Log, Bridge: s.Bridge,
 		HTTPPort: cfg.Ports.NomadHTTP, RPCPort: cfg.Ports.NomadRPC, SerfPort: cfg.Ports.NomadSerf,
 		ConsulAddr: s.Consul.Addr, ConsulToken: s.Consul.NomadToken, TLS: s.TLS,
 		VaultAddr: s.Vault.Addr, VaultToken: s.Vault.NomadToken, RegistryAuth: registryAuth,
@@ -161,6 +170,10 @@ func (s *Stack) Stop() error {
 	}
 	if s.Consul != nil {
 		errs = append(errs, s.Consul.Stop())
+	}
+	if s.Bridge != nil {
+		// Last: Nomad.Stop removed the containers holding the tasks' namespaces.
+		errs = append(errs, s.Bridge.Stop())
 	}
 	return errors.Join(errs...)
 }

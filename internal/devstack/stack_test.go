@@ -83,7 +83,7 @@ func TestStack(t *testing.T) {
 }
 
 // TestStackTLS starts a local cloudspace whose Consul and Nomad speak HTTPS and mutual
-// TLS: the same job runs (Nomad registering its service in Consul over HTTPS, its
+// TLS, and Vault HTTPS: the same job runs (Nomad registering its service in Consul over HTTPS, its
 // client reaching its server over mTLS), the same ACLs hold, and neither plain HTTP nor
 // a client that does not trust the stack's authority gets an answer.
 func TestStackTLS(t *testing.T) {
@@ -92,7 +92,11 @@ func TestStackTLS(t *testing.T) {
 	t.Run("wired job", func(t *testing.T) { testWiredJob(t, s) })
 	t.Run("acls", func(t *testing.T) { testACLs(t, s) })
 	t.Run("https only", func(t *testing.T) {
-		for _, url := range []string{"http://" + s.Consul.Addr + "/v1/status/leader", "http://" + strings.TrimPrefix(s.Nomad.Addr, "https://") + "/v1/status/leader"} {
+		if !strings.HasPrefix(s.Vault.Addr, "https://") {
+			t.Errorf("vault's address %s is not HTTPS", s.Vault.Addr)
+		}
+		for _, url := range []string{"http://" + s.Consul.Addr + "/v1/status/leader", "http://" + strings.TrimPrefix(s.Nomad.Addr, "https://") + "/v1/status/leader",
+			"http://" + strings.TrimPrefix(s.Vault.Addr, "https://") + "/v1/sys/health"} {
 			if resp, err := http.Get(url); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
@@ -100,7 +104,7 @@ func TestStackTLS(t *testing.T) {
 				}
 			}
 		}
-		for _, url := range []string{s.Consul.URL() + "/v1/status/leader", s.Nomad.Addr + "/v1/status/leader"} {
+		for _, url := range []string{s.Consul.URL() + "/v1/status/leader", s.Nomad.Addr + "/v1/status/leader", s.Vault.Addr + "/v1/sys/health"} {
 			if resp, err := http.Get(url); err == nil {
 				resp.Body.Close()
 				t.Errorf("%s answered a client that does not trust the stack's authority", url)

@@ -80,13 +80,16 @@ type VaultConfig struct {
 	Binary            string
 	DataDir           string // storage and the unseal key file (0600); kept across restarts
 	Port, ClusterPort int
-	Log               LogFunc
+	// TLS, when set, serves the API over HTTPS only.
+	TLS *TLS
+	Log LogFunc
 }
 
 // Vault is a running, initialised and unsealed Vault server with KV v2 at secret/, the
 // token role Nomad uses, and tokens for Nomad and wharfd.
 type Vault struct {
-	Addr        string // http://host:port
+	Addr        string // http://host:port, or https:// with TLS
+	TLS         *TLS   // nil: plain HTTP
 	RootToken   string
 	NomadToken  string // periodic token with the nomad-server policy
 	WharfdToken string // periodic token with the wharfd policy
@@ -113,18 +116,23 @@ func StartVault(cfg VaultConfig) (*Vault, error) {
 	f := hclwrite.NewEmptyFile()
 	b := f.Body()
 	set(b, map[string]cty.Value{
-		"api_addr":      str("http://" + addr(cfg.Port)),
+		"api_addr":      str(cfg.TLS.scheme() + "://" + addr(cfg.Port)),
 		"cluster_addr":  str("https://" + addr(cfg.ClusterPort)),
 		"disable_mlock": cty.True,
 		"ui":            cty.False,
 		"log_level":     str("info"),
 	})
 	set(block(b, "storage", "file"), map[string]cty.Value{"path": str(storage)})
-	set(block(b, "listener", "tcp"), map[string]cty.Value{
+	listener := map[string]cty.Value{
 		"address":         str(addr(cfg.Port)),
 		"cluster_address": str(addr(cfg.ClusterPort)),
 		"tls_disable":     cty.True,
-	})
+	}
+	if cfg.TLS != nil {
+		listener["tls_disable"] = cty.False
+		listener["tls_cert_file"], listener["tls_key_file"] = str(cfg.TLS.CertFile), str(cfg.TLS.KeyFile)
+	}
+	set(block(b, "listener", "tcp"), listener)
 	conf := filepath.Join(cfg.DataDir, "vault.hcl")
 	if err := writeHCL(conf, f); err != nil {
 		return nil, err
@@ -133,7 +141,7 @@ func StartVault(cfg VaultConfig) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{Addr: "http://" + addr(cfg.Port), proc: p, keysFile: filepath.Join(cfg.DataDir, "keys.json")}
+	v := &Vault{Addr: cfg.TLS.scheme() + "://" + addr(cfg.Port), TLS: cfg.TLS, proc: p, keysFile: filepath.Join(cfg.DataDir, "keys.json")}
 	if err := v.bringUp(); err != nil {
 		p.Stop(10 * time.Second)
 		return nil, err
@@ -145,6 +153,11 @@ func (v *Vault) client(token string) (*vaultapi.Client, error) {
 	conf := vaultapi.DefaultConfig()
 	conf.Address = v.Addr
 	conf.Timeout = 10 * time.Second
+	if v.TLS != nil {
+		if err := conf.ConfigureTLS(&vaultapi.TLSConfig{CACert: v.TLS.CAFile}); err != nil {
+			return nil, err
+		}
+	}
 	c, err := vaultapi.NewClient(conf)
 	if err != nil {
 		return nil, err

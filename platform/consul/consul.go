@@ -14,8 +14,24 @@ import (
 
 // Config locates a Consul agent.
 type Config struct {
-	Address string // host:port
+	Address string // host:port, or http:// or https:// and host:port
 	Token   string
+	// TLS, when set, makes the API HTTPS (whatever Address's scheme) and verifies the
+	// agent with it.
+	TLS platform.TLSFiles
+}
+
+// APIConfig is the Consul SDK's configuration for cfg, for the other packages that
+// speak to Consul through the SDK (the ingress's route store and source).
+func APIConfig(cfg Config) *consulapi.Config {
+	conf := consulapi.DefaultConfig()
+	conf.Address = cfg.Address
+	conf.Token = cfg.Token
+	if t := cfg.TLS; t.Set() {
+		conf.Scheme = "https"
+		conf.TLSConfig = consulapi.TLSConfig{Address: t.ServerName, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}
+	}
+	return conf
 }
 
 // Client is a connection to one Consul agent.
@@ -25,10 +41,7 @@ type Client struct {
 
 // New returns a client for the agent at cfg.Address. It does not connect.
 func New(cfg Config) (*Client, error) {
-	conf := consulapi.DefaultConfig()
-	conf.Address = cfg.Address
-	conf.Token = cfg.Token
-	c, err := consulapi.NewClient(conf)
+	c, err := consulapi.NewClient(APIConfig(cfg))
 	if err != nil {
 		return nil, platform.Wrap(platform.Invalid, err, "consul client configuration")
 	}

@@ -156,6 +156,7 @@ func (c *Client) backupVars(bj platform.BackupJob, schedule string) jobspecs.Bac
 	return jobspecs.BackupVars{
 		Region: bj.Region, Datacenters: c.runtime.Datacenters, VaultPolicy: bj.Policy, Role: bj.Role,
 		Address: bj.Address, Database: bj.Database, RestoreURL: bj.RestoreURL, Schedule: schedule,
+		NetworkMode:       c.runtime.NetworkMode,
 		RegistryTokenPath: kvDataPath(bj.RegistryTokenPath),
 		Meta:              map[string]string{"wharf_job": bj.ID, backupRoleMeta: bj.Role},
 	}

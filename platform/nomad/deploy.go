@@ -16,9 +16,9 @@ import (
 	"github.com/wharf-platform/wharf/platform"
 )
 
-// Runtime says how a cloudspace's jobs run beyond what a release says: the Docker
-// network mode (the local cloudspace uses "host"), datacenters, and how a rolling deploy
-// is timed.
+// Runtime says how a cloudspace's jobs run beyond what a release says: the groups'
+// network mode ("bridge" by default, tasks fenced off from the node; "host"),
+// datacenters, and how a rolling deploy is timed.
 type Runtime struct {
 	NetworkMode string
 	Datacenters []string

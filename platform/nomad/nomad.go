@@ -19,6 +19,9 @@ type Config struct {
 	Address string // http://host:port
 	Region  string // the default region: the local cloudspace
 	Token   string
+	// TLS verifies an agent whose Address is https:// (and gives a client certificate
+	// where the agent requires one).
+	TLS platform.TLSFiles
 	// Runtime says how jobs run in this Nomad's cloudspaces.
 	Runtime Runtime
 }
@@ -36,6 +39,9 @@ func New(cfg Config) (*Client, error) {
 	conf.Address = cfg.Address
 	conf.Region = cfg.Region
 	conf.SecretID = cfg.Token
+	if t := cfg.TLS; t.Set() {
+		conf.TLSConfig = &nomadapi.TLSConfig{CACert: t.CAFile, ClientCert: t.CertFile, ClientKey: t.KeyFile, TLSServerName: t.ServerName}
+	}
 	c, err := nomadapi.NewClient(conf)
 	if err != nil {
 		return nil, platform.Wrap(platform.Invalid, err, "nomad client configuration")

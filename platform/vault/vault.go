@@ -15,6 +15,9 @@ import (
 type Config struct {
 	Address string // http://host:port
 	Token   platform.Secret
+	// TLS verifies a Vault whose Address is https:// (and gives a client certificate
+	// where Vault requires one).
+	TLS platform.TLSFiles
 }
 
 // Client is a connection to Vault.
@@ -28,6 +31,11 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	conf := vaultapi.DefaultConfig()
 	conf.Address = cfg.Address
+	if t := cfg.TLS; t.Set() {
+		if err := conf.ConfigureTLS(&vaultapi.TLSConfig{CACert: t.CAFile, ClientCert: t.CertFile, ClientKey: t.KeyFile, TLSServerName: t.ServerName}); err != nil {
+			return nil, platform.Wrap(platform.Invalid, err, "vault TLS configuration")
+		}
+	}
 	c, err := vaultapi.NewClient(conf)
 	if err != nil {
 		return nil, platform.Wrap(platform.Invalid, err, "vault client configuration")
