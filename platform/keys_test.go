@@ -15,24 +15,8 @@ import (
 // checks, against a real Consul, that stage2's records stay: its routing, procfile and
 // the claim of domain shop.com when stage's shop.co went (a delete by prefix took them).
 func TestForgetExactKeys(t *testing.T) {
-	agent := agenttest.Consul(t)
-	c, err := consul.New(consul.Config{Address: agent.Addr, Token: agent.WharfdToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv := c.Store("")
+	d, kv, admin, must := keysPlatform(t)
 	ctx := context.Background()
-	d := &platform.Deployer{Service: &platform.Service{KV: kv}}
-	admin := platform.Principal{Person: platform.BootstrapPerson, Admin: true}
-	if _, _, err := d.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	must := func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	must(d.CreateCloudspace(ctx, admin, platform.Cloudspace{Name: "local", Vendor: "on-premises", Location: "Lab", Tenancy: "public", Region: "local", IngressDomain: "apps.test", Registry: "127.0.0.1:5000"}))
 	must(d.CreatePlan(ctx, admin, platform.Plan{Name: "small", Public: true, Limits: platform.Limits{Environments: 5, InstancesPerProcess: 2, MemoryMBPerInstance: 256, ServiceInstances: 1, CustomDomains: 5, UploadMB: 256}}))
 	must(d.CreateOrganisation(ctx, admin, platform.Organisation{Name: "keys"}))
@@ -95,24 +79,8 @@ func TestDeleteTreeNeedsSlash(t *testing.T) {
 // against a real Consul: however they interleave, no more than the plan's limit land
 // (each addition saw room for one more; only one of those racing may win).
 func TestConcurrentDomainsKeepTheLimit(t *testing.T) {
-	agent := agenttest.Consul(t)
-	c, err := consul.New(consul.Config{Address: agent.Addr, Token: agent.WharfdToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv := c.Store("")
+	d, _, admin, must := keysPlatform(t)
 	ctx := context.Background()
-	d := &platform.Deployer{Service: &platform.Service{KV: kv}}
-	admin := platform.Principal{Person: platform.BootstrapPerson, Admin: true}
-	if _, _, err := d.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	must := func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	const limit = 2
 	must(d.CreateCloudspace(ctx, admin, platform.Cloudspace{Name: "local", Vendor: "on-premises", Location: "Lab", Tenancy: "public", Region: "local", IngressDomain: "apps.test", Registry: "127.0.0.1:5000"}))
 	must(d.CreatePlan(ctx, admin, platform.Plan{Name: "small", Public: true, Limits: platform.Limits{Environments: 5, InstancesPerProcess: 2, MemoryMBPerInstance: 256, ServiceInstances: 1, CustomDomains: limit, UploadMB: 256}}))
@@ -145,4 +113,27 @@ func TestConcurrentDomainsKeepTheLimit(t *testing.T) {
 			}
 		}
 	}
+}
+
+// keysPlatform is a bootstrapped platform model on a real Consul: the model, its store,
+// the administrator, and a check that fails the test on an error.
+func keysPlatform(t *testing.T) (*platform.Deployer, platform.KV, platform.Principal, func(any, error)) {
+	agent := agenttest.Consul(t)
+	c, err := consul.New(consul.Config{Address: agent.Addr, Token: agent.WharfdToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := c.Store("")
+	d := &platform.Deployer{Service: &platform.Service{KV: kv}}
+	admin := platform.Principal{Person: platform.BootstrapPerson, Admin: true}
+	if _, _, err := d.Bootstrap(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d, kv, admin, must
 }

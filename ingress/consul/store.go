@@ -54,15 +54,9 @@ func (s *RouteStore) Get(ctx context.Context, cloudspace, app, env string) (ingr
 // record exists. Errors: Invalid (r does not validate), Conflict (the record changed or
 // exists), Unavailable.
 func (s *RouteStore) Put(ctx context.Context, r ingress.Route, index uint64) error {
-	if r.Version == 0 {
-		r.Version = ingress.RouteVersion
-	}
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	b, err := json.Marshal(r)
+	b, err := encodeRoute(r)
 	if err != nil {
-		return platform.Wrap(platform.Internal, err, "encode route")
+		return err
 	}
 	key := s.prefix + r.Key()
 	ok, _, err := s.kv.CAS(&consulapi.KVPair{Key: key, Value: b, ModifyIndex: index}, (&consulapi.WriteOptions{}).WithContext(ctx))
@@ -100,15 +94,9 @@ func (s *RouteStore) Delete(ctx context.Context, cloudspace, app, env string, in
 // either the old record or the new one, never both (they would claim the same hosts)
 // nor neither. Errors: Invalid, Conflict (either key changed), Unavailable.
 func (s *RouteStore) Move(ctx context.Context, cloudspace, fromApp, env string, fromIndex uint64, r ingress.Route) error {
-	if r.Version == 0 {
-		r.Version = ingress.RouteVersion
-	}
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	b, err := json.Marshal(r)
+	b, err := encodeRoute(r)
 	if err != nil {
-		return platform.Wrap(platform.Internal, err, "encode route")
+		return err
 	}
 	from, to := s.Key(cloudspace, fromApp, env), s.prefix+r.Key()
 	ok, resp, _, err := s.kv.Txn(consulapi.KVTxnOps{
@@ -126,4 +114,20 @@ func (s *RouteStore) Move(ctx context.Context, cloudspace, fromApp, env string, 
 		return platform.Errorf(platform.Conflict, "route record %s or %s changed%s", from, to, msg)
 	}
 	return nil
+}
+
+// encodeRoute validates r (the current version when it names none) and encodes it as
+// its record. Errors: Invalid, Internal.
+func encodeRoute(r ingress.Route) ([]byte, error) {
+	if r.Version == 0 {
+		r.Version = ingress.RouteVersion
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, platform.Wrap(platform.Internal, err, "encode route")
+	}
+	return b, nil
 }
