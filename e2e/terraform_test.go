@@ -753,6 +753,52 @@ resource "wharf_variable" "steal" {
 		}
 	})
 
+	t.Run("an application's plan and a domain's primary change in place", func(t *testing.T) {
+		dir := filepath.Join(root, "e2e-inplace")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(tfInPlace), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.must(201, "POST", "/v1/plans", map[string]any{"name": "inplace-big", "public": true, "limits": map[string]int{"environments": 5,
+			"instances_per_process": 3, "memory_mb_per_instance": 512, "service_instances": 2, "custom_domains": 5, "upload_mb": 64}}, nil)
+		tf := &tofu{t: t, bin: tofuBin, dir: dir, env: env, vars: []string{"-var=plan=local-small", "-var=primary=a.inplace.test"}}
+		tf.ok("init", "-no-color")
+		tf.ok("apply", "-auto-approve", "-no-color")
+		tf.vars = []string{"-var=plan=inplace-big", "-var=primary=b.inplace.test"}
+		if out := tf.ok("apply", "-auto-approve", "-no-color"); !strings.Contains(out, "0 added, 3 changed, 0 destroyed") {
+			t.Errorf("the change was not made in place (want 3 changed): %s", out)
+		}
+		var a struct {
+			Plan string `json:"plan"`
+		}
+		c.must(200, "GET", "/v1/orgs/inplace/apps/shop", nil, &a)
+		var doms struct {
+			Items []struct {
+				Name    string `json:"name"`
+				Primary bool   `json:"primary"`
+			} `json:"items"`
+		}
+		c.must(200, "GET", "/v1/orgs/inplace/apps/shop/envs/test/domains", nil, &doms)
+		primary := ""
+		for _, d := range doms.Items {
+			if d.Primary {
+				primary += d.Name
+			}
+		}
+		if a.Plan != "inplace-big" || primary != "b.inplace.test" {
+			t.Errorf("after the update: plan %q, primary %q; want inplace-big, b.inplace.test", a.Plan, primary)
+		}
+		if _, code := tf.planExit(); code != 0 {
+			t.Errorf("the plan after the in-place update is not empty")
+		}
+		tf.ok("destroy", "-auto-approve", "-no-color")
+		if code := c.do("GET", "/v1/orgs/inplace", nil, nil); code != 404 {
+			t.Errorf("organisation inplace after destroy = %d", code)
+		}
+	})
+
 	t.Run("destroy leaves nothing", func(t *testing.T) {
 		var db struct {
 			Database string `json:"database"`
@@ -840,3 +886,40 @@ resource "wharf_variable" "steal" {
 		}
 	})
 }
+
+// tfInPlace is an organisation, an application and two custom domains whose plan and
+// primary domain the test changes in place.
+const tfInPlace = `terraform {
+  required_providers {
+    wharf = { source = "wharf-platform/wharf" }
+  }
+}
+
+variable "wharf_addr" { type = string }
+variable "plan" { type = string }
+variable "primary" { type = string }
+
+provider "wharf" {
+  address = var.wharf_addr
+}
+
+resource "wharf_organisation" "o" {
+  name = "inplace"
+}
+
+resource "wharf_application" "a" {
+  org        = wharf_organisation.o.name
+  name       = "shop"
+  cloudspace = "local"
+  plan       = var.plan
+}
+
+resource "wharf_domain" "d" {
+  for_each = toset(["a.inplace.test", "b.inplace.test"])
+  org      = wharf_organisation.o.name
+  app      = wharf_application.a.name
+  env      = "test"
+  name     = each.key
+  primary  = each.key == var.primary
+}
+`
