@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -183,20 +184,14 @@ func streamDeploy(c echo.Context, m Deployments) error {
 	if err != nil {
 		return err
 	}
-	w := c.Response()
-	w.Header().Set(echo.HeaderContentType, "text/event-stream")
-	w.Header().Set(echo.HeaderCacheControl, "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	w := startEvents(c)
 	sent := 0
 	for {
 		for ; sent < len(d.Events); sent++ {
-			b, _ := json.Marshal(d.Events[sent])
-			fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b)
+			sendEvent(w, "progress", d.Events[sent])
 		}
 		if d.Done() {
-			b, _ := json.Marshal(d)
-			fmt.Fprintf(w, "event: done\ndata: %s\n\n", b)
+			sendEvent(w, "done", d)
 			w.Flush()
 			return nil
 		}
@@ -253,4 +248,21 @@ func streamLogs(c echo.Context, m Deployments) error {
 		w.WriteHeader(http.StatusOK)
 	}
 	return nil
+}
+
+// startEvents begins a server-sent events response: not stored, not buffered by a
+// proxy in front.
+func startEvents(c echo.Context) *echo.Response {
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set(echo.HeaderCacheControl, "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	return w
+}
+
+// sendEvent writes one event whose data is v as JSON.
+func sendEvent(w io.Writer, event string, v any) {
+	b, _ := json.Marshal(v)
+	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -73,11 +72,7 @@ func streamRun(c echo.Context, m Runs) error {
 	if err != nil {
 		return err
 	}
-	w := c.Response()
-	w.Header().Set(echo.HeaderContentType, "text/event-stream")
-	w.Header().Set(echo.HeaderCacheControl, "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	w := startEvents(c)
 	sent := 0 // lines of the run's whole output sent so far
 	for {
 		if run.Skipped > sent {
@@ -85,13 +80,11 @@ func streamRun(c echo.Context, m Runs) error {
 			sent = run.Skipped
 		}
 		for ; sent < run.Skipped+len(run.Output); sent++ {
-			b, _ := json.Marshal(run.Output[sent-run.Skipped])
-			fmt.Fprintf(w, "event: output\ndata: %s\n\n", b)
+			sendEvent(w, "output", run.Output[sent-run.Skipped])
 		}
 		if run.Done() {
 			run.Output = nil // sent already
-			b, _ := json.Marshal(run)
-			fmt.Fprintf(w, "event: done\ndata: %s\n\n", b)
+			sendEvent(w, "done", run)
 			w.Flush()
 			return nil
 		}

@@ -166,10 +166,17 @@ func startWharfd(t testing.TB, s *devstack.Stack, extraArgs ...string) *wharfd {
 			}
 		}
 	})
+	return &wharfd{URL: "http://" + listening(t, p, addrFile), proc: p, log: logged}
+}
+
+// listening waits for a started wharfd (p) to write the address it listens on to
+// addrFile, and returns it; it fails the test when wharfd exits first or takes 30 s.
+func listening(t testing.TB, p *devstack.Process, addrFile string) string {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-			return &wharfd{URL: "http://" + string(b), proc: p, log: logged}
+			return string(b)
 		}
 		select {
 		case <-p.Exited():

@@ -29,7 +29,7 @@ const legacyCommit = "ca8c846d140325ab1a559faa8388f36ecfb927d7"
 func buildLegacyWharfd(t *testing.T) string {
 	t.Helper()
 	if out, err := exec.Command("git", "-C", "..", "cat-file", "-e", legacyCommit+"^{commit}").CombinedOutput(); err != nil {
-		t.Skipf("commit %s is not in this clone (shallow?), so its wharfd cannot be built: %v %s", legacyCommit[:7], err, out)
+		agenttest.Unavailable(t, "commit %s is not in this clone (shallow?), so its wharfd cannot be built: %v %s", legacyCommit[:7], err, out)
 	}
 	dir := os.Getenv("WHARF_BIN_DIR")
 	if dir == "" {
@@ -76,13 +76,7 @@ func startLegacyWharfd(t *testing.T, s *devstack.Stack, bin string) *wharfd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Stop(20 * time.Second) })
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-			return &wharfd{URL: "http://" + string(b), proc: p, log: &logBuffer{}}
-		}
-	}
-	t.Fatal("the legacy wharfd did not listen")
-	return nil
+	return &wharfd{URL: "http://" + listening(t, p, addrFile), proc: p, log: &logBuffer{}}
 }
 
 // TestUpgradeFromLegacyNames runs the previous naming's wharfd, deploys an environment

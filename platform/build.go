@@ -90,14 +90,16 @@ type buildLogChunk struct {
 	Meta
 }
 
-func buildPrefix(org, app string) string  { return "builds/" + org + "/" + app + "/" }
-func buildKey(org, app, id string) string { return buildPrefix(org, app) + id }
-func buildLogPrefix(org, app, id string) string {
-	return "build-logs/" + org + "/" + app + "/" + id + "/"
+func buildPrefix(org, app string) string        { return "builds/" + org + "/" + app + "/" }
+func buildKey(org, app, id string) string       { return buildPrefix(org, app) + id }
+func appBuildLogsPrefix(org, app string) string { return "build-logs/" + org + "/" + app + "/" }
+func buildLogPrefix(org, app, id string) string { return appBuildLogsPrefix(org, app) + id + "/" }
+func buildQueueKey(org, app, id string) string  { return buildQueuePrefix + org + "/" + app + "/" + id }
+func appBuildSourcesPrefix(org, app string) string {
+	return "build-sources/" + org + "/" + app + "/"
 }
-func buildQueueKey(org, app, id string) string { return buildQueuePrefix + org + "/" + app + "/" + id }
 func buildBySourceKey(org, app, source string) string {
-	return "build-sources/" + org + "/" + app + "/" + strings.ReplaceAll(source, ":", "-")
+	return appBuildSourcesPrefix(org, app) + strings.ReplaceAll(source, ":", "-")
 }
 
 const buildQueuePrefix = "build-queue/"

@@ -1189,8 +1189,8 @@ func (d *Deployer) DeleteApplication(ctx context.Context, p Principal, org, name
 	}
 	t := &txn{}
 	t.deleteTree(buildPrefix(org, name))
-	t.deleteTree("build-logs/" + org + "/" + name + "/")
-	t.deleteTree("build-sources/" + org + "/" + name + "/")
+	t.deleteTree(appBuildLogsPrefix(org, name))
+	t.deleteTree(appBuildSourcesPrefix(org, name))
 	return d.KV.Txn(ctx, t.ops)
 }
 
